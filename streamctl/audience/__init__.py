@@ -1,0 +1,1 @@
+"""Audience sources: live comments and viewer counts from every platform."""

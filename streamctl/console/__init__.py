@@ -1,0 +1,1 @@
+"""The web console: API, pages, websocket hub and overlays."""

@@ -1,0 +1,7 @@
+"""Console routes: ws (being built)."""
+
+from aiohttp import web
+
+
+def setup(app: web.Application) -> None:
+    """Register this area's routes."""

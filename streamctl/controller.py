@@ -1,0 +1,99 @@
+"""The controller: owns every long-lived task of a running event, and stops them all cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from datetime import UTC, datetime
+
+from aiohttp import web
+
+from .config import EventFile
+from .events import Bus, now
+from .recorder import Recorder
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+
+class Controller:
+    """One running event: recorder, restreamer, audience service and console under one TaskGroup."""
+
+    def __init__(self, event: EventFile, store: Store | None = None, bus: Bus | None = None):
+        from .audience.service import AudienceService
+        from .restream.restreamer import Restreamer
+
+        self.event = event
+        self.store = store or Store(event.event.database)
+        self.bus = bus or Bus()
+        self.recorder = Recorder(self.store, self.bus)
+        self.restreamer = Restreamer(event, self.bus)
+        self.audience = AudienceService(event, self.bus, self.store)
+        self.console_url: str | None = None
+        self.started = asyncio.Event()
+        self.extra_tasks: list = []  # (name, coroutine factory) run beside the components, e.g. the demo's
+
+    def _mark_started(self) -> None:
+        stamp = datetime.fromtimestamp(now(), UTC).isoformat()
+        self.store.set_meta("event_name", self.event.event.name)
+        self.store.set_meta("timezone", self.event.event.timezone)
+        self.store.set_meta("started_at", stamp, only_if_missing=True)
+        self.store.set_meta("ended_at", "")
+
+    async def _console(self) -> None:
+        from .console.app import make_app
+
+        app = make_app(self)
+        runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, self.event.console.host, self.event.console.port)
+            await site.start()
+            sock = site._server.sockets[0] if site._server and site._server.sockets else None
+            port = sock.getsockname()[1] if sock else self.event.console.port
+            host = self.event.console.host
+            host = f"[{host}]" if ":" in host else host
+            self.console_url = f"http://{host}:{port}"
+            log.info("console at %s", self.console_url)
+            self.started.set()
+            await asyncio.Event().wait()
+        finally:
+            await runner.cleanup()
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Run until `stop` is set (or the task is cancelled); every component is stopped on the way out."""
+        stop = stop or asyncio.Event()
+        self._mark_started()
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tasks = [
+                    tg.create_task(self.recorder.run(), name="recorder"),
+                    tg.create_task(self.restreamer.run(), name="restreamer"),
+                    tg.create_task(self.audience.run(), name="audience"),
+                    tg.create_task(self._console(), name="console"),
+                ]
+                tasks += [tg.create_task(factory(), name=name) for name, factory in self.extra_tasks]
+                await stop.wait()
+                log.info("stopping")
+                # The audience first, so what it fetched is stored; the restreamer stops its processes.
+                for task in reversed(tasks):
+                    task.cancel()
+        finally:
+            with contextlib.suppress(Exception):
+                await self.recorder.drain()
+            self.store.set_meta("ended_at", datetime.fromtimestamp(now(), UTC).isoformat())
+
+
+async def run_until_signalled(controller: Controller) -> None:
+    """Run the controller until SIGINT or SIGTERM."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await controller.run(stop)
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)

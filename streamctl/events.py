@@ -1,0 +1,228 @@
+"""The typed event bus: components publish dataclass events; each subscriber has its own bounded queue."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+def now() -> float:
+    """Wall-clock seconds since the epoch; one place so tests can see where time comes from."""
+    return time.time()
+
+
+# ---- events -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Event:
+    """Base of every event on the bus."""
+
+
+@dataclass(frozen=True)
+class CommentsFetched(Event):
+    """An audience source fetched comments; the store writer persists them (with the cursor) first."""
+
+    source: str
+    platform: str
+    comments: tuple  # tuple[audience.models.Comment, ...]
+    cursor: str | None = None
+    # Ids (platform message ids) the platform says were deleted or retracted: hide the originals.
+    deleted_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CommentsStored(Event):
+    """Comments durably stored, each a dict shaped like `/api/comments` items; none seen before."""
+
+    comments: tuple[dict, ...]
+
+
+@dataclass(frozen=True)
+class CommentsHidden(Event):
+    """Comments hidden by the platform (deleted) or by a moderator."""
+
+    ids: tuple[int, ...]
+    hidden: bool = True
+    by: str | None = None
+
+
+@dataclass(frozen=True)
+class ViewersSampled(Event):
+    """A concurrent-viewer sample from one source (also stored before it is published onward)."""
+
+    sample: Any  # audience.models.ViewerSample
+
+
+@dataclass(frozen=True)
+class ViewersStored(Event):
+    """The latest viewers per source after a sample was stored; shaped like `/api/viewers`."""
+
+    sources: tuple[dict, ...]
+    total: int
+
+
+@dataclass(frozen=True)
+class SourceStateChanged(Event):
+    """An audience source changed state (polling, backoff, failed, ended...)."""
+
+    name: str
+    platform: str
+    state: str
+    error: str | None = None
+    status: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DestinationStateChanged(Event):
+    """A destination went from one of stopped/starting/live/backoff/failed to another."""
+
+    name: str
+    platform: str
+    old: str
+    new: str
+    error: str | None = None
+    at: float = field(default_factory=now)
+
+
+@dataclass(frozen=True)
+class DestinationHealth(Event):
+    """Progress figures of one destination's output (bitrate_kbps, fps, speed, uptime_s...)."""
+
+    name: str
+    health: dict
+    at: float = field(default_factory=now)
+
+
+@dataclass(frozen=True)
+class DestinationRemoved(Event):
+    name: str
+
+
+@dataclass(frozen=True)
+class IngestStateChanged(Event):
+    """The program feed went waiting/live/lost; `probe` is what was seen of it."""
+
+    state: str
+    probe: dict = field(default_factory=dict)
+    error: str | None = None
+    at: float = field(default_factory=now)
+
+
+@dataclass(frozen=True)
+class QuestionChanged(Event):
+    """A question was created or moved through its workflow; `question` is its API shape."""
+
+    question: dict
+    action: str
+    by: str | None = None
+
+
+@dataclass(frozen=True)
+class Alert(Event):
+    """Something the operator must see (token expired, quota running out, platform rules broken)."""
+
+    level: str  # info | warning | error
+    source: str
+    message: str
+    at: float = field(default_factory=now)
+
+
+# ---- the bus ----------------------------------------------------------------------------------------
+
+
+class Subscription:
+    """One subscriber's bounded queue of the event types it asked for."""
+
+    def __init__(self, bus: Bus, types: tuple[type, ...], maxsize: int, lossless: bool, name: str):
+        self.bus = bus
+        self.types = types
+        self.lossless = lossless
+        self.name = name
+        self.queue: asyncio.Queue[Event] = asyncio.Queue(maxsize)
+        self.dropped = 0
+
+    def wants(self, event: Event) -> bool:
+        return not self.types or isinstance(event, self.types)
+
+    async def get(self) -> Event:
+        return await self.queue.get()
+
+    def get_nowait(self) -> Event:
+        return self.queue.get_nowait()
+
+    def close(self) -> None:
+        self.bus.unsubscribe(self)
+
+    def __aiter__(self) -> AsyncIterator[Event]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Event]:
+        while True:
+            yield await self.queue.get()
+
+    def __enter__(self) -> Subscription:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class Bus:
+    """Fan-out of events to subscribers; a slow lossy subscriber loses its oldest events, never blocks."""
+
+    def __init__(self) -> None:
+        self._subs: list[Subscription] = []
+
+    def subscribe(self, *types: type, maxsize: int = 1000, lossless: bool = False,
+                  name: str = "") -> Subscription:
+        """A new subscription; `lossless` ones make `publish` wait for room instead of dropping."""
+        sub = Subscription(self, types, maxsize, lossless, name)
+        self._subs.append(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        if sub in self._subs:
+            self._subs.remove(sub)
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._subs)
+
+    async def publish(self, event: Event) -> None:
+        """Deliver `event`; waits only for lossless subscribers that are full."""
+        for sub in list(self._subs):
+            if not sub.wants(event):
+                continue
+            if sub.lossless:
+                await sub.queue.put(event)
+            else:
+                self._put_dropping(sub, event)
+
+    def publish_nowait(self, event: Event) -> None:
+        """Deliver `event` from synchronous code; a full lossless subscriber raises QueueFull."""
+        for sub in list(self._subs):
+            if not sub.wants(event):
+                continue
+            if sub.lossless:
+                sub.queue.put_nowait(event)
+            else:
+                self._put_dropping(sub, event)
+
+    @staticmethod
+    def _put_dropping(sub: Subscription, event: Event) -> None:
+        while True:
+            try:
+                sub.queue.put_nowait(event)
+                return
+            except asyncio.QueueFull:
+                sub.queue.get_nowait()
+                sub.dropped += 1
+                if sub.dropped in (1, 100, 10000):
+                    log.warning("subscriber %s is slow: %d events dropped", sub.name or "?", sub.dropped)

@@ -1,0 +1,7 @@
+"""The live report page (being built)."""
+
+from aiohttp import web
+
+
+def setup(app: web.Application) -> None:
+    """Register this area's routes."""

@@ -1,0 +1,1 @@
+"""Restreaming: ingest, the program, destinations and the processes behind them."""

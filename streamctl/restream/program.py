@@ -1,0 +1,155 @@
+"""The program: one feed in, many readers out, each with its own bounded buffer and keyframe join.
+
+A reader that falls behind (a stalled destination) loses its own backlog and rejoins at the next
+keyframe; it never slows the ingest or any other reader.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+
+from .flv import FILE_HEADER, VIDEO, Tag
+
+
+class ProgramReader:
+    """One destination's view of the program: FLV bytes from a keyframe on, bounded in size."""
+
+    def __init__(self, program: Program, name: str, max_bytes: int):
+        self.program = program
+        self.name = name
+        self.max_bytes = max_bytes
+        self._chunks: deque[bytes] = deque()
+        self._size = 0
+        self._ready = asyncio.Event()
+        self._joined = False  # False until the next keyframe: only then do frames flow
+        self._closed = False
+        self.dropped_bytes = 0
+        self.overflows = 0
+        self.bytes_out = 0
+
+    def _start(self) -> None:
+        """Begin a fresh FLV stream: file header and the current decoder headers."""
+        self._chunks.clear()
+        self._size = 0
+        self._push(FILE_HEADER)
+        for tag in self.program.header_tags():
+            self._push(tag.encode())
+        self._joined = True
+
+    def _push(self, data: bytes) -> None:
+        self._chunks.append(data)
+        self._size += len(data)
+        self._ready.set()
+
+    def offer(self, tag: Tag, encoded: bytes) -> None:
+        if self._closed:
+            return
+        if not self._joined:
+            if not tag.is_keyframe:
+                return
+            self._start()
+        elif self._size + len(encoded) > self.max_bytes:
+            # The destination is not keeping up: drop its backlog, wait for the next keyframe.
+            self.dropped_bytes += self._size
+            self.overflows += 1
+            self._chunks.clear()
+            self._size = 0
+            self._joined = False
+            if not tag.is_keyframe:
+                return
+            self._start()
+        self._push(encoded)
+
+    def send_headers_again(self, tags: list[Tag]) -> None:
+        """Decoder headers changed mid-stream (new publisher): pass them inline."""
+        if self._joined and not self._closed:
+            for tag in tags:
+                self._push(tag.encode())
+
+    async def read(self) -> bytes:
+        """Everything buffered so far (waits while empty); b"" once closed."""
+        while not self._chunks:
+            if self._closed:
+                return b""
+            self._ready.clear()
+            await self._ready.wait()
+        data = b"".join(self._chunks)
+        self._chunks.clear()
+        self._size = 0
+        self.bytes_out += len(data)
+        return data
+
+    @property
+    def buffered_bytes(self) -> int:
+        return self._size
+
+    def close(self) -> None:
+        self._closed = True
+        self._ready.set()
+        self.program._readers.discard(self)
+
+
+class Program:
+    """The current program feed, shared by every destination, the archive and the probe."""
+
+    def __init__(self) -> None:
+        self._readers: set[ProgramReader] = set()
+        self._metadata: Tag | None = None
+        self._video_header: Tag | None = None
+        self._audio_header: Tag | None = None
+        # Timestamps stay monotonic across ingest reconnects: each new feed continues the old timeline.
+        self._offset = 0
+        self._last_out = -1
+        self._feed_start: int | None = None
+        self.tags_in = 0
+        self.last_tag_at: float | None = None
+
+    def header_tags(self) -> list[Tag]:
+        tags = [self._metadata, self._video_header, self._audio_header]
+        return [Tag(t.kind, 0, t.data) for t in tags if t is not None]
+
+    def reader(self, name: str, max_bytes: int = 8 * 1024 * 1024) -> ProgramReader:
+        """A new reader; it starts at the next keyframe."""
+        reader = ProgramReader(self, name, max_bytes)
+        self._readers.add(reader)
+        return reader
+
+    @property
+    def readers(self) -> int:
+        return len(self._readers)
+
+    def new_feed(self) -> None:
+        """A new publisher or a restarted pull: its timestamps start again at its own zero."""
+        self._feed_start = None
+        self._offset = self._last_out + 40 if self._last_out >= 0 else 0
+
+    def publish(self, tag: Tag) -> None:
+        """Hand one tag of the feed to every reader."""
+        self.tags_in += 1
+        self.last_tag_at = asyncio.get_running_loop().time()
+        if tag.is_metadata:
+            self._metadata = tag
+            return
+        if tag.is_sequence_header:
+            changed = (self._video_header if tag.kind == VIDEO else self._audio_header)
+            if tag.kind == VIDEO:
+                self._video_header = tag
+            else:
+                self._audio_header = tag
+            if changed is not None and changed.data != tag.data:
+                for r in list(self._readers):
+                    r.send_headers_again([tag])
+            return
+        if self._feed_start is None:
+            self._feed_start = tag.timestamp
+        ts = max(0, tag.timestamp - self._feed_start) + self._offset
+        self._last_out = max(self._last_out, ts)
+        encoded = tag.encode(ts)
+        out = Tag(tag.kind, ts, tag.data)
+        for r in list(self._readers):
+            r.offer(out, encoded)
+
+    def close(self) -> None:
+        for r in list(self._readers):
+            r.close()
