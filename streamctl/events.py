@@ -134,6 +134,17 @@ class Alert(Event):
     at: float = field(default_factory=now)
 
 
+@dataclass(frozen=True)
+class AuthorNoted(Event):
+    """A moderator noted an audience member (an empty note clears it); shown beside their comments."""
+
+    platform: str
+    author_id: str
+    note: str
+    by: str | None = None
+    at: float = field(default_factory=now)
+
+
 # ---- the bus ----------------------------------------------------------------------------------------
 
 
