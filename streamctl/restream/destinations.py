@@ -1,0 +1,370 @@
+"""Destinations: one supervised ffmpeg each, fed from its own program reader, with honest state and health.
+
+States: stopped → starting → live (only once the output advances and stayed up a moment) → backoff (ffmpeg
+exited or its output stalled) → starting again after an exponential, jittered, capped delay; failed when
+retrying cannot help (bad options, an expired key, the platform refusing the key again and again).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import re
+import time
+from dataclasses import dataclass, field
+from urllib.parse import parse_qs, urlsplit
+
+from ..config import DestinationConfig
+from ..events import Bus, DestinationHealth, DestinationStateChanged
+from ..redact import redact, register_secret
+from .ffmpeg import destination_argv
+from .health import Progress, ProgressParser, StderrTail
+from .platforms import StreamFacts, rule_violations
+from .profiles import PROFILES
+from .program import Program, ProgramReader
+from .supervisor import Child, Supervisor
+
+log = logging.getLogger(__name__)
+
+STATES = ("stopped", "starting", "live", "backoff", "failed")
+
+# Errors no retry can cure: the command itself is wrong for this ffmpeg.
+PERMANENT = re.compile(r"(?i)(protocol not found|unknown encoder|encoder not found|unrecognized option|"
+                       r"option not found|no such filter|error initializing complex filters|already exists)")
+# The platform heard us and said no: the key is wrong or spent. Worth a few tries (it may not be ready yet).
+REFUSED = re.compile(r"(?i)(badname|connect\.rejected|unauthori[sz]ed|forbidden|\b401\b|\b403\b|"
+                     r"publish\.denied|authentication failed)")
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Exponential retry delays with jitter and a cap; the count resets after a long enough live spell."""
+
+    base_s: float = 1.0
+    factor: float = 2.0
+    cap_s: float = 30.0
+    jitter: float = 0.2  # ± this fraction, so destinations that failed together do not retry together
+    reset_after_s: float = 60.0
+
+    def delay(self, attempt: int) -> float:
+        raw = self.base_s * self.factor ** min(attempt, 32)
+        return min(self.cap_s, raw) * random.uniform(1 - self.jitter, 1 + self.jitter)
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How quickly an output is judged: tests shorten these, the defaults suit real platforms."""
+
+    live_after_s: float = 1.0  # up and advancing this long before it counts as live
+    start_timeout_s: float = 10.0  # fed but nothing written for this long while starting: kill it
+    stall_s: float = 5.0  # live but nothing written for this long while the program flows: kill it
+    rw_timeout_s: float = 5.0  # ffmpeg's own socket timeout, for a receiver that accepts and never answers
+    send_buffer: int = 512 * 1024  # bytes the kernel may hold for a receiver that stopped reading
+    program_idle_s: float = 2.0  # no program tag for this long: the ingest is gone, not the output
+    health_every_s: float = 1.0
+    stop_grace_s: float = 3.0
+    refused_limit: int = 5  # refusals in a row before giving up (failed)
+    backoff: Backoff = field(default_factory=Backoff)
+
+
+def key_expiry(url: str) -> float | None:
+    """The epoch second a signed publish URL stops working (`expire=` / `expires=`, as TikTok's keys carry)."""
+    query = parse_qs(urlsplit(url).query)
+    for name in ("expire", "expires", "expiry"):
+        values = query.get(name)
+        if values and values[0].isdigit():
+            return float(values[0])
+    return None
+
+
+class Output:
+    """A supervised ffmpeg fed from its own ProgramReader: the state machine shared by destinations and the archive."""
+
+    kind = "output"
+
+    def __init__(self, name: str, platform: str, program: Program, bus: Bus, supervisor: Supervisor,
+                 timing: Timing | None = None):
+        self.name = name
+        self.platform = platform
+        self.program = program
+        self.bus = bus
+        self.supervisor = supervisor
+        self.timing = timing or Timing()
+        self.state = "stopped"
+        self.error: str | None = None
+        self.changed_at = time.time()
+        self.reconnects = 0
+        self.tail = StderrTail()
+        self.child: Child | None = None
+        self._task: asyncio.Task | None = None
+        self._progress: Progress | None = None
+        self._live_since: float | None = None
+        self._dropped_before = 0
+        self._reader: ProgramReader | None = None
+        self._fed_at: float | None = None  # when ffmpeg got its first program bytes, this attempt
+        self._advanced_at: float | None = None  # when its output last advanced, this attempt
+        self._stall_reason: str | None = None
+
+    # ---- what subclasses say ------------------------------------------------------------------------
+
+    def argv(self) -> list[str]:
+        """The ffmpeg command for one attempt."""
+        raise NotImplementedError
+
+    def problem(self) -> str | None:
+        """A reason this output cannot work at all right now (checked before each attempt)."""
+        return None
+
+    # ---- control ------------------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def start(self) -> None:
+        """Start (or keep) this output's supervision task; a failed output gets a fresh chance."""
+        if self.running:
+            return
+        self._task = asyncio.create_task(self._main(), name=f"{self.kind}:{self.name}")
+
+    async def stop(self) -> None:
+        """Stop it and wait until its ffmpeg has exited."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        await self.change_state("stopped")
+
+    async def restart(self) -> None:
+        await self.stop()
+        self.start()
+
+    async def change_state(self, new: str, error: str | None = None) -> None:
+        """The one place a state changes; every change is logged and published on the bus."""
+        if new not in STATES:
+            raise ValueError(new)
+        old = self.state
+        if new == old and error == self.error:
+            return
+        self.state, self.error, self.changed_at = new, error, time.time()
+        if new == "live":
+            self._live_since = _now()
+        elif old == "live":
+            self._live_since = None
+        level = logging.WARNING if new in ("backoff", "failed") else logging.INFO
+        log.log(level, "%s %s: %s -> %s%s", self.kind, self.name, old, new, f" ({redact(error)})" if error else "")
+        await self.bus.publish(DestinationStateChanged(self.name, self.platform, old, new,
+                                                       redact(error) if error else None))
+
+    # ---- figures ------------------------------------------------------------------------------------
+
+    @property
+    def bytes_dropped(self) -> int:
+        return self._dropped_before + (self._reader.dropped_bytes if self._reader else 0)
+
+    def health(self) -> dict:
+        """Figures for the API and the bus; zeros unless the output is live right now."""
+        p = self._progress if self.state == "live" else None
+        return {
+            "bitrate_kbps": p.bitrate_kbps if p else 0.0,
+            "fps": p.fps if p else 0.0,
+            "speed": p.speed if p else 0.0,
+            "uptime_s": round(_now() - self._live_since, 1) if self._live_since is not None else 0.0,
+            "reconnects": self.reconnects,
+            "last_error": self.tail.last_error(),
+            "bytes_dropped": self.bytes_dropped,
+        }
+
+    # ---- the supervision loop -----------------------------------------------------------------------
+
+    async def _main(self) -> None:
+        reporter = asyncio.create_task(self._report(), name=f"{self.kind}:{self.name}:health")
+        try:
+            await self._supervise()
+        finally:
+            reporter.cancel()
+            await asyncio.gather(reporter, return_exceptions=True)
+
+    async def _supervise(self) -> None:
+        attempt = 0
+        refused = 0
+        while True:
+            problem = self.problem()
+            if problem:
+                await self.change_state("failed", problem)
+                return
+            await self.change_state("starting")
+            error, live_for = await self._attempt()
+            if live_for >= self.timing.backoff.reset_after_s:
+                attempt = 0
+            refused = refused + 1 if (live_for == 0 and REFUSED.search(error)) else 0
+            if PERMANENT.search(error):
+                await self.change_state("failed", error)
+                return
+            if refused >= self.timing.refused_limit:
+                await self.change_state("failed", f"refused {refused} times in a row: {error}")
+                return
+            delay = self.timing.backoff.delay(attempt)
+            attempt += 1
+            await self.change_state("backoff", f"{error}; retrying in {delay:.1f} s")
+            await asyncio.sleep(delay)
+            self.reconnects += 1
+
+    async def _attempt(self) -> tuple[str, float]:
+        """Run ffmpeg once until it exits or is killed; returns (what went wrong, seconds it was live)."""
+        reader = self.program.reader(self.name)
+        self._reader = reader
+        self._progress = self._fed_at = self._advanced_at = self._stall_reason = None
+        argv = self.argv()
+        child = await self.supervisor.spawn(self.name, argv, stdin=asyncio.subprocess.PIPE,
+                                            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        self.child = child
+        live_for = 0.0
+        helpers = [
+            asyncio.create_task(self._feed(reader, child), name=f"{self.kind}:{self.name}:feed"),
+            asyncio.create_task(self._read_stderr(child), name=f"{self.kind}:{self.name}:stderr"),
+            asyncio.create_task(self._watch(child, reader), name=f"{self.kind}:{self.name}:watchdog"),
+        ]
+        try:
+            await self._read_progress(child)
+            code = await self.supervisor.wait(child)
+            # Let stderr reach its end so the last error is the real one.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(helpers[1]), 1.0)
+            live_for = _now() - self._live_since if self._live_since is not None else 0.0
+            reason = self._stall_reason or self.tail.last_error() or f"ffmpeg exited with code {code}"
+            return reason, live_for
+        finally:
+            for task in helpers:
+                task.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
+            reader.close()
+            self._dropped_before += reader.dropped_bytes
+            self._reader = None
+            await self.supervisor.stop(child, self.timing.stop_grace_s)
+            self.child = None
+
+    async def _feed(self, reader: ProgramReader, child: Child) -> None:
+        """Copy the program into ffmpeg; a stalled ffmpeg blocks only this task (its reader drops backlog)."""
+        stdin = child.process.stdin
+        try:
+            while data := await reader.read():
+                stdin.write(data)
+                await stdin.drain()
+                if self._fed_at is None:
+                    self._fed_at = _now()
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    async def _read_progress(self, child: Child) -> None:
+        parser = ProgressParser()
+        while line := await child.process.stdout.readline():
+            progress = parser.feed_line(line.decode(errors="replace"))
+            if progress is None:
+                continue
+            if progress.advanced_since(self._progress):
+                self._advanced_at = _now()
+                # starting -> live: written something and stayed up a moment (else the next block decides).
+                if self.state == "starting" and _now() - child.started_at >= self.timing.live_after_s:
+                    await self.change_state("live")
+            self._progress = progress
+
+    async def _read_stderr(self, child: Child) -> None:
+        while line := await child.process.stderr.readline():
+            self.tail.add(line.decode(errors="replace"))
+
+    def _program_idle(self) -> bool:
+        last = self.program.last_tag_at
+        return last is None or _now() - last > self.timing.program_idle_s
+
+    async def _watch(self, child: Child, reader: ProgramReader) -> None:
+        """Kill an ffmpeg whose output stopped advancing while the program still flows (a hung receiver)."""
+        t = self.timing
+        idle_mark = _now()
+        while True:
+            await asyncio.sleep(0.25)
+            now = _now()
+            if self._program_idle():
+                # Not the output's fault: restart the stall clock, and say honestly that nothing is going out.
+                idle_mark = now
+                if self.state == "live" and now - (self._advanced_at or 0.0) > t.program_idle_s:
+                    await self.change_state("starting", "waiting for the program (ingest lost)")
+                continue
+            if self.state == "live" or self._advanced_at is not None:
+                since = max(idle_mark, self._advanced_at or 0.0)
+                limit, what = t.stall_s, "output stalled"
+            elif self._fed_at is not None:
+                since = max(idle_mark, self._fed_at)
+                limit, what = t.start_timeout_s, "no output"
+            else:
+                continue  # the reader waits for the next keyframe; nothing has been asked of ffmpeg yet
+            if now - since > limit:
+                self._stall_reason = f"{what} for {limit:g} s (receiver not accepting data)"
+                await self.supervisor.stop(child, grace_s=1.0)
+                return
+
+    async def _report(self) -> None:
+        while True:
+            await self.bus.publish(DestinationHealth(self.name, {"state": self.state, **self.health()}))
+            await asyncio.sleep(self.timing.health_every_s)
+
+
+def _now() -> float:
+    return asyncio.get_running_loop().time()
+
+
+class Destination(Output):
+    """One platform the program is restreamed to."""
+
+    kind = "destination"
+
+    def __init__(self, config: DestinationConfig, program: Program, bus: Bus, supervisor: Supervisor,
+                 timing: Timing | None = None):
+        super().__init__(config.name, config.platform, program, bus, supervisor, timing)
+        self.config = config
+        self.profile = PROFILES[config.profile]
+        self.rule_warnings: list[str] = []
+        # ffmpeg prints the full URL; make sure every log and message masks it.
+        register_secret(config.key)
+        if config.key:
+            register_secret(config.publish_url)
+
+    def argv(self) -> list[str]:
+        return destination_argv(self.config.publish_url, self.profile, rw_timeout_s=self.timing.rw_timeout_s,
+                                send_buffer=self.timing.send_buffer)
+
+    def problem(self) -> str | None:
+        expires = key_expiry(self.config.publish_url)
+        if expires is not None and expires < time.time():
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(expires))
+            return f"stream key expired at {stamp}, expected a fresh key from the platform"
+        return None
+
+    def check_rules(self, facts: StreamFacts | None) -> list[str]:
+        """The platform rules this destination's output breaks, given what the ingest probe saw."""
+        if facts is None:
+            self.rule_warnings = []
+            return []
+        if not self.profile.copy:
+            # A transcode makes its own H.264 with a fixed GOP; audio stays only if the program has some.
+            facts = StreamFacts("h264" if facts.video_codec else None, "aac" if facts.audio_codec else None,
+                                self.profile.gop_s)
+        self.rule_warnings = rule_violations(self.platform, facts)
+        return self.rule_warnings
+
+    def describe(self) -> dict:
+        """This destination as the API shows it: key masked, live figures."""
+        return {
+            "name": self.name,
+            "platform": self.platform,
+            "url": self.config.display_url,
+            "state": self.state,
+            "error": redact(self.error) if self.error else None,
+            "since": self.changed_at,
+            "profile": self.config.profile,
+            "autostart": self.config.autostart,
+            "health": self.health(),
+            "rule_warnings": list(self.rule_warnings),
+        }
