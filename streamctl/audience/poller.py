@@ -139,6 +139,8 @@ class Poller:
             failures = 0
             await self.deliver(batch, channel)
             if batch.ended:
+                if channel == "comments":
+                    await self._finish()
                 return
             await asyncio.sleep(wait(batch))
 
@@ -150,6 +152,7 @@ class Poller:
                     failures = 0
                     await self.deliver(batch, "comments")
                     if batch.ended:
+                        await self._finish()
                         return
                 raise SourceError(f"{self.source.platform} connection closed")
             except SourceError as e:
@@ -159,6 +162,13 @@ class Poller:
                     await self._stop_all()
                     return
                 await asyncio.sleep(self._error_wait(e, failures))
+
+    async def _finish(self) -> None:
+        """The chat is over: no more viewer samples, and a last one of zero so no count lingers in totals."""
+        await self._stop_all()
+        if self.viewers is not None and self.viewers.viewers:
+            self.viewers = ViewerSample(self.name, self.source.platform, now(), 0)
+            await self.bus.publish(ViewersSampled(self.viewers))
 
     async def _stop_all(self) -> None:
         for task in self._tasks.values():
