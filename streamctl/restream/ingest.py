@@ -1,0 +1,353 @@
+"""The ingest: whatever the program comes from (our RTMP listener, SRT, a pull, a file, testsrc) into the Program.
+
+RTMP publishes arrive on our own server (app and key checked). Everything else is an ffmpeg child, started
+by the supervisor, writing FLV to its stdout; it is restarted with backoff when it dies or stalls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from collections import deque
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from ..config import IngestConfig
+from ..events import Bus, IngestStateChanged, now
+from ..redact import redact, register_secret
+from .ffmpeg import find_ffmpeg
+from .flv import FlvParseError, FlvReader, Tag
+from .probe import StreamProbe
+from .program import Program
+from .rtmp_server import RtmpServer, RtmpSession
+from .supervisor import Child, Supervisor
+
+log = logging.getLogger(__name__)
+
+FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
+TESTSRC_SIZE = "1280x720"
+STALL_S = 5.0  # a live feed with no tag for this long is lost
+FIRST_TAG_S = 15.0  # a pull, file or testsrc that has sent nothing by now is restarted
+BACKOFF_S = (1.0, 2.0, 4.0, 8.0, 15.0)
+STEADY_S = 10.0  # live this long and the backoff starts over
+SRT_PASSPHRASE = (10, 79)
+DEFAULT_PORTS = {"rtmp": 1935, "srt": 9000}
+FILE_LIKE = re.compile(r"\.(mp4|m4v|mov|mkv|flv|ts|webm)$", re.IGNORECASE)
+FLV_OUT = ("-sn", "-dn", "-f", "flv", "-flvflags", "no_duration_filesize", "pipe:1")
+
+
+def listen_address(config: IngestConfig) -> tuple[str, int]:
+    """Host and port an rtmp_listen or srt_listen ingest binds."""
+    parts = urlsplit(config.url)
+    host = parts.hostname or "0.0.0.0"
+    if host == "localhost":
+        host = "127.0.0.1"
+    return host, parts.port or DEFAULT_PORTS.get(parts.scheme.lower(), 1935)
+
+
+def rtmp_app_and_key(config: IngestConfig) -> tuple[str, str | None]:
+    """The app publishers must use and the key they must present (None: any key).
+
+    `rtmp://0.0.0.0:1935/live` with `key_env` is app `live` and that key; without `key_env` a key may
+    also sit in the URL itself (`rtmp://0.0.0.0:1935/live/KEY`).
+    """
+    segments = [s for s in urlsplit(config.url).path.split("/") if s]
+    app = segments[0] if segments else "live"
+    key = config.key or ("/".join(segments[1:]) or None)
+    register_secret(key)
+    return app, key
+
+
+def filter_value(text: str) -> str:
+    """`text` as one option value inside an ffmpeg filtergraph, taken literally.
+
+    Two parsers read it: the option parser (quote it; a quote inside becomes '\\'') and then the graph
+    parser (backslash before each of \\ ' [ ] , ;).
+    """
+    quoted = "'" + text.replace("'", "'\\''") + "'"
+    return re.sub(r"([\\'\[\],;])", r"\\\1", quoted)
+
+
+def testsrc_filter(event_name: str, font: Path = FONT) -> str | None:
+    """drawtext filters for the running clock and the event name; None when the font is missing."""
+    if not font.is_file():
+        return None
+    common = f"fontfile={filter_value(str(font))}:fontcolor=white:box=1:boxcolor=black@0.6:boxborderw=14:x=(w-tw)/2"
+    clock = f"drawtext={common}:fontsize=h/12:y=h*0.30:text={filter_value('%{localtime}')}"
+    name = f"drawtext={common}:fontsize=h/20:y=h*0.72:expansion=none:text={filter_value(event_name or 'streamctl')}"
+    return f"{clock},{name}"
+
+
+def srt_url(config: IngestConfig) -> str:
+    """The SRT URL with the passphrase from `key_env` added (unless the URL has one); checks its length."""
+    parts = urlsplit(config.url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    names = {k for k, _ in query}
+    if config.key and "passphrase" not in names:
+        query.append(("passphrase", config.key))
+    for k, v in query:
+        if k == "passphrase":
+            register_secret(v)
+            low, high = SRT_PASSPHRASE
+            if not low <= len(v) <= high:
+                raise ValueError(f"the SRT passphrase has {len(v)} characters, expected {low} to {high}")
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def pull_url(config: IngestConfig) -> str:
+    """A pull URL with the key from `key_env` put where its protocol carries one."""
+    scheme = urlsplit(config.url).scheme.lower()
+    if scheme == "srt":
+        return srt_url(config)
+    if config.key and scheme in ("rtmp", "rtmps"):
+        return config.url.rstrip("/") + "/" + config.key
+    segments = [s for s in urlsplit(config.url).path.split("/") if s]
+    if len(segments) > 1:
+        # Shown masked everywhere (as mask_url does): rtmp://host/app/KEY never shows the key.
+        register_secret("/".join(segments[1:]))
+    return config.url
+
+
+def ffmpeg_argv(config: IngestConfig, event_name: str, *, realtime: bool = True,
+                ffmpeg: str | None = None) -> list[str]:
+    """The command line of the ffmpeg that turns this (non-RTMP-listen) ingest into FLV on stdout."""
+    argv = [ffmpeg or find_ffmpeg(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "warning"]
+    re_flag = ["-re"] if realtime else []
+    if config.kind == "testsrc":
+        argv += [*re_flag, "-f", "lavfi", "-i", f"testsrc2=size={TESTSRC_SIZE}:rate=30",
+                 *re_flag, "-f", "lavfi", "-i", "sine=frequency=1000:sample_rate=48000"]
+        text = testsrc_filter(event_name)
+        if text:
+            argv += ["-vf", text]
+        return argv + ["-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-pix_fmt", "yuv420p",
+                       "-g", "60", "-keyint_min", "60", "-sc_threshold", "0",
+                       "-b:v", "2500k", "-maxrate", "2500k", "-bufsize", "5000k",
+                       "-c:a", "aac", "-b:a", "128k", "-ar", "48000", "-ac", "2", *FLV_OUT]
+    if config.kind == "file":
+        return argv + [*re_flag, "-stream_loop", "-1", "-i", config.url, "-c", "copy", *FLV_OUT]
+    if config.kind == "srt_listen":
+        return argv + ["-i", srt_url(config), "-c", "copy", *FLV_OUT]
+    url = pull_url(config)
+    # A pull of a recorded file over HTTP must be paced like a live source.
+    pace = re_flag if FILE_LIKE.search(urlsplit(url).path) else []
+    return argv + ["-rw_timeout", "10000000", *pace, "-i", url, "-c", "copy", *FLV_OUT]
+
+
+class Ingest:
+    """Feeds the Program from the event's ingest; its state is what `GET /api/ingest` shows."""
+
+    def __init__(self, config: IngestConfig | None, program: Program, bus: Bus, supervisor: Supervisor,
+                 event_name: str, *, realtime: bool = True, stall_s: float = STALL_S,
+                 first_tag_s: float = FIRST_TAG_S, backoff_s: tuple[float, ...] = BACKOFF_S):
+        self.config = config
+        self.program = program
+        self.bus = bus
+        self.supervisor = supervisor
+        self.event_name = event_name
+        self.realtime = realtime
+        self.stall_s = stall_s
+        self.first_tag_s = first_tag_s
+        self.backoff_s = backoff_s
+        self.state = "stopped"
+        self.since = now()
+        self.error: str | None = None
+        self.publisher: str | None = None
+        self.probe = StreamProbe()
+        self.feeds = 0
+        self.restarts = 0
+        self._announced = False
+        self._live_at: float | None = None
+        self.server: RtmpServer | None = None
+
+    # ---- state -------------------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        """The shape of `GET /api/ingest`."""
+        cfg = self.config
+        return {
+            "state": self.state,
+            "url": cfg.display_url if cfg else None,
+            "kind": cfg.kind if cfg else None,
+            "probe": self.probe.facts(),
+            "since": datetime.fromtimestamp(self.since, UTC).isoformat(),
+            "error": self.error,
+            "publisher": self.publisher,
+            "feeds": self.feeds,
+            "restarts": self.restarts,
+        }
+
+    def probe_facts(self) -> dict[str, Any]:
+        return self.probe.facts()
+
+    async def _set_state(self, state: str, error: str | None = None) -> None:
+        """The one place the state changes; every change goes on the bus."""
+        error = redact(error) if error else None
+        if state == self.state and error == self.error:
+            return
+        if state != self.state:
+            self.since = now()
+            log.info("ingest %s%s", state, f": {error}" if error else "")
+        self.state, self.error = state, error
+        await self.bus.publish(IngestStateChanged(state, self.probe.facts(), error))
+
+    async def _new_feed(self, publisher: str | None) -> None:
+        """A publisher started or a child produced its first tag: a fresh timeline and a fresh probe."""
+        self.program.new_feed()
+        self.probe = StreamProbe()
+        self._announced = False
+        self.publisher = publisher
+        self.feeds += 1
+        self._live_at = asyncio.get_running_loop().time()
+        await self._set_state("live")
+
+    async def _take(self, tag: Tag) -> None:
+        self.program.publish(tag)
+        self.probe.feed(tag)
+        if not self._announced and self.probe.ready:
+            self._announced = True
+            log.info("ingest probed: %s", self.probe.facts())
+            await self.bus.publish(IngestStateChanged(self.state, self.probe.facts(), self.error))
+
+    # ---- running -----------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Feed the program until cancelled; then close the listener or stop the child."""
+        try:
+            if self.config is None:
+                await asyncio.Event().wait()  # nothing to ingest; stay "stopped" until the event ends
+                return
+            await self._set_state("waiting")
+            if self.config.kind == "rtmp_listen":
+                await self._run_rtmp()
+            else:
+                await self._run_children()
+        finally:
+            self.publisher = None
+            if self.state != "stopped":
+                self.state, self.since = "stopped", now()
+                with contextlib.suppress(asyncio.QueueFull):
+                    self.bus.publish_nowait(IngestStateChanged("stopped", self.probe.facts(), self.error))
+
+    async def _run_rtmp(self) -> None:
+        assert self.config is not None
+        app, key = rtmp_app_and_key(self.config)
+        host, port = listen_address(self.config)
+        attempt = 0
+        while True:
+            self.server = RtmpServer(host, port, app=app, key=key, on_publish=self._on_publish,
+                                     on_tag=self._on_tag, on_unpublish=self._on_unpublish,
+                                     idle_timeout_s=self.stall_s)
+            try:
+                await self.server.start()
+            except OSError as e:
+                # Someone else holds the port: say so and try again later rather than give up.
+                await self._set_state(self.state, f"cannot listen on {host}:{port}: {e.strerror or e}")
+                await asyncio.sleep(self._backoff(attempt))
+                attempt += 1
+                continue
+            try:
+                log.info("ingest listening on %s", self.config.display_url)
+                await self._set_state(self.state)
+                await asyncio.Event().wait()
+            finally:
+                await self.server.close()
+
+    async def _on_publish(self, session: RtmpSession) -> None:
+        await self._new_feed(session.peer)
+
+    async def _on_tag(self, session: RtmpSession, tag: Tag) -> None:
+        await self._take(tag)
+
+    async def _on_unpublish(self, session: RtmpSession) -> None:
+        self.publisher = None
+        await self._set_state("lost", f"{session.peer}: {session.close_reason}")
+
+    def _backoff(self, attempt: int) -> float:
+        return self.backoff_s[min(attempt, len(self.backoff_s) - 1)]
+
+    async def _run_children(self) -> None:
+        assert self.config is not None
+        try:
+            argv = ffmpeg_argv(self.config, self.event_name, realtime=self.realtime)
+        except ValueError as e:
+            # A bad passphrase will not get better by retrying.
+            await self._set_state("waiting", str(e))
+            await asyncio.Event().wait()
+            return
+        loop = asyncio.get_running_loop()
+        attempt = 0
+        while True:
+            self._live_at = None
+            reason = await self._run_child(argv)
+            if self._live_at is not None and loop.time() - self._live_at >= STEADY_S:
+                attempt = 0
+            await self._set_state("lost", reason)
+            self.publisher = None
+            await asyncio.sleep(self._backoff(attempt))
+            attempt += 1
+            self.restarts += 1
+
+    async def _run_child(self, argv: list[str]) -> str:
+        """One ffmpeg run: its FLV into the program until it ends or stalls; returns why it ended."""
+        assert self.config is not None
+        kind = self.config.kind
+        child = await self.supervisor.spawn(f"ingest-{kind}", argv, stdout=asyncio.subprocess.PIPE,
+                                            stderr=asyncio.subprocess.PIPE)
+        tail: deque[str] = deque(maxlen=4)
+        drain = asyncio.create_task(_drain_stderr(child, tail), name="ingest.stderr")
+        try:
+            return await self._pump(child, tail)
+        finally:
+            await self.supervisor.stop(child)
+            drain.cancel()
+            await asyncio.gather(drain, return_exceptions=True)
+
+    async def _pump(self, child: Child, tail: deque[str]) -> str:
+        assert self.config is not None and child.process.stdout is not None
+        reader = FlvReader()
+        # A listener may wait for its caller as long as it takes; other sources must start promptly.
+        timeout: float | None = None if self.config.kind == "srt_listen" else self.first_tag_s
+        started = False
+        while True:
+            try:
+                async with asyncio.timeout(timeout):
+                    data = await child.process.stdout.read(65536)
+            except TimeoutError:
+                return f"no data for {timeout:g} s"
+            if not data:
+                break
+            try:
+                tags = reader.feed(data)
+            except FlvParseError as e:
+                return f"ffmpeg sent something that is not FLV: {e}"
+            for tag in tags:
+                if not started:
+                    started = True
+                    await self._new_feed(None)
+                    timeout = self.stall_s
+                await self._take(tag)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(child.process.wait()), 2.0)
+        code = child.returncode
+        why = f"ffmpeg exited with code {code}" if code is not None else "ffmpeg closed its output"
+        return f"{why}: {tail[-1]}" if tail else why
+
+
+async def _drain_stderr(child: Child, tail: deque[str]) -> None:
+    """Keep ffmpeg's stderr flowing (a full pipe would stall it); remember the last lines, masked."""
+    stream = child.process.stderr
+    if stream is None:
+        return
+    pending = b""
+    while chunk := await stream.read(4096):
+        *lines, pending = (pending + chunk).split(b"\n")
+        pending = pending[-4096:]
+        for raw in lines:
+            line = redact(raw.decode("utf-8", "replace").strip())
+            if line:
+                tail.append(line)
+                log.debug("%s: %s", child.name, line)
