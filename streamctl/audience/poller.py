@@ -154,7 +154,6 @@ class Poller:
                     if batch.ended:
                         await self._finish()
                         return
-                raise SourceError(f"{self.source.platform} connection closed")
             except SourceError as e:
                 failures += 1
                 await self._trouble("comments", e)
@@ -162,6 +161,9 @@ class Poller:
                     await self._stop_all()
                     return
                 await asyncio.sleep(self._error_wait(e, failures))
+                continue
+            # Closed by the platform (or asked to reconnect, as Twitch does before a restart): not a failure.
+            await asyncio.sleep(self._jittered(self.timing.interval))
 
     async def _finish(self) -> None:
         """The chat is over: no more viewer samples, and a last one of zero so no count lingers in totals."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import re
 from collections.abc import AsyncIterator
@@ -70,6 +71,12 @@ class Source(Protocol):
 
 class Listener(Protocol):
     def listen(self) -> AsyncIterator[Batch]: ...
+
+
+def stable_id(*parts: object) -> str:
+    """An id derived from a message's content, the same in every process (for messages that carry none)."""
+    digest = hashlib.sha256("\x1f".join(str(p) for p in parts).encode("utf-8", "surrogatepass")).hexdigest()
+    return "h:" + digest[:32]
 
 
 # ---- times ------------------------------------------------------------------------------------------
