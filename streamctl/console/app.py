@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from ..redact import redact
-from .auth import bearer_identity
+from .auth import bearer_identity, csrf_middleware, security_headers_middleware, session_middleware
 
 if TYPE_CHECKING:
     from ..controller import Controller
@@ -58,7 +58,10 @@ def make_app(controller: Controller) -> web.Application:
     from ..report import web as report_web
     from . import api_audience, api_questions, api_restream, overlays, pages, ws
 
-    app = web.Application(middlewares=[error_middleware, identity_middleware], client_max_size=2 * 1024 * 1024)
+    # Outermost first: security headers on every answer, then errors, then who is asking and CSRF.
+    middlewares = [security_headers_middleware, error_middleware, identity_middleware,
+                   session_middleware(lambda request: request.app[CONTROLLER].store), csrf_middleware]
+    app = web.Application(middlewares=middlewares, client_max_size=2 * 1024 * 1024)
     app[CONTROLLER] = controller
     app.router.add_get("/healthz", healthz)
     for area in (api_restream, api_audience, api_questions, ws, pages, overlays, report_web):
