@@ -26,6 +26,7 @@ PLATFORM_COLOURS = {
 }
 SPARE_COLOURS = ("#8c1c13", "#0b4f9c", "#5d8a00", "#b35c00", "#6a1b9a", "#00796b", "#455a64")
 TOTAL_COLOUR = "#111111"
+LEGEND_ROW = 14
 
 
 @dataclass(frozen=True)
@@ -67,21 +68,22 @@ class Frame:
     """A time axis (the report's whole-minute axis) and a value axis mapped onto an SVG box."""
 
     def __init__(self, words: Words, axis_start: float, minutes: int, top_value: float, height: int,
-                 left: int = LEFT):
+                 left: int = LEFT, top: int = TOP):
         self.words = words
+        self.top = top
         self.t0 = axis_start
         self.span = max(60.0, minutes * 60.0)
         self.left = left
         self.height = height
         self.plot_w = WIDTH - left - RIGHT
-        self.plot_h = height - TOP - BOTTOM
+        self.plot_h = height - top - BOTTOM
         self.y_top, self.y_step = nice_ceiling(top_value)
 
     def x(self, t: float) -> float:
         return self.left + (t - self.t0) / self.span * self.plot_w
 
     def y(self, value: float) -> float:
-        return TOP + self.plot_h * (1 - value / self.y_top)
+        return self.top + self.plot_h * (1 - value / self.y_top)
 
     def minute_x(self, m: int) -> float:
         return self.x(self.t0 + 60.0 * m + 30.0)
@@ -95,7 +97,7 @@ class Frame:
         out = []
         for m in range(first, int(self.span // 60) + 1, step):
             x = self.x(self.t0 + 60.0 * m)
-            out.append(f'<line x1="{x:.1f}" y1="{TOP}" x2="{x:.1f}" y2="{self.height - BOTTOM}" stroke="#e3e3e3"/>'
+            out.append(f'<line x1="{x:.1f}" y1="{self.top}" x2="{x:.1f}" y2="{self.height - BOTTOM}" stroke="#e3e3e3"/>'
                        f'<text x="{x:.1f}" y="{self.height - BOTTOM + 13}" text-anchor="middle" fill="#444">'
                        f'{escape(self.words.clock(self.t0 + 60.0 * m))}</text>')
         return out
@@ -107,11 +109,11 @@ class Frame:
             y = self.y(value)
             out.append(f'<line x1="{self.left}" y1="{y:.1f}" x2="{WIDTH - RIGHT}" y2="{y:.1f}" stroke="#e3e3e3"/>'
                        f'<text x="{self.left - 4}" y="{y + 3:.1f}" text-anchor="end" fill="#444">'
-                       f'{escape(self.words.num(value, digits if value % 1 else 0))}</text>')
+                       f'{escape(self.words.num(value, max(digits, 1) if value % 1 else 0))}</text>')
         return out
 
     def box(self) -> str:
-        return (f'<rect x="{self.left}" y="{TOP}" width="{self.plot_w}" height="{self.plot_h}" fill="none"'
+        return (f'<rect x="{self.left}" y="{self.top}" width="{self.plot_w}" height="{self.plot_h}" fill="none"'
                 f' stroke="#999" stroke-width="0.6"/>')
 
 
@@ -123,26 +125,30 @@ def _svg(height: int, title: str, body: list[str]) -> Markup:
     )
 
 
-def _legend(items: Sequence[tuple[str, str, str]], kind: str = "line", left: int = LEFT) -> list[str]:
-    """A one-row legend above the plot: (label, colour, dash) items laid out left to right."""
-    out, x = [], float(left)
+def _legend(items: Sequence[tuple[str, str, str]], kind: str = "line", left: int = LEFT) -> tuple[list[str], int]:
+    """A legend above the plot: (label, colour, dash) items left to right, wrapping; and the extra height used."""
+    out, x, y = [], float(left), 0
     for label, colour, dash in items:
+        width = 30 + 6.2 * len(label)
+        if x + width > WIDTH - RIGHT and x > left:
+            x, y = float(left), y + LEGEND_ROW
         if kind == "line":
-            mark = (f'<line x1="{x:.1f}" y1="10" x2="{x + 18:.1f}" y2="10" stroke="{colour}" stroke-width="2"'
-                    f' stroke-dasharray="{dash}"/>')
+            mark = (f'<line x1="{x:.1f}" y1="{10 + y}" x2="{x + 18:.1f}" y2="{10 + y}" stroke="{colour}"'
+                    f' stroke-width="2" stroke-dasharray="{dash}"/>')
         else:
-            mark = f'<rect x="{x:.1f}" y="5" width="12" height="10" fill="{colour}"/>'
-        out.append(mark + f'<text x="{x + 22:.1f}" y="14" fill="#222">{escape(label)}</text>')
-        x += 30 + 6.2 * len(label)
-    return out
+            mark = f'<rect x="{x:.1f}" y="{5 + y}" width="12" height="10" fill="{colour}"/>'
+        out.append(mark + f'<text x="{x + 22:.1f}" y="{14 + y}" fill="#222">{escape(label)}</text>')
+        x += width
+    return out, y
 
 
 def line_chart(words: Words, title: str, axis_start: float, minutes: int, lines: Sequence[Line],
                height: int = 210, digits: int = 0) -> Markup:
     """Lines over the minute axis; a None value breaks its line (the source was not reporting)."""
+    legend, extra = _legend([(line.label, line.colour, line.dash) for line in lines])
     top = max((v for line in lines for v in line.values if v is not None), default=0.0)
-    frame = Frame(words, axis_start, minutes, top, height)
-    body = frame.value_ticks(digits) + frame.time_ticks() + [frame.box()]
+    frame = Frame(words, axis_start, minutes, top, height + extra, top=TOP + extra)
+    body = legend + frame.value_ticks(digits) + frame.time_ticks() + [frame.box()]
     for line in lines:
         path, pen_down = [], False
         for m, value in enumerate(line.values):
@@ -154,16 +160,16 @@ def line_chart(words: Words, title: str, axis_start: float, minutes: int, lines:
         if path:
             body.append(f'<path d="{" ".join(path)}" fill="none" stroke="{line.colour}" stroke-width="{line.width}"'
                         f' stroke-dasharray="{line.dash}" stroke-linejoin="round"/>')
-    body += _legend([(line.label, line.colour, line.dash) for line in lines])
-    return _svg(height, title, body)
+    return _svg(height + extra, title, body)
 
 
 def stacked_bars(words: Words, title: str, axis_start: float, minutes: int, bars: Sequence[Line],
                  height: int = 190) -> Markup:
     """Stacked columns per minute (e.g. comments per minute by platform)."""
+    legend, extra = _legend([(b.label, b.colour, "") for b in bars], kind="box")
     totals = [sum((b.values[m] or 0) for b in bars) for m in range(minutes)]
-    frame = Frame(words, axis_start, minutes, max(totals, default=0), height)
-    body = frame.value_ticks() + frame.time_ticks() + [frame.box()]
+    frame = Frame(words, axis_start, minutes, max(totals, default=0), height + extra, top=TOP + extra)
+    body = legend + frame.value_ticks() + frame.time_ticks() + [frame.box()]
     width = max(0.6, frame.plot_w / max(1, minutes) - 0.4)
     for m in range(minutes):
         base = 0.0
@@ -176,8 +182,7 @@ def stacked_bars(words: Words, title: str, axis_start: float, minutes: int, bars
             body.append(f'<rect x="{x:.1f}" y="{y_hi:.1f}" width="{width:.2f}" height="{y_lo - y_hi:.2f}"'
                         f' fill="{bar.colour}"/>')
             base += value
-    body += _legend([(b.label, b.colour, "") for b in bars], kind="box")
-    return _svg(height, title, body)
+    return _svg(height + extra, title, body)
 
 
 @dataclass(frozen=True)
@@ -191,11 +196,13 @@ class Lane:
 def timeline(words: Words, title: str, axis_start: float, minutes: int, lanes: Sequence[Lane]) -> Markup:
     """State lanes over time (live, backoff, failed...), one per destination and one for the ingest."""
     lane_h, left = 18, 120
-    height = TOP + BOTTOM + lane_h * max(1, len(lanes)) + 4
-    frame = Frame(words, axis_start, minutes, 1.0, height, left=left)
-    body = frame.time_ticks()
+    seen = [s for s in STATE_COLOURS if any(p[2] == s for lane in lanes for p in lane.pieces)]
+    legend, extra = _legend([(words.state(s), STATE_COLOURS[s], "") for s in seen], "box", left)
+    height = TOP + extra + BOTTOM + lane_h * max(1, len(lanes)) + 4
+    frame = Frame(words, axis_start, minutes, 1.0, height, left=left, top=TOP + extra)
+    body = legend + frame.time_ticks()
     for i, lane in enumerate(lanes):
-        y = TOP + 2 + i * lane_h
+        y = TOP + extra + 2 + i * lane_h
         body.append(f'<text x="{left - 6}" y="{y + 12}" text-anchor="end" fill="#222">{escape(lane.label)}</text>')
         for start, stop, state in lane.pieces:
             x0, x1 = frame.x(start), frame.x(stop)
@@ -203,5 +210,4 @@ def timeline(words: Words, title: str, axis_start: float, minutes: int, lanes: S
                         f' fill="{STATE_COLOURS.get(state, "#999")}"><title>{escape(words.state(state))}'
                         f' {escape(words.clock(start, True))}–{escape(words.clock(stop, True))}</title></rect>')
     body.append(frame.box())
-    seen = [s for s in STATE_COLOURS if any(p[2] == s for lane in lanes for p in lane.pieces)]
-    return _svg(height, title, body + _legend([(words.state(s), STATE_COLOURS[s], "") for s in seen], "box", left))
+    return _svg(height, title, body)
