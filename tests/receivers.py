@@ -351,3 +351,26 @@ def interrupt(pid: int) -> None:
     """SIGTERM a process (a `streamctl run` under test)."""
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
+
+
+def make_media(path: Path, seconds: float = 6.0, audio: bool = True, size: str = "640x360",
+               gop_s: float = 1.0) -> Path:
+    """A short H.264 (+AAC) FLV test pattern for a file ingest (played looped, in real time, by the ingest)."""
+    argv = [FFMPEG, "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+            f"testsrc2=size={size}:rate=30:duration={seconds}"]
+    if audio:
+        argv += ["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=44100:duration={seconds}",
+                 "-c:a", "aac", "-b:a", "64k"]
+    argv += ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-g", str(round(30 * gop_s)),
+             "-b:v", "600k", "-f", "flv", str(path)]
+    subprocess.run(argv, check=True, capture_output=True, timeout=60)
+    return path
+
+
+def packet_count(path: Path, stream: str = "v:0") -> int:
+    """Packets of one stream in a media file, read by ffprobe."""
+    out = subprocess.run([shutil.which("ffprobe") or "ffprobe", "-v", "error", "-select_streams", stream,
+                          "-count_packets", "-show_entries", "stream=nb_read_packets", "-of", "csv=p=0", str(path)],
+                         capture_output=True, text=True, timeout=30)
+    numbers = [line.strip(" ,") for line in out.stdout.splitlines() if line.strip(" ,").isdigit()]
+    return int(numbers[0]) if numbers else 0

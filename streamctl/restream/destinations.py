@@ -19,6 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 from ..config import DestinationConfig
 from ..events import Bus, DestinationHealth, DestinationStateChanged
 from ..redact import redact, register_secret
+from ..store import iso
 from .ffmpeg import destination_argv
 from .health import Progress, ProgressParser, StderrTail
 from .platforms import StreamFacts, rule_violations
@@ -155,8 +156,13 @@ class Output:
             self._live_since = None
         level = logging.WARNING if new in ("backoff", "failed") else logging.INFO
         log.log(level, "%s %s: %s -> %s%s", self.kind, self.name, old, new, f" ({redact(error)})" if error else "")
-        await self.bus.publish(DestinationStateChanged(self.name, self.platform, old, new,
-                                                       redact(error) if error else None))
+        await self.announce(old, new, redact(error) if error else None)
+
+    async def announce(self, old: str, new: str, error: str | None) -> None:
+        """Tell the bus about a state change (each kind of output says it its own way)."""
+
+    async def report(self) -> None:
+        """Publish this output's health (called about once a second while it runs)."""
 
     # ---- figures ------------------------------------------------------------------------------------
 
@@ -307,7 +313,7 @@ class Output:
 
     async def _report(self) -> None:
         while True:
-            await self.bus.publish(DestinationHealth(self.name, {"state": self.state, **self.health()}))
+            await self.report()
             await asyncio.sleep(self.timing.health_every_s)
 
 
@@ -330,6 +336,12 @@ class Destination(Output):
         register_secret(config.key)
         if config.key:
             register_secret(config.publish_url)
+
+    async def announce(self, old: str, new: str, error: str | None) -> None:
+        await self.bus.publish(DestinationStateChanged(self.name, self.platform, old, new, error))
+
+    async def report(self) -> None:
+        await self.bus.publish(DestinationHealth(self.name, {"state": self.state, **self.health()}))
 
     def argv(self) -> list[str]:
         return destination_argv(self.config.publish_url, self.profile, rw_timeout_s=self.timing.rw_timeout_s,
@@ -362,7 +374,7 @@ class Destination(Output):
             "url": self.config.display_url,
             "state": self.state,
             "error": redact(self.error) if self.error else None,
-            "since": self.changed_at,
+            "since": iso(self.changed_at),
             "profile": self.config.profile,
             "autostart": self.config.autostart,
             "health": self.health(),
