@@ -1,7 +1,159 @@
-"""Console routes: api_restream (being built)."""
+"""Console routes for restreaming: destinations (list, add, start/stop/restart, remove), the ingest, /metrics."""
+
+from __future__ import annotations
+
+import json
 
 from aiohttp import web
+
+from ..config import ConfigError, destination_from_api
+from ..redact import redact
+from ..restream.restreamer import DuplicateDestination, UnknownDestination
+from .app import CONTROLLER, json_error, json_response
+from .auth import requires
+
+ACTIONS = ("start", "stop", "restart")
+STATES = ("stopped", "starting", "live", "backoff", "failed")
+
+
+def _audit(request: web.Request, action: str, name: str, before: dict | None, after: dict | None) -> None:
+    controller = request.app[CONTROLLER]
+    controller.store.audit(request["identity"].name, action, "destination", name, before, after)
+
+
+def _brief(entry: dict | None) -> dict | None:
+    """What the audit log keeps of a destination: no health figures, key already masked."""
+    if entry is None:
+        return None
+    return {k: entry[k] for k in ("platform", "url", "state", "profile", "autostart") if k in entry}
+
+
+@requires("operator")
+async def list_destinations(request: web.Request) -> web.Response:
+    return json_response({"destinations": request.app[CONTROLLER].restreamer.destinations()})
+
+
+@requires("operator")
+async def add_destination(request: web.Request) -> web.Response:
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return json_error(400, "request body is not JSON, expected an object like the event file's [[destination]]")
+    if not isinstance(body, dict):
+        return json_error(400, f"request body is a {type(body).__name__}, expected a JSON object")
+    try:
+        config = destination_from_api(body)
+    except ConfigError as e:
+        issues = [redact(line) for line in e.issues]
+        return json_response({"error": "; ".join(issues), "issues": issues}, status=400)
+    try:
+        entry = await request.app[CONTROLLER].restreamer.add(config)
+    except DuplicateDestination:
+        return json_error(409, f"destination {config.name!r} exists already, expected a new name")
+    _audit(request, "destination.add", config.name, None, _brief(entry))
+    return json_response(entry, status=201)
+
+
+@requires("operator")
+async def control_destination(request: web.Request) -> web.Response:
+    name, action = request.match_info["name"], request.match_info["action"]
+    if action not in ACTIONS:
+        return json_error(404, f"unknown action {action!r}, expected one of {', '.join(ACTIONS)}")
+    restreamer = request.app[CONTROLLER].restreamer
+    try:
+        before = restreamer.get(name).describe()
+        entry = await getattr(restreamer, action)(name)
+    except UnknownDestination:
+        return json_error(404, f"no destination named {name!r}")
+    _audit(request, f"destination.{action}", name, _brief(before), _brief(entry))
+    return json_response(entry)
+
+
+@requires("operator")
+async def remove_destination(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    restreamer = request.app[CONTROLLER].restreamer
+    try:
+        before = restreamer.get(name).describe()
+        await restreamer.remove(name)
+    except UnknownDestination:
+        return json_error(404, f"no destination named {name!r}")
+    _audit(request, "destination.remove", name, _brief(before), None)
+    return json_response({"removed": name})
+
+
+@requires("operator")
+async def ingest(request: web.Request) -> web.Response:
+    return json_response(request.app[CONTROLLER].restreamer.ingest_status())
+
+
+def _label(value: object) -> str:
+    return redact(str(value)).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+class _Metrics:
+    """Prometheus text exposition, one family at a time."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def family(self, name: str, kind: str, help_text: str, samples: list[tuple[dict, float]]) -> None:
+        self.lines += [f"# HELP streamctl_{name} {help_text}", f"# TYPE streamctl_{name} {kind}"]
+        for labels, value in samples:
+            inner = ",".join(f'{k}="{_label(v)}"' for k, v in labels.items())
+            self.lines.append(f"streamctl_{name}{{{inner}}} {float(value or 0):g}" if inner
+                              else f"streamctl_{name} {float(value or 0):g}")
+
+    def text(self) -> str:
+        return "\n".join(self.lines) + "\n"
+
+
+def metrics_text(controller) -> str:
+    """The whole /metrics page: destinations, ingest, processes, audience sources."""
+    restreamer = controller.restreamer
+    dests = restreamer.destinations()
+    m = _Metrics()
+    m.family("destination_state", "gauge", "1 for the destination's current state, 0 for the others",
+             [({"name": d["name"], "platform": d["platform"], "state": s}, d["state"] == s)
+              for d in dests for s in STATES])
+    per_dest = [
+        ("destination_bitrate_kbps", "gauge", "output bitrate ffmpeg reports, kbit/s", "bitrate_kbps"),
+        ("destination_fps", "gauge", "output frames per second", "fps"),
+        ("destination_speed", "gauge", "output speed relative to real time (1 = keeping up)", "speed"),
+        ("destination_uptime_seconds", "gauge", "seconds live since the last (re)connect", "uptime_s"),
+        ("destination_reconnects_total", "counter", "restarts after a failure", "reconnects"),
+        ("destination_dropped_bytes_total", "counter", "program bytes dropped because the output fell behind",
+         "bytes_dropped"),
+    ]
+    for name, kind, help_text, key in per_dest:
+        m.family(name, kind, help_text,
+                 [({"name": d["name"], "platform": d["platform"]}, d["health"].get(key)) for d in dests])
+    ingest_status = restreamer.ingest_status()
+    m.family("ingest_state", "gauge", "1 for the ingest's current state",
+             [({"state": s}, ingest_status.get("state") == s) for s in ("stopped", "waiting", "live", "lost")])
+    probe = ingest_status.get("probe") or {}
+    m.family("ingest_video_kbps", "gauge", "probed video bitrate of the program, kbit/s",
+             [({}, probe.get("video_kbps"))])
+    m.family("processes", "gauge", "child processes (ffmpeg) running now", [({}, restreamer.processes)])
+    sources_status = getattr(getattr(controller, "audience", None), "sources_status", None)
+    if callable(sources_status):
+        sources = sources_status()
+        m.family("audience_source_state", "gauge", "1 for each audience source's current state",
+                 [({"name": s.get("name"), "platform": s.get("platform"), "state": s.get("state")}, 1)
+                  for s in sources])
+    return m.text()
+
+
+@requires("operator")
+async def metrics(request: web.Request) -> web.Response:
+    return web.Response(text=metrics_text(request.app[CONTROLLER]), content_type="text/plain", charset="utf-8")
 
 
 def setup(app: web.Application) -> None:
     """Register this area's routes."""
+    app.router.add_get("/api/destinations", list_destinations)
+    app.router.add_post("/api/destinations", add_destination)
+    app.router.add_post("/api/destinations/{name}/{action}", control_destination)
+    app.router.add_delete("/api/destinations/{name}", remove_destination)
+    app.router.add_get("/api/ingest", ingest)
+    app.router.add_get("/metrics", metrics)
