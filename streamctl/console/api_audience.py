@@ -1,7 +1,97 @@
-"""Console routes: api_audience (being built)."""
+"""Console routes for the audience: sources' health, viewers, the merged comments, webhooks, manual counts."""
+
+from __future__ import annotations
 
 from aiohttp import web
+
+from ..audience.manual import ReadingError
+from ..audience.webhook import WebhookError
+from .app import CONTROLLER, json_error, json_response
+from .auth import requires
+
+MAX_LIMIT = 1000
+
+
+@requires("operator")
+async def audience(request: web.Request) -> web.Response:
+    """Every source: state, last success, last message, last error, quota."""
+    return json_response({"sources": request.app[CONTROLLER].audience.sources_status()})
+
+
+@requires("moderator")
+async def viewers(request: web.Request) -> web.Response:
+    """The latest concurrent viewers of every source, and their total."""
+    sources, total = request.app[CONTROLLER].store.latest_viewers()
+    return json_response({"sources": sources, "total": total})
+
+
+def _whole(request: web.Request, key: str, default: int, low: int, high: int) -> int:
+    raw = request.query.get(key)
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise web.HTTPBadRequest(text=f'{{"error": "{key}: expected a whole number from {low} to {high}"}}',
+                                 content_type="application/json")
+    return int(raw)
+
+
+@requires("moderator")
+async def comments(request: web.Request) -> web.Response:
+    """The merged comment stream after `after`, oldest first, filtered by platform, words or questions."""
+    after = _whole(request, "after", 0, 0, 2**62)
+    limit = _whole(request, "limit", 200, 1, MAX_LIMIT)
+    q = request.query
+    items = request.app[CONTROLLER].store.comments(
+        after=after, limit=limit, platform=q.get("platform") or None, q=q.get("q") or None,
+        questions_only=q.get("questions") in ("1", "true", "yes"))
+    return json_response({"comments": items, "next_after": items[-1]["id"] if items else after})
+
+
+async def webhook(request: web.Request) -> web.Response:
+    """A bridge posts comments; the HMAC signature over the raw body is the credential."""
+    service = request.app[CONTROLLER].audience
+    name = request.match_info["source"]
+    source = service.webhook(name)
+    if source is None:
+        return json_error(404, f"no webhook source named {name[:64]!r} in the event file")
+    body = await request.read()
+    try:
+        batches = source.accept(body, request.headers.get("X-Signature-256"))
+    except WebhookError as e:
+        return json_error(e.status, str(e))
+    new = 0
+    for batch in batches:
+        new += await service.deliver(name, batch)
+    return json_response({"accepted": sum(len(b.comments) for b in batches), "new": new,
+                          "viewers": sum(1 for b in batches if b.viewers is not None)})
+
+
+@requires("operator")
+async def manual_viewers(request: web.Request) -> web.Response:
+    """The operator types a viewer count for a platform with no API; it is stored marked as manual."""
+    service = request.app[CONTROLLER].audience
+    name = request.match_info["source"]
+    if name not in service.pollers:
+        return json_error(404, f"no audience source named {name[:64]!r} in the event file")
+    if not service.takes_readings(name):
+        return json_error(409, f"{name} counts its viewers through its API; manual counts go to manual or "
+                               "webhook sources")
+    try:
+        body = await request.json()
+        batch = service.reading(name, body)
+    except ValueError as e:  # JSON errors and ReadingError alike
+        message = str(e) if isinstance(e, ReadingError) else "body is not JSON, expected {\"viewers\": N}"
+        return json_error(400, message)
+    await service.deliver(name, batch)
+    sample = batch.viewers
+    return json_response({"source": name, "platform": sample.platform, "viewers": sample.viewers,
+                          "likes": sample.likes, "views": sample.views, "manual": True})
 
 
 def setup(app: web.Application) -> None:
     """Register this area's routes."""
+    app.router.add_get("/api/audience", audience)
+    app.router.add_get("/api/viewers", viewers)
+    app.router.add_get("/api/comments", comments)
+    app.router.add_post("/api/webhook/{source}", webhook)
+    app.router.add_post("/api/viewers/{source}", manual_viewers)

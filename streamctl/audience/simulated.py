@@ -1,0 +1,141 @@
+"""A rehearsal audience: comments typed into local fake YouTube and Facebook APIs, read by the real adapters.
+
+The `simulated` source starts the fakes on loopback port 0 (or uses `api_base` where the demo serves them),
+runs the real YouTube and Facebook adapters against them as `NAME.youtube` and `NAME.facebook`, and a
+generator types Vietnamese and English comments (questions about roads, schools, hospitals, land and
+flooding, and chatter), in bursts, while the viewer count follows a curve.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import random
+import time
+
+import aiohttp
+
+from ..config import AudienceConfig
+from ..fakes.platforms import SIM_TOKEN, FakePlatforms, facebook_base, youtube_base
+from .facebook import FacebookSource
+from .source import Http
+from .youtube import YouTubeSource
+
+log = logging.getLogger(__name__)
+
+VIDEO_ID = "simLive0001"
+LIVE_VIDEO_ID = "100000000000001"
+PLACES = ("Hạ Long", "Cẩm Phả", "Uông Bí", "Móng Cái", "Đông Triều", "Quảng Yên", "Vân Đồn", "Tiên Yên",
+          "Bãi Cháy", "Hoành Bồ")
+ROADS = ("Quốc lộ 18", "đường tỉnh 342", "đường Trần Quốc Nghiễn", "cầu Bang", "đường ven biển Hạ Long – Cẩm Phả")
+SCHOOLS = ("Tiểu học Cao Xanh", "THCS Hồng Hải", "THPT Bãi Cháy", "Mầm non Hoa Hồng")
+HOSPITALS = ("Bệnh viện Đa khoa tỉnh", "Bệnh viện Bãi Cháy", "Trung tâm Y tế Vân Đồn")
+NAMES = ("Nguyễn Văn An", "Trần Thị Bích", "Lê Hoàng Nam", "Phạm Minh Tuấn", "Hoàng Thu Trang", "Vũ Đức Thắng",
+         "Đỗ Ngọc Lan", "Bùi Quang Huy", "Ngô Thị Mai", "Đặng Văn Hải", "Dương Thị Hoa", "Lý Văn Phúc",
+         "John Carter", "Emily Nguyen", "Hạnh Phạm", "Minh Anh")
+QUESTIONS = (
+    "Cho hỏi khi nào {road} được sửa xong ạ? Đi lại rất khó khăn.",
+    "Xin hỏi đại biểu: trường {school} thiếu phòng học, bao giờ tỉnh xây thêm?",
+    "{hospital} quá tải, người bệnh phải nằm ghép, tỉnh có kế hoạch gì không?",
+    "Đề nghị làm rõ việc thu hồi đất ở {place}, giá bồi thường bao nhiêu một mét vuông?",
+    "Mỗi lần mưa lớn {place} lại ngập sâu, khi nào có hệ thống thoát nước mới?",
+    "Tại sao dự án nâng cấp {road} chậm tiến độ hai năm nay?",
+    "Học sinh ở {place} phải đi học xa hơn 10 km, tỉnh có hỗ trợ xe đưa đón không?",
+    "Người dân {place} đã chờ cấp sổ đỏ 3 năm, bao giờ mới được giải quyết?",
+    "When will {road} be repaired?",
+    "How many new classrooms will {school} get this year?",
+    "Why is the waiting time at {hospital} so long?",
+    "What compensation will families in {place} receive for the land?",
+    "What is the province doing about flooding in {place}?",
+)
+CHATTER = (
+    "Cảm ơn HĐND tỉnh đã tổ chức phiên chất vấn!", "Xem từ {place} 👋", "Âm thanh hơi nhỏ ạ",
+    "Đồng ý với ý kiến của đại biểu", "Rất thiết thực 👍", "Great session, thanks!", "Hello from {place}",
+    "👍👍👍", "Mong các cấp quan tâm hơn nữa", "Hình ảnh rõ nét",
+)
+
+
+def make_comment(rng: random.Random) -> tuple[str, str]:
+    """One author and one comment: a question about local life two times in five, chatter otherwise."""
+    template = rng.choice(QUESTIONS) if rng.random() < 0.4 else rng.choice(CHATTER)
+    text = template.format(road=rng.choice(ROADS), school=rng.choice(SCHOOLS), hospital=rng.choice(HOSPITALS),
+                           place=rng.choice(PLACES))
+    return rng.choice(NAMES), text
+
+
+def viewer_curve(elapsed: float, peak: int, rng: random.Random) -> int:
+    """Viewers after `elapsed` seconds: a five-minute ramp, then a plateau that breathes, with a little noise."""
+    ramp = min(1.0, elapsed / 300.0)
+    level = peak * (3 * ramp**2 - 2 * ramp**3)
+    level *= 1 + 0.08 * math.sin(elapsed / 90.0)
+    level *= 1 + rng.uniform(-0.03, 0.03)
+    return max(0, round(level))
+
+
+class Simulation:
+    """The fakes, the two real adapters reading them, and the generator typing into them."""
+
+    def __init__(self, config: AudienceConfig, http: Http):
+        self.name = config.name
+        self.root: str | None = config.get("api_base")
+        self.rate = float(config.get("rate", 1.0))
+        self.rng = random.Random(config.get("seed"))
+        self.peak = 3000
+        self.server: FakePlatforms | None = None
+        interval = config.interval or 1.0
+        self.youtube = YouTubeSource(AudienceConfig(
+            name=f"{self.name}.youtube", platform="youtube", credential=SIM_TOKEN, interval=interval,
+            options={"video_id": VIDEO_ID, "api_base": youtube_base(self.root or "http://127.0.0.1:9")}), http)
+        self.facebook = FacebookSource(AudienceConfig(
+            name=f"{self.name}.facebook", platform="facebook", credential=SIM_TOKEN, interval=interval,
+            options={"live_video_id": LIVE_VIDEO_ID, "api_base": facebook_base(self.root or "http://127.0.0.1:9")}),
+            http)
+        self.interval = interval
+        self.typed = 0
+
+    async def start(self) -> None:
+        """Serve the fakes in-process unless `api_base` says where they already run."""
+        if self.root is None:
+            self.server = FakePlatforms(youtube_interval_ms=round(self.interval * 1000))
+            self.server.youtube.video_id, self.server.facebook.video_id = VIDEO_ID, LIVE_VIDEO_ID
+            self.root = await self.server.start()
+            # The adapters were made before the port was known.
+            self.youtube.api = youtube_base(self.root)
+            self.facebook.api = facebook_base(self.root)
+            log.info("%s: fake YouTube and Facebook at %s", self.name, self.root)
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            await self.server.stop()
+
+    async def run(self) -> None:
+        """Type comments and move viewer counts until cancelled."""
+        started = time.monotonic()
+        next_viewers = 0.0
+        next_burst = started + self.rng.uniform(20, 40)
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
+            while True:
+                at = time.monotonic()
+                if at >= next_viewers:
+                    total = viewer_curve(at - started, self.peak, self.rng)
+                    await self._post(session, "/yt/_fake/viewers", {"viewers": round(total * 0.6)})
+                    await self._post(session, "/fb/_fake/viewers", {"viewers": total - round(total * 0.6)})
+                    next_viewers = at + 2.0
+                count = 1
+                if at >= next_burst:  # a hot question on air: many type at once
+                    count = self.rng.randint(6, 15)
+                    next_burst = at + self.rng.uniform(40, 80)
+                for _ in range(count):
+                    author, text = make_comment(self.rng)
+                    path = "/yt/_fake/comments" if self.rng.random() < 0.55 else "/fb/_fake/comments"
+                    await self._post(session, path, {"author": author, "text": text})
+                    self.typed += 1
+                await asyncio.sleep(self.rng.expovariate(self.rate))
+
+    async def _post(self, session: aiohttp.ClientSession, path: str, body: dict) -> None:
+        try:
+            async with session.post(self.root.rstrip("/") + path, json=body) as resp:
+                await resp.read()
+        except (aiohttp.ClientError, TimeoutError) as e:
+            log.debug("%s: could not reach the fakes: %s", self.name, e)
