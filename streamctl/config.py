@@ -453,9 +453,10 @@ def load_event(path: str | os.PathLike, environ: dict[str, str] | None = None,
     audience = _check_audience(c, data)
     console = _check_console(c, data)
     archive = _check_archive(c, data, base)
-    if destinations and ingest is None:
+    # Only when the table is absent: a broken [ingest] has already been reported key by key.
+    if destinations and "ingest" not in data:
         c.fail("ingest", "missing, expected an [ingest] table since the event has destinations")
-    if archive is not None and ingest is None:
+    if archive is not None and "ingest" not in data:
         c.fail("archive", "needs an [ingest] table to record from")
     if c.issues:
         raise ConfigError(c.issues)

@@ -1,0 +1,156 @@
+"""`streamctl check` on event files: every kind of mistake gives `file: key: what is wrong, what was expected`."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+from streamctl.cli import main
+from streamctl.config import ConfigError, destination_from_api, load_event
+
+GOOD_EVENT = """
+[event]
+name = "Kỳ họp"
+[ingest]
+url = "rtmp://0.0.0.0:1935/live"
+"""
+SECRET = "fb-secret-key-98765"
+
+# (what is wrong, the file's text after [event], the key the message must name, words it must contain)
+CASES = [
+    ("unknown top-level key", '[evnt]\nname = "x"', "evnt", "unknown key, expected one of"),
+    ("event name not text", "", "event.name", "is a int, expected a string"),
+    ("bad time zone", "", "event.timezone", "not a known time zone"),
+    ("ingest scheme", '[ingest]\nurl = "ftp://x/y"', "ingest.url", "unknown scheme, expected rtmp://"),
+    ("ingest file missing", '[ingest]\nurl = "nothing-here.mp4"', "ingest.url", "does not exist"),
+    ("listen without app", '[ingest]\nurl = "rtmp://0.0.0.0:1935"', "ingest.url", "has no app path"),
+    ("destination without ingest", '[[destination]]\nname = "a"\nurl = "rtmp://h/app"', "ingest", "missing"),
+    ("unknown platform", '[[destination]]\nname = "a"\nplatform = "myspace"\nurl = "rtmp://h/a"',
+     "destination[0].platform", "expected one of youtube"),
+    ("facebook over plain rtmp", '[[destination]]\nname = "fb"\nplatform = "facebook"\n'
+     'url = "rtmp://live-api-s.facebook.com:80/rtmp/"', "destination[0].url", "expected rtmps for facebook"),
+    ("missing key variable", '[[destination]]\nname = "a"\nurl = "rtmp://h/app"\nkey_env = "NOT_SET_KEY"',
+     "destination[0].key_env", "environment variable NOT_SET_KEY is not set"),
+    ("key variable name", '[[destination]]\nname = "a"\nurl = "rtmp://h/app"\nkey_env = "my key"',
+     "destination[0].key_env", "is not an environment variable name"),
+    ("tiktok needs a url", '[[destination]]\nname = "tt"\nplatform = "tiktok"', "destination[0].url",
+     "missing, expected a string"),
+    ("unknown profile", '[[destination]]\nname = "a"\nurl = "rtmp://h/app"\nprofile = "4k"',
+     "destination[0].profile", "expected one of copy"),
+    ("url without host", '[[destination]]\nname = "a"\nurl = "rtmp:///app"', "destination[0].url", "has no host"),
+    ("autostart not boolean", '[[destination]]\nname = "a"\nurl = "rtmp://h/app"\nautostart = "yes"',
+     "destination[0].autostart", "expected true or false"),
+    ("duplicate names", '[[destination]]\nname = "a"\nurl = "rtmp://h/app"\n[[destination]]\nname = "a"\n'
+     'url = "rtmp://h2/app"', "destination[1].name", "is used twice"),
+    ("bad name", '[[destination]]\nname = "a b/c"\nurl = "rtmp://h/app"', "destination[0].name",
+     "is not a plain name"),
+    ("destination not a table list", 'destination = "rtmp://h/app"', "destination", "expected [[destination]]"),
+    ("console listen", '[console]\nlisten = "8080"', "console.listen", "is not host:port"),
+    ("archive segment", '[archive]\npath = "rec"\nsegment_s = 1', "archive.segment_s", "out of range"),
+    ("audience platform", '[[audience]]\nname = "z"\nplatform = "zalo"', "audience[0].platform",
+     "expected one of youtube"),
+    ("audience field missing", '[[audience]]\nname = "y"\nplatform = "youtube"\ncredential_env = "YT"',
+     "audience[0].video_id", "missing"),
+]
+
+
+def run_check(path, capsys) -> tuple[int, str, str]:
+    try:
+        code = main(["check", str(path), "--probe-timeout", "0.5"])
+    except SystemExit as e:
+        code = e.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.mark.parametrize(("what", "body", "key", "words"), CASES, ids=[c[0] for c in CASES])
+def test_bad_event_files(write_event, capsys, monkeypatch, what, body, key, words):
+    monkeypatch.delenv("NOT_SET_KEY", raising=False)
+    event = '[event]\nname = 5\n' if what == "event name not text" else '[event]\nname = "x"\n'
+    if what == "bad time zone":
+        event += 'timezone = "Mars/Olympus"\n'
+    if body and "[ingest]" not in body and what != "destination without ingest" and "destination" in body:
+        event += '[ingest]\nurl = "rtmp://0.0.0.0:1935/live"\n'
+    # Bare keys belong to the top level only before the first table.
+    text = body + "\n" + event if body and not body.startswith("[") else event + body + "\n"
+    path = write_event(text)
+    code, out, err = run_check(path, capsys)
+    assert code == 2, (out, err)
+    lines = err.strip().splitlines()
+    assert lines, "no message"
+    for line in lines:
+        assert re.match(rf"^{re.escape(str(path))}: \S+: .+", line), line
+        assert "Traceback" not in line
+    mine = [line for line in lines if line.startswith(f"{path}: {key}: ")]
+    assert mine and words in mine[0], lines
+
+
+def test_many_mistakes_are_all_reported_at_once(write_event, capsys):
+    path = write_event('[event]\nname = 1\ntimezone = "Nowhere/Else"\n[console]\nlisten = "x"\nport = 9\n')
+    code, _, err = run_check(path, capsys)
+    keys = [line.split(": ")[1] for line in err.strip().splitlines()]
+    assert code == 2 and keys == ["event.name", "event.timezone", "console.port", "console.listen"]
+
+
+def test_not_toml_not_utf8_not_there(write_event, tmp_path, capsys):
+    broken = write_event("[event\nname = 'x'\n", name="broken.toml")
+    assert run_check(broken, capsys)[0] == 2
+    latin = tmp_path / "latin.toml"
+    latin.write_bytes('[event]\nname = "Kỳ họp"\n'.encode("utf-16"))
+    code, _, err = run_check(latin, capsys)
+    assert code == 2 and "not UTF-8, expected a UTF-8 TOML file" in err
+    code, _, err = run_check(tmp_path / "absent.toml", capsys)
+    assert code == 2 and "file not found, expected an event file" in err
+
+
+def test_keys_never_appear_in_check_output(write_event, capsys, monkeypatch):
+    monkeypatch.setenv("FB_KEY", SECRET)
+    path = write_event(GOOD_EVENT + f'[[destination]]\nname = "fb"\nplatform = "facebook"\n'
+                       f'url = "rtmp://live-api-s.facebook.com/rtmp/{SECRET}"\nkey_env = "FB_KEY"\n')
+    code, out, err = run_check(path, capsys)
+    assert code == 2 and SECRET not in out + err and "rtmp://live-api-s.facebook.com/rtmp/****" in err
+
+
+def test_a_good_file_passes_and_lists_masked_destinations(write_event, capsys, monkeypatch):
+    monkeypatch.setenv("YT_KEY", "yt-secret-key-4321")
+    path = write_event(GOOD_EVENT.replace("rtmp://0.0.0.0:1935/live", "rtmp://127.0.0.1:1/live") +
+                       '[[destination]]\nname = "yt"\nplatform = "youtube"\nkey_env = "YT_KEY"\n')
+    code, out, err = run_check(path, capsys)
+    assert code == 0, err
+    assert "destination yt: youtube rtmps://a.rtmps.youtube.com/live2/**** profile=copy" in out
+    assert "yt-secret-key-4321" not in out + err
+
+
+def test_comments_only_event_needs_no_ingest(write_event):
+    path = write_event('[event]\nname = "x"\n[[audience]]\nname = "m"\nplatform = "manual"\n')
+    event = load_event(path)
+    assert event.ingest is None and event.destinations == () and len(event.audience) == 1
+
+
+def test_real_command_exits_2_without_traceback(write_event):
+    path = write_event('[event]\nname = "x"\n[[destination]]\nname = "a"\nplatform = "facebook"\n'
+                       'url = "rtmp://live-api-s.facebook.com/rtmp/"\n[ingest]\nurl = "testsrc"\n')
+    done = subprocess.run([sys.executable, "-m", "streamctl", "check", str(path)], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert f"{path}: destination[0].url: 'rtmp://live-api-s.facebook.com/rtmp/' uses rtmp, expected rtmps" \
+        in done.stderr
+
+
+def test_api_destinations_are_checked_like_the_file():
+    with pytest.raises(ConfigError) as caught:
+        destination_from_api({"name": "x", "platform": "facebook", "url": "rtmp://h/rtmp/"}, environ={})
+    assert caught.value.issues[0].startswith("request: destination.url: ")
+    dest = destination_from_api({"name": "yt", "platform": "youtube", "key_env": "K"}, environ={"K": "abcd1234"})
+    assert dest.publish_url == "rtmps://a.rtmps.youtube.com/live2/abcd1234"
+    assert dest.display_url == "rtmps://a.rtmps.youtube.com/live2/****"
+
+
+def test_a_broken_ingest_is_reported_once_not_as_missing(write_event, capsys):
+    path = write_event('[event]\nname = "x"\n[ingest]\nurl = 5\n[[destination]]\nname = "a"\nurl = "rtmp://h/app"\n'
+                       '[archive]\npath = "rec"\n')
+    code, _, err = run_check(path, capsys)
+    assert code == 2 and err.strip().splitlines() == [f"{path}: ingest.url: 5 is a int, expected a string"]
