@@ -26,11 +26,13 @@ ALLOWED = {
 }
 
 SESSION_COOKIE = "streamctl_session"
+LOGIN_PATH = "/login"
 LOGIN_COOKIE = "streamctl_login"  # the sign-in form's own CSRF token (double submit), before any session exists
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
 SESSION_S = 14 * 3600  # one long event day; signing in again the next morning is fine
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+CSRF_TOKEN: web.RequestKey[str] = web.RequestKey("csrf_token", str)  # the signed-in session's CSRF token
 
 
 @dataclass(frozen=True)
@@ -178,7 +180,7 @@ def session_middleware(store_of: Callable[[web.Request], Store]):
         if token and "identity" not in request:
             found = session_identity(store_of(request), token)
             if found is not None:
-                request["identity"], request["csrf_token"] = found
+                request["identity"], request[CSRF_TOKEN] = found
         return await handler(request)
 
     return middleware
@@ -191,10 +193,12 @@ async def csrf_middleware(request: web.Request, handler):
     Bearer tokens are exempt: a browser never attaches them by itself, so no other site can ride on them.
     """
     identity: Identity | None = request.get("identity")
-    if request.method not in SAFE_METHODS and identity is not None and identity.via == "session":
+    # The sign-in form carries its own token (set before any session exists) and is checked by its handler.
+    signing_in = request.path == LOGIN_PATH
+    if request.method not in SAFE_METHODS and identity is not None and identity.via == "session" and not signing_in:
         if not same_origin(request):
             raise _refuse("cross-origin request refused")
-        if not tokens_match(await _submitted_csrf(request), request.get("csrf_token")):
+        if not tokens_match(await _submitted_csrf(request), request.get(CSRF_TOKEN)):
             raise _refuse("missing or wrong CSRF token; reload the page")
     return await handler(request)
 

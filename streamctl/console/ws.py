@@ -1,7 +1,149 @@
-"""Console routes: ws (being built)."""
+"""The websocket hub: live bus events pushed to the console pages, filtered by the viewer's role."""
 
-from aiohttp import web
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+
+from aiohttp import WSMsgType, web
+
+from ..events import (
+    Alert,
+    AuthorNoted,
+    CommentsHidden,
+    CommentsStored,
+    DestinationHealth,
+    DestinationRemoved,
+    DestinationStateChanged,
+    Event,
+    IngestStateChanged,
+    QuestionChanged,
+    SourceStateChanged,
+    ViewersStored,
+)
+from ..questions import official_view
+from ..redact import redact
+from .app import CONTROLLER
+from .auth import Identity, same_origin
+
+log = logging.getLogger(__name__)
+
+CLIENT_QUEUE = 500  # events a slow page may fall behind by before it loses the oldest
+HEALTH_EVERY_S = 1.0  # destination health at most this often per destination and page
+
+MODERATOR_EVENTS = (CommentsStored, CommentsHidden, ViewersStored, QuestionChanged, AuthorNoted, Alert)
+ROLE_EVENTS: dict[str, tuple[type[Event], ...]] = {
+    "operator": (*MODERATOR_EVENTS, DestinationStateChanged, DestinationHealth, DestinationRemoved,
+                 IngestStateChanged, SourceStateChanged),
+    "moderator": MODERATOR_EVENTS,
+    "official": (QuestionChanged,),
+}
+
+Encoder = Callable[[Event], "str | None"]
+
+
+def event_json(event: Event, **replace) -> str:
+    """`{"type": EventName, ...fields}` with secrets masked (error texts may quote URLs)."""
+    data = {"type": type(event).__name__, **dataclasses.asdict(event), **replace}
+    return redact(json.dumps(data, ensure_ascii=False, default=str))
+
+
+class Hub:
+    """Connected pages, and one encoding of each event shared by every page of the same kind."""
+
+    def __init__(self) -> None:
+        self.clients: set[web.WebSocketResponse] = set()
+        self._cache: OrderedDict[tuple[int, str], tuple[Event, str | None]] = OrderedDict()
+
+    def encoded(self, event: Event, variant: str, encode: Encoder) -> str | None:
+        # Keyed by id(event); the event is kept in the entry so the id cannot be reused while cached.
+        key = (id(event), variant)
+        hit = self._cache.get(key)
+        if hit is not None and hit[0] is event:
+            return hit[1]
+        text = encode(event)
+        self._cache[key] = (event, text)
+        if len(self._cache) > 512:
+            self._cache.popitem(last=False)
+        return text
+
+
+HUB: web.AppKey[Hub] = web.AppKey("ws_hub", Hub)
+
+
+def _for_official(event: Event) -> str | None:
+    assert isinstance(event, QuestionChanged)
+    return event_json(event, question=official_view(event.question), by=None)
+
+
+def page_encoder(hub: Hub, role: str) -> Encoder:
+    """How one page turns events into messages: officials' question events trimmed, health throttled."""
+    last_health: dict[str, float] = {}
+
+    def encode(event: Event) -> str | None:
+        if isinstance(event, DestinationHealth):
+            at = time.monotonic()
+            if at - last_health.get(event.name, 0.0) < HEALTH_EVERY_S:
+                return None
+            last_health[event.name] = at
+        if role == "official":
+            return hub.encoded(event, "official", _for_official)
+        return hub.encoded(event, "full", event_json)
+
+    return encode
+
+
+async def serve(ws: web.WebSocketResponse, sub, encode: Encoder, hub: Hub) -> None:
+    """Push `sub`'s events to `ws` until either side stops; answers the page's "ping" keep-alives."""
+
+    async def push() -> None:
+        async for event in sub:
+            text = encode(event)
+            if text is not None:
+                await ws.send_str(text)
+
+    async def read() -> None:
+        async for msg in ws:
+            if msg.type == WSMsgType.TEXT and msg.data == "ping":
+                await ws.send_str('{"type": "pong"}')
+
+    hub.clients.add(ws)
+    tasks = [asyncio.create_task(read(), name="ws.read"), asyncio.create_task(push(), name="ws.push")]
+    try:
+        # Whichever ends first (the page left, or sending failed) ends the connection.
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        hub.clients.discard(ws)
+        sub.close()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await ws.close()
+
+
+async def page_socket(request: web.Request) -> web.StreamResponse:
+    """`GET /ws`: live events for a signed-in page (or a bearer-token script)."""
+    identity: Identity | None = request.get("identity")
+    if identity is None or identity.role not in ROLE_EVENTS:
+        raise web.HTTPUnauthorized(text='{"error": "sign in first"}', content_type="application/json")
+    # A session cookie rides along with any page's websocket: only our own pages may use it.
+    if identity.via == "session" and not same_origin(request):
+        raise web.HTTPForbidden(text='{"error": "cross-origin websocket refused"}', content_type="application/json")
+    hub = request.app[HUB]
+    bus = request.app[CONTROLLER].bus
+    ws = web.WebSocketResponse(heartbeat=25, max_msg_size=4096)
+    await ws.prepare(request)
+    sub = bus.subscribe(*ROLE_EVENTS[identity.role], maxsize=CLIENT_QUEUE, name=f"ws:{identity.name}")
+    await serve(ws, sub, page_encoder(hub, identity.role), hub)
+    return ws
 
 
 def setup(app: web.Application) -> None:
     """Register this area's routes."""
+    app[HUB] = Hub()
+    app.router.add_get("/ws", page_socket)

@@ -1,0 +1,123 @@
+// Shared by the console pages: page data, messages, API calls with the CSRF token, the live socket, DOM helpers.
+// Audience text only ever reaches the page through textContent (el's "text" and string children), never as HTML.
+
+export const data = JSON.parse(document.getElementById("page-data").textContent);
+
+export function T(key, params) {
+  let text = data.messages[key] ?? key;
+  for (const [name, value] of Object.entries(params || {})) text = text.replaceAll(`{${name}}`, String(value));
+  return text;
+}
+
+export function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(props)) {
+    if (value == null || value === false) continue;
+    if (key === "class") node.className = value;
+    else if (key === "text") node.textContent = value;
+    else if (key === "dataset") Object.assign(node.dataset, value);
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else node.setAttribute(key, value === true ? "" : String(value));
+  }
+  for (const child of children.flat()) if (child != null && child !== false) node.append(child);
+  return node;
+}
+
+export async function api(method, path, body) {
+  const options = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
+  if (method !== "GET") options.headers["X-CSRF-Token"] = data.csrf;
+  if (body !== undefined) {
+    options.headers["Content-Type"] = "application/json";
+    options.body = JSON.stringify(body);
+  }
+  const response = await fetch(path, options);
+  let payload = null;
+  try { payload = await response.json(); } catch { payload = null; }
+  if (!response.ok) {
+    const error = new Error(payload?.error || `HTTP ${response.status}`);
+    error.status = response.status;
+    throw error;
+  }
+  return payload;
+}
+
+export function toast(message, level = "error") {
+  const box = document.getElementById("toasts");
+  const item = el("div", { class: `toast ${level}`, text: message });
+  box.append(item);
+  setTimeout(() => item.remove(), level === "error" ? 6000 : 3000);
+}
+
+export async function attempt(promise) {
+  try { return await promise; } catch (error) { toast(error.message); return null; }
+}
+
+// "Hạ Long" and "ha long" fold alike, as the server's search does.
+export function fold(text) {
+  return String(text).replace(/[đĐ]/g, "d").normalize("NFKD").replace(/\p{M}/gu, "").toLowerCase()
+    .replace(/\s+/g, " ").trim();
+}
+
+const locale = data.lang === "en" ? "en-GB" : "vi-VN";
+const timeFormat = new Intl.DateTimeFormat(locale, {
+  hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false, timeZone: data.timezone || undefined,
+});
+export const numberFormat = new Intl.NumberFormat(locale);
+export function clock(iso) { return iso ? timeFormat.format(new Date(iso)) : ""; }
+export function number(value) { return value == null ? "–" : numberFormat.format(value); }
+
+const SHORT = { youtube: "YT", facebook: "FB", tiktok: "TT", twitch: "TW", zalo: "ZL", weibo: "WB",
+  webhook: "WH", simulated: "SIM", manual: "MAN", custom: "RTMP" };
+export function platformBadge(platform) {
+  const name = String(platform || "");
+  const kind = name.toLowerCase().replace(/[^a-z0-9]/g, "") || "other";
+  return el("span", { class: `plat plat-${kind}`, title: name, text: SHORT[kind] || name.slice(0, 3).toUpperCase() });
+}
+
+// The live socket: reconnects with backoff; `onOpen` runs after every (re)connect so the page can catch up.
+export function live(onEvent, onOpen) {
+  const status = document.getElementById("live-status");
+  const show = (state) => {
+    if (!status) return;
+    status.dataset.state = state;
+    status.querySelector(".label").textContent = T(`live.${state}`);
+  };
+  let delay = 500;
+  let ping = null;
+  const open = () => {
+    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+    const ws = new WebSocket(`${scheme}//${location.host}/ws`);
+    ws.onopen = () => {
+      delay = 500;
+      show("live");
+      ping = setInterval(() => ws.readyState === 1 && ws.send("ping"), 20000);
+      if (onOpen) onOpen();
+    };
+    ws.onmessage = (message) => {
+      const event = JSON.parse(message.data);
+      if (event.type !== "pong") onEvent(event);
+    };
+    ws.onclose = () => {
+      clearInterval(ping);
+      show("offline");
+      setTimeout(open, delay);
+      delay = Math.min(delay * 2, 10000);
+    };
+  };
+  open();
+}
+
+// One render per animation frame however many events arrive in it.
+export function batched(render) {
+  let scheduled = false;
+  return () => {
+    if (scheduled) return;
+    scheduled = true;
+    requestAnimationFrame(() => { scheduled = false; render(); });
+  };
+}
+
+export function typing(event) {
+  const target = event.target;
+  return target instanceof HTMLElement && (target.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName));
+}

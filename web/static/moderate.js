@@ -1,0 +1,460 @@
+// /moderate: the merged comment stream, the question desk and the hall queue, live for several moderators.
+import { api, attempt, batched, clock, data, el, fold, live, number, platformBadge, T, toast, typing } from "./console.js";
+
+const MAX_ROWS = 400;        // comments kept on the page; older ones are a search away
+const MAX_CARDS = 200;       // question cards per tab
+const LOCK_RENEW_MS = 20000; // the server holds an edit lock for 60 s
+
+const comments = new Map();   // id -> comment, newest rendered first
+const questions = new Map();  // id -> question
+const notes = new Map();      // "platform:author_id" -> note
+let lastCommentId = 0;
+let paused = false;
+let held = [];                // comments that arrived while paused
+let tab = "pending";
+let mergeSource = null;
+let activePane = "questions";
+const selected = { comments: null, questions: null, queue: null };
+
+const $ = (id) => document.getElementById(id);
+const lists = { comments: $("comments"), questions: $("questions"), queue: $("queue") };
+const filters = { platform: $("f-platform"), q: $("f-q"), questions: $("f-questions") };
+
+// ---- comments ------------------------------------------------------------------------------------------
+
+const noteKey = (platform, authorId) => `${platform}:${authorId}`;
+
+function matches(c) {
+  if (filters.platform.value && c.platform !== filters.platform.value) return false;
+  if (filters.questions.checked && !c.is_question) return false;
+  const words = fold(filters.q.value).split(" ").filter(Boolean);
+  if (!words.length) return true;
+  const haystack = fold(`${c.author} ${c.text}`);
+  return words.every((w) => haystack.includes(w));
+}
+
+function commentRow(c) {
+  const note = notes.get(noteKey(c.platform, c.author_id));
+  const row = el("li", { class: `item comment${c.hidden ? " hidden" : ""}${c.is_question ? " is-question" : ""}`,
+    dataset: { id: c.id }, tabindex: "-1" },
+    el("div", { class: "meta" },
+      platformBadge(c.platform),
+      el("time", { datetime: c.published_at, text: clock(c.published_at) }),
+      el("span", { class: "author", text: c.author }),
+      note ? el("span", { class: "note-badge", title: note.note, text: note.note }) : null,
+      c.amount ? el("span", { class: "badge paid", text: c.amount }) : null,
+      c.is_question ? el("span", { class: "badge q", title: T("comments.flagged"), text: "?" }) : null,
+      c.hidden ? el("span", { class: "badge muted", text: T("comments.hidden") }) : null),
+    el("p", { class: "text", text: c.text }),
+    el("div", { class: "actions" },
+      el("button", { class: "mini", "aria-keyshortcuts": "q", text: T("action.make_question"),
+        onclick: () => makeQuestion(c.id) }),
+      el("button", { class: "mini", "aria-keyshortcuts": "h", text: c.hidden ? T("action.unhide") : T("action.hide"),
+        onclick: () => hide(c.id) }),
+      el("button", { class: "mini", "aria-keyshortcuts": "n", text: T("action.note"), onclick: () => openNote(c.id) })));
+  row.addEventListener("click", () => select("comments", row));
+  return row;
+}
+
+function addComments(batch) {
+  for (const c of batch) {
+    comments.set(c.id, c);
+    lastCommentId = Math.max(lastCommentId, c.id);
+  }
+  if (paused) {
+    held.push(...batch);
+    $("paused-note").hidden = false;
+    $("paused-note").textContent = T("comments.held", { n: held.length });
+    return;
+  }
+  const fragment = document.createDocumentFragment();
+  for (const c of [...batch].reverse()) if (matches(c)) fragment.append(commentRow(c));
+  lists.comments.prepend(fragment);
+  trimComments();
+  updateCommentsMeta();
+}
+
+function trimComments() {
+  while (lists.comments.children.length > MAX_ROWS) lists.comments.lastElementChild.remove();
+  if (comments.size > MAX_ROWS * 3) {
+    const keep = new Set([...lists.comments.children].map((r) => Number(r.dataset.id)));
+    for (const id of comments.keys()) if (!keep.has(id)) comments.delete(id);
+  }
+}
+
+function rerenderComments() {
+  const rows = [...comments.values()].filter(matches).sort((a, b) => b.id - a.id).slice(0, MAX_ROWS);
+  lists.comments.replaceChildren(...rows.map(commentRow));
+  restoreSelection("comments");
+  updateCommentsMeta();
+}
+
+function updateCommentsMeta() {
+  $("comments-count").textContent = number(lists.comments.children.length);
+  $("comments-empty").hidden = lists.comments.children.length > 0;
+}
+
+function replaceComment(id) {
+  const row = lists.comments.querySelector(`[data-id="${id}"]`);
+  if (row) {
+    const fresh = commentRow(comments.get(id));
+    if (row.classList.contains("selected")) fresh.classList.add("selected");
+    row.replaceWith(fresh);
+  }
+}
+
+async function makeQuestion(id) {
+  const answer = await attempt(api("POST", "/api/questions", { comment_id: id }));
+  if (answer) { upsertQuestion(answer.question); toast(T("toast.question_made"), "info"); }
+}
+
+async function hide(id) {
+  const c = comments.get(id);
+  if (c) await attempt(api("POST", `/api/comments/${id}/${c.hidden ? "unhide" : "hide"}`));
+}
+
+function togglePause() {
+  paused = !paused;
+  $("pause").setAttribute("aria-pressed", String(paused));
+  $("pause").textContent = paused ? T("comments.resume") : T("comments.pause");
+  if (!paused) {
+    const batch = held;
+    held = [];
+    $("paused-note").hidden = true;
+    addComments(batch);
+  }
+}
+
+// ---- questions -----------------------------------------------------------------------------------------
+
+function lockedByOther(q) {
+  return q.locked_by && q.locked_by !== data.user && (q.lockUntil || 0) > Date.now();
+}
+
+function upsertQuestion(q) {
+  if (q.lock_expires_in) {
+    q.lockUntil = Date.now() + q.lock_expires_in * 1000;
+    setTimeout(renderQuestions, q.lock_expires_in * 1000 + 50);
+  }
+  questions.set(q.id, q);
+  renderQuestions();
+}
+
+function button(label, key, action, extra = {}) {
+  return el("button", { class: "mini", "aria-keyshortcuts": key || null, text: label, onclick: action, ...extra });
+}
+
+function questionCard(q, position) {
+  const taken = lockedByOther(q);
+  const actions = [];
+  const act = (name, payload) => () => questionAction(q.id, name, payload);
+  if (mergeSource && mergeSource !== q.id && !["dismissed", "answered"].includes(q.state)) {
+    actions.push(button(T("action.merge_here"), "m", () => mergeInto(q.id), { class: "mini accent" }));
+  }
+  if (q.state === "pending") actions.push(button(T("action.approve"), "a", act("approve")));
+  if (["pending", "approved"].includes(q.state)) {
+    actions.push(button(T("action.forward"), "f", act("forward"), { class: "mini accent" }));
+    actions.push(button(T("action.edit"), "e", () => openEdit(q.id)));
+  }
+  if (q.state === "forwarded") actions.push(button(T("action.on_air"), "o", act("on_air"), { class: "mini onair" }));
+  if (q.state === "on_air") actions.push(button(T("action.off_air"), "o", act("off_air")));
+  if (["forwarded", "on_air"].includes(q.state)) {
+    actions.push(button(T("action.answered"), "x", act("answered")));
+    actions.push(button("↑", "Shift+K", () => move(q, -1), { title: T("action.move_up"), "aria-label": T("action.move_up") }));
+    actions.push(button("↓", "Shift+J", () => move(q, 1), { title: T("action.move_down"), "aria-label": T("action.move_down") }));
+    actions.push(button(T("action.assign"), "t", () => openAssign(q.id)));
+  }
+  if (["pending", "approved", "forwarded"].includes(q.state)) {
+    actions.push(button(T("action.merge"), "m", () => startMerge(q.id)));
+    actions.push(button(T("action.dismiss"), "d", act("dismiss"), { class: "mini danger" }));
+  }
+  if (["dismissed", "answered"].includes(q.state)) actions.push(button(T("action.restore"), "u", act("restore")));
+  if (taken) for (const b of actions) b.disabled = true;
+
+  const card = el("li", { class: `item card state-${q.state}${taken ? " taken" : ""}${mergeSource === q.id ? " merging" : ""}`,
+    dataset: { id: q.id }, tabindex: "-1" },
+    el("div", { class: "meta" },
+      position ? el("span", { class: "pos", text: String(position) }) : null,
+      q.state === "on_air" ? el("span", { class: "badge onair", text: T("state.on_air") }) : null,
+      platformBadge(q.platform),
+      el("span", { class: "author", text: q.author }),
+      el("time", { datetime: q.asked_at, text: clock(q.asked_at) }),
+      q.merged_count > 1 ? el("span", { class: "badge count", title: T("questions.asked_by", { n: q.merged_count }),
+        text: `×${q.merged_count}` }) : null,
+      q.edited ? el("span", { class: "badge muted", title: q.original_text, text: T("questions.edited") }) : null,
+      q.merged_into ? el("span", { class: "badge muted", text: T("questions.merged_into", { id: q.merged_into }) }) : null,
+      q.assigned_to ? el("span", { class: "badge assignee", text: `→ ${q.assigned_to}` }) : null,
+      taken ? el("span", { class: "badge lock", text: T("questions.taken", { name: q.locked_by }) }) : null),
+    el("p", { class: "text", text: q.text }),
+    q.edited ? el("p", { class: "original", text: `${T("edit.original")}: ${q.original_text}` }) : null,
+    el("div", { class: "actions" }, actions));
+  card.addEventListener("click", (event) => {
+    if (event.target.closest("button")) return;
+    select(card.closest("#queue") ? "queue" : "questions", card);
+  });
+  return card;
+}
+
+const byId = (a, b) => a.id - b.id;
+const byOrder = (a, b) => (a.order ?? 1e9) - (b.order ?? 1e9) || a.id - b.id;
+
+const renderQuestions = batched(() => {
+  const all = [...questions.values()];
+  const counts = { pending: 0, approved: 0, dismissed: 0 };
+  for (const q of all) if (q.state in counts) counts[q.state] += 1;
+  for (const [state, n] of Object.entries(counts)) document.querySelector(`[data-count="${state}"]`).textContent = n ? number(n) : "";
+
+  let shown = all.filter((q) => q.state === tab).sort(byId);
+  if (tab === "dismissed") shown = shown.reverse();
+  lists.questions.replaceChildren(...shown.slice(0, MAX_CARDS).map((q) => questionCard(q)));
+  if (shown.length > MAX_CARDS) lists.questions.append(el("li", { class: "more", text: T("questions.more", { n: shown.length - MAX_CARDS }) }));
+  $("questions-empty").hidden = shown.length > 0;
+
+  const queue = all.filter((q) => ["forwarded", "on_air"].includes(q.state)).sort(byOrder);
+  lists.queue.replaceChildren(...queue.map((q, i) => questionCard(q, i + 1)));
+  $("queue-count").textContent = queue.length ? number(queue.length) : "";
+  $("queue-empty").hidden = queue.length > 0;
+
+  const answered = all.filter((q) => q.state === "answered").sort((a, b) => (b.answered_at || "").localeCompare(a.answered_at || ""));
+  $("answered").replaceChildren(...answered.slice(0, 50).map((q) => questionCard(q)));
+  $("answered-count").textContent = answered.length ? number(answered.length) : "";
+  restoreSelection("questions");
+  restoreSelection("queue");
+});
+
+async function questionAction(id, action, payload) {
+  const answer = await attempt(api("POST", `/api/questions/${id}/${action}`, payload));
+  if (answer) upsertQuestion(answer.question);
+  return answer;
+}
+
+function move(q, step) {
+  const queue = [...questions.values()].filter((x) => ["forwarded", "on_air"].includes(x.state)).sort(byOrder);
+  const index = queue.findIndex((x) => x.id === q.id);
+  const target = index + step;
+  if (index < 0 || target < 0 || target >= queue.length) return;
+  questionAction(q.id, "move", { order: target + 1 });
+}
+
+function startMerge(id) {
+  mergeSource = id;
+  $("merge-note").hidden = false;
+  $("merge-note").textContent = T("questions.merge_pick", { id });
+  renderQuestions();
+}
+
+function stopMerge() {
+  mergeSource = null;
+  $("merge-note").hidden = true;
+  renderQuestions();
+}
+
+async function mergeInto(target) {
+  const source = mergeSource;
+  stopMerge();
+  if (source && source !== target) await questionAction(source, "merge", { into: target });
+}
+
+// ---- dialogs -------------------------------------------------------------------------------------------
+
+let editing = null;
+let renewTimer = null;
+
+async function openEdit(id) {
+  const q = questions.get(id);
+  if (!q || !["pending", "approved"].includes(q.state)) return;
+  const locked = await questionAction(id, "lock");
+  if (!locked) return;
+  editing = id;
+  $("edit-original").textContent = q.original_text;
+  $("edit-text").value = q.text;
+  renewTimer = setInterval(() => api("POST", `/api/questions/${id}/lock`).catch(() => {}), LOCK_RENEW_MS);
+  $("edit-dialog").showModal();
+  $("edit-text").focus();
+}
+
+$("edit-dialog").addEventListener("close", async () => {
+  clearInterval(renewTimer);
+  const id = editing;
+  editing = null;
+  if (id == null) return;
+  if ($("edit-dialog").returnValue === "save") {
+    if (!(await questionAction(id, "edit", { text: $("edit-text").value }))) await questionAction(id, "unlock");
+  } else {
+    await questionAction(id, "unlock");
+  }
+});
+$("edit-text").addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) { event.preventDefault(); $("edit-dialog").close("save"); }
+});
+$("edit-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  $("edit-dialog").close(event.submitter?.value || "save");
+});
+
+let noting = null;
+function openNote(commentId) {
+  const c = comments.get(commentId);
+  if (!c) return;
+  noting = c;
+  $("note-author").textContent = `${c.author} · ${c.platform}`;
+  $("note-text").value = notes.get(noteKey(c.platform, c.author_id))?.note || "";
+  $("note-dialog").showModal();
+}
+$("note-dialog").addEventListener("close", async () => {
+  const c = noting;
+  noting = null;
+  if (c && $("note-dialog").returnValue === "save") {
+    await attempt(api("POST", "/api/notes", { platform: c.platform, author_id: c.author_id, note: $("note-text").value }));
+  }
+});
+
+let assigning = null;
+function openAssign(id) {
+  assigning = id;
+  $("assign-to").value = questions.get(id)?.assigned_to || "";
+  $("assign-dialog").showModal();
+}
+$("assign-dialog").addEventListener("close", async () => {
+  const id = assigning;
+  assigning = null;
+  if (id != null && $("assign-dialog").returnValue === "save") await questionAction(id, "assign", { to: $("assign-to").value });
+});
+
+// ---- selection and keys --------------------------------------------------------------------------------
+
+function select(pane, item) {
+  activePane = pane;
+  for (const [name, list] of Object.entries(lists)) list.closest(".pane").classList.toggle("active", name === pane);
+  lists[pane].querySelectorAll(".selected").forEach((x) => x.classList.remove("selected"));
+  if (!item) { selected[pane] = null; return; }
+  item.classList.add("selected");
+  selected[pane] = Number(item.dataset.id);
+  item.focus({ preventScroll: true });
+  item.scrollIntoView({ block: "nearest" });
+}
+
+function restoreSelection(pane) {
+  if (selected[pane] == null) return;
+  const item = lists[pane].querySelector(`[data-id="${selected[pane]}"]`);
+  if (item) {
+    item.classList.add("selected");
+    if (activePane === pane && !document.querySelector("dialog[open]") && !typing({ target: document.activeElement })) {
+      item.focus({ preventScroll: true });
+    }
+  }
+}
+
+function step(delta) {
+  const items = [...lists[activePane].querySelectorAll(":scope > .item")];
+  if (!items.length) return;
+  const index = items.findIndex((x) => Number(x.dataset.id) === selected[activePane]);
+  const next = index < 0 ? 0 : Math.max(0, Math.min(items.length - 1, index + delta));
+  select(activePane, items[next]);
+}
+
+function switchPane(pane) {
+  const item = selected[pane] != null ? lists[pane].querySelector(`[data-id="${selected[pane]}"]`) : null;
+  select(pane, item || lists[pane].querySelector(":scope > .item"));
+}
+
+const PANES = ["comments", "questions", "queue"];
+const QUESTION_KEYS = { a: "approve", d: "dismiss", f: "forward", x: "answered", u: "restore" };
+
+document.addEventListener("keydown", (event) => {
+  if (event.key === "Escape" && mergeSource) { stopMerge(); return; }
+  if (typing(event) || document.querySelector("dialog[open]") || event.ctrlKey || event.metaKey || event.altKey) return;
+  const key = event.key;
+  const id = selected[activePane];
+  const q = activePane !== "comments" && id != null ? questions.get(id) : null;
+  let handled = true;
+  if (key === "j" || key === "ArrowDown") step(1);
+  else if (key === "k" || key === "ArrowUp") step(-1);
+  else if (key === "ArrowRight") switchPane(PANES[Math.min(2, PANES.indexOf(activePane) + 1)]);
+  else if (key === "ArrowLeft") switchPane(PANES[Math.max(0, PANES.indexOf(activePane) - 1)]);
+  else if (["1", "2", "3"].includes(key)) switchPane(PANES[Number(key) - 1]);
+  else if (key === "/") filters.q.focus();
+  else if (key === "?") $("help-dialog").showModal();
+  else if (key === "p") togglePause();
+  else if (activePane === "comments" && id != null && key === "q") makeQuestion(id);
+  else if (activePane === "comments" && id != null && key === "h") hide(id);
+  else if (activePane === "comments" && id != null && key === "n") openNote(id);
+  else if (q && key in QUESTION_KEYS) questionAction(q.id, QUESTION_KEYS[key]);
+  else if (q && key === "e") openEdit(q.id);
+  else if (q && key === "o") questionAction(q.id, q.state === "on_air" ? "off_air" : "on_air");
+  else if (q && key === "m") (mergeSource ? mergeInto(q.id) : startMerge(q.id));
+  else if (q && key === "t") openAssign(q.id);
+  else if (q && key === "J") move(q, 1);
+  else if (q && key === "K") move(q, -1);
+  else handled = false;
+  if (handled) event.preventDefault();
+});
+
+// ---- filters, tabs, audit ------------------------------------------------------------------------------
+
+filters.q.addEventListener("input", batched(rerenderComments));
+filters.platform.addEventListener("change", rerenderComments);
+filters.questions.addEventListener("change", rerenderComments);
+filters.q.addEventListener("keydown", (event) => { if (event.key === "Escape") filters.q.blur(); });
+$("pause").addEventListener("click", togglePause);
+$("help-open").addEventListener("click", () => $("help-dialog").showModal());
+for (const button of document.querySelectorAll("[data-tab]")) {
+  button.addEventListener("click", () => {
+    tab = button.dataset.tab;
+    for (const b of document.querySelectorAll("[data-tab]")) b.setAttribute("aria-selected", String(b === button));
+    renderQuestions();
+  });
+}
+
+const refreshAudit = batched(async () => {
+  if (!$("audit-box").open) return;
+  const answer = await api("GET", "/api/audit").catch(() => null);
+  if (!answer) return;
+  $("audit").replaceChildren(...answer.audit.slice(0, 60).map((a) => el("li", {},
+    el("time", { datetime: a.at, text: clock(a.at) }), " ",
+    el("strong", { text: a.actor }), " ",
+    el("span", { text: `${T(`audit.${a.action}`)} ${a.target_type === "question" ? "#" : ""}${a.target_id ?? ""}` }))));
+});
+$("audit-box").addEventListener("toggle", refreshAudit);
+
+// ---- live ----------------------------------------------------------------------------------------------
+
+function onEvent(event) {
+  switch (event.type) {
+    case "CommentsStored": addComments(event.comments); break;
+    case "CommentsHidden":
+      for (const id of event.ids) {
+        const c = comments.get(id);
+        if (c) { c.hidden = event.hidden; replaceComment(id); }
+      }
+      break;
+    case "QuestionChanged": upsertQuestion(event.question); refreshAudit(); break;
+    case "AuthorNoted":
+      if (event.note) notes.set(noteKey(event.platform, event.author_id), event);
+      else notes.delete(noteKey(event.platform, event.author_id));
+      for (const c of comments.values()) if (c.platform === event.platform && c.author_id === event.author_id) replaceComment(c.id);
+      break;
+    case "ViewersStored": $("viewers-total").textContent = number(event.total); break;
+    case "Alert": toast(`${event.source}: ${event.message}`, event.level === "error" ? "error" : "info"); break;
+  }
+}
+
+// After every (re)connect: what happened while the socket was not there.
+async function catchUp() {
+  const params = new URLSearchParams({ after: String(lastCommentId), limit: "500" });
+  if (filters.platform.value) params.set("platform", filters.platform.value);
+  const missed = await api("GET", `/api/comments?${params}`).catch(() => null);
+  if (missed?.comments?.length) addComments(missed.comments.filter((c) => !comments.has(c.id)));
+  const current = await api("GET", "/api/questions").catch(() => null);
+  if (current) {
+    questions.clear();
+    for (const q of current.questions) upsertQuestion(q);
+  }
+}
+
+for (const n of data.notes) notes.set(noteKey(n.platform, n.author_id), n);
+for (const q of data.questions) upsertQuestion(q);
+addComments(data.comments);
+$("viewers-total").textContent = number(data.viewers.total);
+select("questions", null);
+live(onEvent, catchUp);
