@@ -80,7 +80,8 @@ def open_database(path: Path) -> sqlite3.Connection:
         db.row_factory = sqlite3.Row
         tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     except sqlite3.DatabaseError as e:
-        raise ReportError(f"{path}: not a streamctl event database ({e})") from None
+        what = "not a streamctl event database" if "not a database" in str(e) else "cannot open it"
+        raise ReportError(f"{path}: {what} ({e})") from None
     missing = REQUIRED_TABLES - tables
     if missing:
         db.close()
