@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from ..redact import redact
-from .auth import bearer_identity, csrf_middleware, security_headers_middleware, session_middleware
+from .auth import IDENTITY, bearer_identity, csrf_middleware, security_headers_middleware, session_middleware
 
 if TYPE_CHECKING:
     from ..controller import Controller
@@ -33,7 +33,7 @@ async def identity_middleware(request: web.Request, handler):
     controller = request.app[CONTROLLER]
     identity = bearer_identity(request, controller.store)
     if identity is not None:
-        request["identity"] = identity
+        request[IDENTITY] = identity
     return await handler(request)
 
 

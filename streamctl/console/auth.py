@@ -46,6 +46,9 @@ class Identity:
     lang: str = "vi"
 
 
+IDENTITY: web.RequestKey[Identity] = web.RequestKey("identity", Identity)  # who sent this request
+
+
 def bearer_identity(request: web.Request, store: Store) -> Identity | None:
     """The identity of an `Authorization: Bearer` token, or None."""
     header = request.headers.get("Authorization", "")
@@ -71,7 +74,7 @@ def requires(role: str) -> Callable:
     def wrap(handler: Callable[[web.Request], Awaitable[web.StreamResponse]]):
         @wraps(handler)
         async def guarded(request: web.Request) -> web.StreamResponse:
-            identity: Identity | None = request.get("identity")
+            identity: Identity | None = request.get(IDENTITY)
             if identity is None:
                 raise web.HTTPUnauthorized(
                     text='{"error": "sign in or send Authorization: Bearer TOKEN"}',
@@ -177,10 +180,10 @@ def session_middleware(store_of: Callable[[web.Request], Store]):
     @web.middleware
     async def middleware(request: web.Request, handler):
         token = request.cookies.get(SESSION_COOKIE)
-        if token and "identity" not in request:
+        if token and IDENTITY not in request:
             found = session_identity(store_of(request), token)
             if found is not None:
-                request["identity"], request[CSRF_TOKEN] = found
+                request[IDENTITY], request[CSRF_TOKEN] = found
         return await handler(request)
 
     return middleware
@@ -192,7 +195,7 @@ async def csrf_middleware(request: web.Request, handler):
 
     Bearer tokens are exempt: a browser never attaches them by itself, so no other site can ride on them.
     """
-    identity: Identity | None = request.get("identity")
+    identity: Identity | None = request.get(IDENTITY)
     # The sign-in form carries its own token (set before any session exists) and is checked by its handler.
     signing_in = request.path == LOGIN_PATH
     if request.method not in SAFE_METHODS and identity is not None and identity.via == "session" and not signing_in:

@@ -11,7 +11,7 @@ import asyncio
 from aiohttp import web
 
 from ..console.app import CONTROLLER, json_error, json_response
-from ..console.auth import requires
+from ..console.auth import IDENTITY, requires
 from ..events import now
 from .figures import ReportError, build_report
 from .labels import LANGS
@@ -24,7 +24,7 @@ WEB_FORMATS = ("html", "json", "csv")
 async def report_page(request: web.Request) -> web.StreamResponse:
     """The report of the running event, figures up to now."""
     fmt = request.query.get("format", "html")
-    identity = request["identity"]
+    identity = request[IDENTITY]
     lang = request.query.get("lang") or getattr(identity, "lang", None) or "vi"
     if fmt not in WEB_FORMATS:
         return json_error(400, f"format {fmt!r} is not one of {', '.join(WEB_FORMATS)}")
