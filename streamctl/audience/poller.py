@@ -115,6 +115,7 @@ class Poller:
                         self._loop("viewers", source.sample, self._viewers_wait), name=f"{self.name}.viewers")
                 if not self._tasks:
                     self._set_state_nowait(WAITING_STATE)  # pushed to (webhook, manual): nothing to fetch
+                    await asyncio.Event().wait()
         finally:
             await source.close()
             if self.state not in (ENDED, FAILED):

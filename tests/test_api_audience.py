@@ -1,0 +1,231 @@
+"""The audience routes, through a real running Controller whose sources read fake platforms on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import aiohttp
+import pytest
+
+from streamctl.audience.webhook import sign
+from streamctl.config import load_event
+from streamctl.controller import Controller
+from streamctl.fakes.facebook import FakeFacebook
+from streamctl.fakes.youtube import FakeYouTube
+from tests.conftest import free_port
+
+YT_TOKEN, FB_TOKEN, HOOK_SECRET = "ya29.api-test-secret", "EAAB-api-test-secret", "hook-secret-value"
+ENV = {"YT_TOKEN": YT_TOKEN, "FB_TOKEN": FB_TOKEN, "HOOK_SECRET": HOOK_SECRET}
+# console/app.py keeps the identity under a plain string request key, which aiohttp 3.14 warns about.
+pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
+
+
+@dataclass
+class Running:
+    controller: Controller
+    url: str
+    youtube: FakeYouTube
+    facebook: FakeFacebook
+    session: aiohttp.ClientSession
+    tokens: dict[str, str]
+
+    async def call(self, method: str, path: str, role: str | None = "operator", **kw) -> tuple[int, dict]:
+        headers = dict(kw.pop("headers", {}))
+        if role:
+            headers["Authorization"] = f"Bearer {self.tokens[role]}"
+        async with self.session.request(method, self.url + path, headers=headers, **kw) as resp:
+            text = await resp.text()
+            for secret in ENV.values():
+                assert secret not in text
+            return resp.status, json.loads(text) if text else {}
+
+    async def hook(self, body: bytes, source: str = "zalo-bridge", signature: str | None = "good"):
+        headers = {"Content-Type": "application/json"}
+        if signature == "good":
+            headers["X-Signature-256"] = sign(HOOK_SECRET, body)
+        elif signature is not None:
+            headers["X-Signature-256"] = signature
+        return await self.call("POST", f"/api/webhook/{source}", role=None, data=body, headers=headers)
+
+    async def until(self, check, timeout: float = 10.0, what: str = "condition"):  # noqa: ASYNC109
+        deadline = time.monotonic() + timeout
+        while True:
+            result = await check()
+            if result:
+                return result
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {what}")
+            await asyncio.sleep(0.05)
+
+
+@asynccontextmanager
+async def running(tmp_path, write_event):
+    async with FakeYouTube(token=YT_TOKEN, interval_ms=100) as yt, FakeFacebook(token=FB_TOKEN) as fb:
+        path = write_event(f"""
+            [event]
+            name = "Phiên chất vấn"
+            database = "{tmp_path / 'event.db'}"
+
+            [console]
+            listen = "127.0.0.1:{free_port()}"
+
+            [[audience]]
+            name = "youtube-qn"
+            platform = "youtube"
+            video_id = "{yt.video_id}"
+            credential_env = "YT_TOKEN"
+            api_base = "{yt.url}"
+            interval = 0.2
+            daily_quota = 1000000
+            planned_hours = 2
+
+            [[audience]]
+            name = "facebook-qmg"
+            platform = "facebook"
+            live_video_id = "{fb.video_id}"
+            credential_env = "FB_TOKEN"
+            api_base = "{fb.api_base}"
+            interval = 0.2
+
+            [[audience]]
+            name = "zalo-bridge"
+            platform = "webhook"
+            secret_env = "HOOK_SECRET"
+            label = "zalo"
+
+            [[audience]]
+            name = "weibo-count"
+            platform = "manual"
+            label = "weibo"
+        """)
+        controller = Controller(load_event(path, environ=ENV))
+        stop = asyncio.Event()
+        task = asyncio.create_task(controller.run(stop))
+        await asyncio.wait_for(controller.started.wait(), 10)
+        tokens = {role: controller.store.create_token(role) for role in ("operator", "moderator", "official")}
+        async with aiohttp.ClientSession() as session:
+            try:
+                yield Running(controller, controller.console_url, yt, fb, session, tokens)
+            finally:
+                stop.set()
+                await asyncio.wait_for(task, 20)
+
+
+async def test_sources_health_needs_the_operator(tmp_path, write_event):
+    async with running(tmp_path, write_event) as r:
+        assert (await r.call("GET", "/api/audience", role=None))[0] == 401
+        assert (await r.call("GET", "/api/audience", role="moderator"))[0] == 403
+        r.youtube.post_comment("A", "xin chào")
+
+        async def youtube_ok():
+            _, body = await r.call("GET", "/api/audience")
+            sources = {s["name"]: s for s in body["sources"]}
+            return sources if sources["youtube-qn"]["comments"] == 1 else None
+
+        sources = await r.until(youtube_ok, what="youtube ok with one comment")
+        assert set(sources) == {"youtube-qn", "facebook-qmg", "zalo-bridge", "weibo-count"}
+        yt = sources["youtube-qn"]
+        assert yt["state"] == "ok" and yt["platform"] == "youtube" and yt["error"] is None
+        assert yt["last_ok"].endswith("Z") and yt["last_message_at"]
+        assert yt["quota"]["daily"] == 1_000_000 and yt["quota"]["used"] > 0 and yt["quota"]["interval_s"] >= 0.2
+        assert sources["facebook-qmg"]["quota"] is None
+        assert sources["zalo-bridge"]["state"] == "waiting"
+
+
+async def test_merged_comments_with_paging_filters_and_search(tmp_path, write_event):
+    async with running(tmp_path, write_event) as r:
+        r.youtube.post_comment("Trần Thị Bích", "Đường Hạ Long khi nào sửa xong?")
+        r.facebook.post_comment("Lê Nam", "Cảm ơn HĐND tỉnh")
+        r.facebook.post_comment("<script>x</script>", "<img src=x onerror=alert(1)>")
+
+        async def three():
+            _, body = await r.call("GET", "/api/comments", role="moderator")
+            return body if len(body["comments"]) == 3 else None
+
+        body = await r.until(three, what="three comments")
+        first = body["comments"][0]
+        assert set(first) >= {"id", "platform", "source", "author", "text", "published_at", "received_at", "hidden",
+                              "is_question"}
+        ids = [c["id"] for c in body["comments"]]
+        assert ids == sorted(ids) and body["next_after"] == ids[-1]
+        assert {c["text"] for c in body["comments"]} >= {"<img src=x onerror=alert(1)>"}
+        _, page = await r.call("GET", f"/api/comments?after={ids[0]}&limit=1", role="moderator")
+        assert [c["id"] for c in page["comments"]] == [ids[1]] and page["next_after"] == ids[1]
+        _, fb = await r.call("GET", "/api/comments?platform=facebook", role="moderator")
+        assert {c["platform"] for c in fb["comments"]} == {"facebook"} and len(fb["comments"]) == 2
+        _, found = await r.call("GET", "/api/comments?q=ha%20long", role="moderator")
+        assert [c["author"] for c in found["comments"]] == ["Trần Thị Bích"]
+        _, questions = await r.call("GET", "/api/comments?questions=1", role="moderator")
+        assert [c["is_question"] for c in questions["comments"]] == [True]
+        _, empty = await r.call("GET", f"/api/comments?after={ids[-1]}", role="moderator")
+        assert empty == {"comments": [], "next_after": ids[-1]}
+        for bad in ("after=-1", "limit=0", "limit=5000", "after=abc"):
+            status, err = await r.call("GET", f"/api/comments?{bad}", role="moderator")
+            assert status == 400 and bad.split("=")[0] in err["error"]
+        assert (await r.call("GET", "/api/comments", role="official"))[0] == 403
+
+
+async def test_signed_webhook_stores_once_and_refuses_bad_input(tmp_path, write_event):
+    async with running(tmp_path, write_event) as r:
+        ours = json.dumps({"id": "z-1", "author": "Cô Hạnh", "text": "Xin hỏi về đất ở Hoành Bồ?",
+                           "published_at": "2024-05-01T12:00:00+0700"}).encode()
+        assert (await r.hook(ours)) == (200, {"accepted": 1, "new": 1, "viewers": 0})
+        assert (await r.hook(ours))[1]["new"] == 0  # a retry by the bridge
+        ssn = json.dumps([{"chatname": "Bạn đọc", "chatmessage": "<b>Bao giờ</b> có đường mới?", "userid": "u7",
+                           "timestamp": 1714539600000, "type": "weibo", "chatimg": "x.png"},
+                          {"chatname": "Bạn đọc", "chatmessage": "không id, không giờ"}]).encode()
+        assert (await r.hook(ssn))[1]["new"] == 2
+        assert (await r.hook(ssn))[1]["new"] == 0  # derived ids are stable
+        assert (await r.hook(ours, signature=None))[0] == 401
+        assert (await r.hook(ours, signature="sha256=" + "0" * 64))[0] == 401
+        assert (await r.hook(ours + b" ", signature=sign(HOOK_SECRET, ours)))[0] == 401  # over the raw body
+        status, err = await r.hook(b"{not json")
+        assert status == 400 and "JSON" in err["error"]
+        status, err = await r.hook(json.dumps([{"author": "x"}]).encode())
+        assert status == 400 and "messages[0].text" in err["error"]
+        assert (await r.hook(ours, source="youtube-qn"))[0] == 404
+
+        async def stored():
+            _, body = await r.call("GET", "/api/comments?platform=zalo", role="moderator")
+            return body["comments"] if len(body["comments"]) == 3 else None
+
+        rows = await r.until(stored, what="three webhook comments (platform from the label)")
+        assert rows[0]["published_at"] == "2024-05-01T05:00:00.000Z"
+        assert rows[1]["text"] == "<b>Bao giờ</b> có đường mới?" and rows[1]["author"] == "Bạn đọc"
+        counts = {s["name"]: s["comments"] for s in (await r.call("GET", "/api/audience"))[1]["sources"]}
+        assert counts["zalo-bridge"] == 3
+
+
+async def test_manual_and_bridged_viewer_counts(tmp_path, write_event):
+    async with running(tmp_path, write_event) as r:
+        r.youtube.set_viewers(1000)
+        status, body = await r.call("POST", "/api/viewers/weibo-count", json={"viewers": 120, "likes": 40})
+        assert status == 200 and body["manual"] is True and body["platform"] == "weibo"
+        update = json.dumps({"event": "viewer_updates", "meta": {"zalo": 75}}).encode()
+        assert (await r.hook(update))[1]["viewers"] == 1
+
+        async def total():
+            _, body = await r.call("GET", "/api/viewers", role="moderator")
+            return body if body["total"] == 1000 + 120 + 75 else None
+
+        body = await r.until(total, what="viewers total")
+        by_name = {s["name"]: s for s in body["sources"]}
+        assert by_name["weibo-count"]["manual"] is True and by_name["weibo-count"]["viewers"] == 120
+        assert by_name["youtube-qn"]["manual"] is False and by_name["zalo-bridge.zalo"]["viewers"] == 75
+        for bad in ({"viewers": -1}, {"viewers": "many"}, {"viewers": True}, {}, {"viewers": 1, "fans": 2}):
+            status, err = await r.call("POST", "/api/viewers/weibo-count", json=bad)
+            assert status == 400 and err["error"]
+        assert (await r.call("POST", "/api/viewers/weibo-count", data=b"nope"))[0] == 400
+        assert (await r.call("POST", "/api/viewers/youtube-qn", json={"viewers": 5}))[0] == 409
+        assert (await r.call("POST", "/api/viewers/nobody", json={"viewers": 5}))[0] == 404
+        assert (await r.call("POST", "/api/viewers/weibo-count", role="moderator", json={"viewers": 5}))[0] == 403
+
+
+@pytest.mark.parametrize("path", ["/api/audience", "/api/viewers", "/api/comments"])
+async def test_routes_refuse_without_credentials(tmp_path, write_event, path):
+    async with running(tmp_path, write_event) as r:
+        assert (await r.call("GET", path, role=None))[0] == 401
