@@ -273,7 +273,7 @@ class _Connection:
         elif type_id == USER_CONTROL:
             event = int.from_bytes(_need(payload, 2), "big")
             if event == PING_REQUEST:
-                self.send_user_control(PING_RESPONSE, int.from_bytes(_need(payload, 6)[2:6], "big"))
+                self.send_user_control(PING_RESPONSE, int.from_bytes(_need(payload, 6)[2:], "big"))
         # Acknowledgement, Set Peer Bandwidth and anything unknown need no answer.
 
     async def on_data(self, body: bytes) -> None:
@@ -352,9 +352,10 @@ class _Connection:
 
 
 def _need(payload: bytes, n: int) -> bytes:
+    """The first `n` bytes of a control message, which must have them."""
     if len(payload) < n:
         raise RtmpProtocolError(f"control message of {len(payload)} bytes, expected {n}")
-    return payload
+    return payload[:n]
 
 
 def _app_name(value: Any) -> str:
@@ -418,6 +419,7 @@ class RtmpServer:
         self.publishers: list[RtmpSession] = []
         self.history: deque[RtmpSession] = deque(maxlen=64)  # recent sessions, newest last
         self._server: asyncio.Server | None = None
+        self._closing = False
         self._tasks: set[asyncio.Task] = set()
         self._ids = count(1)
         self.counters = {"connections_total": 0, "publishes_total": 0, "refused_total": 0, "video_frames": 0,
@@ -458,6 +460,7 @@ class RtmpServer:
 
     async def close(self) -> None:
         """Stop listening, drop every connection, and wait until each handler has finished."""
+        self._closing = True
         if self._server is not None:
             self._server.close()
         tasks = list(self._tasks)
@@ -480,50 +483,58 @@ class RtmpServer:
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
-        peer = writer.get_extra_info("peername")
-        session = RtmpSession(next(self._ids), _peer_text(peer))
+        session = RtmpSession(next(self._ids), _peer_text(writer.get_extra_info("peername")))
         self.counters["connections_total"] += 1
-        loop = asyncio.get_running_loop()
+        reason = "disconnected"
         try:
             if len(self._tasks) > self.max_connections:
-                session.close_reason = f"more than {self.max_connections} connections"
-                log.warning("rtmp: turned away %s: %s", session.peer, session.close_reason)
+                reason = f"turned away: more than {self.max_connections} connections"
+                log.warning("rtmp: %s %s", session.peer, reason)
                 return
             self.history.append(session)
-            async with asyncio.timeout(self.idle_timeout_s) as deadline:
-                def touch() -> None:
-                    deadline.reschedule(loop.time() + self.idle_timeout_s)
-
-                conn = _Connection(self, session, reader, writer, touch)
-                await conn.handshake()
-                touch()
-                await conn.serve()
+            await self._serve(session, reader, writer)
         except _Refused as e:
             self.counters["refused_total"] += 1
-            session.close_reason = f"refused: {e}"
+            reason = f"refused: {e}"
             log.warning("rtmp: refused %s: %s", session.peer, e)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(writer.drain(), 1.0)
         except TimeoutError:
-            session.close_reason = f"no data for {self.idle_timeout_s:g} s"
+            reason = f"no data for {self.idle_timeout_s:g} s"
         except (asyncio.IncompleteReadError, ConnectionError):
-            session.close_reason = "disconnected"
+            pass
         except (RtmpProtocolError, amf.AmfError) as e:
-            session.close_reason = f"protocol error: {e}"
-            log.warning("rtmp: dropped %s: %s", session.peer, session.close_reason)
+            reason = f"protocol error: {e}"
+            log.warning("rtmp: dropped %s: %s", session.peer, reason)
         except asyncio.CancelledError:
-            session.close_reason = "server closed"
-            raise
+            reason = "server closed"
+            if not self._closing:
+                raise
+            # Our own close(): end quietly, or asyncio's server reports the cancelled handler as an error.
         except Exception:
-            session.close_reason = "internal error"
+            reason = "internal error"
             log.exception("rtmp: connection from %s failed", session.peer)
         finally:
+            session.close_reason = session.close_reason or reason
             try:
                 if session.publishing:
-                    await self._end_publish(session, session.close_reason or "disconnected")
+                    await self._end_publish(session, session.close_reason)
             finally:
                 writer.close()
                 self._tasks.discard(task)
+
+    async def _serve(self, session: RtmpSession, reader: asyncio.StreamReader,
+                     writer: asyncio.StreamWriter) -> None:
+        """Handshake and messages, with the idle deadline pushed back by every chunk that arrives."""
+        loop = asyncio.get_running_loop()
+        async with asyncio.timeout(self.idle_timeout_s) as deadline:
+            def touch() -> None:
+                deadline.reschedule(loop.time() + self.idle_timeout_s)
+
+            conn = _Connection(self, session, reader, writer, touch)
+            await conn.handshake()
+            touch()
+            await conn.serve()
 
     async def _begin_publish(self, session: RtmpSession) -> None:
         session.publishing = True
