@@ -1,0 +1,160 @@
+"""`streamctl demo`: a whole rehearsal with nothing configured.
+
+A test-pattern program, local RTMP receivers standing in for the platforms, a simulated audience served
+through local fakes of the real platform APIs, and the console, all on loopback. The event is an ordinary
+event file written into the demo folder, run by the ordinary controller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import load_event
+from .console.accounts import add_user, hash_password
+from .controller import Controller, run_until_signalled
+from .restream.rtmp_server import RtmpServer
+from .store import Store
+
+# Stand-ins for the platforms: (destination name, platform preset shown, app path, profile, autostart).
+RECEIVERS = (
+    ("facebook-fanpage", "live", "copy", True),
+    ("youtube-channel-1", "live2", "copy", True),
+    ("youtube-channel-2", "live2", "landscape-720p", False),
+)
+
+DEMO_USERS = (
+    ("dieuhanh", "operator", "vi"),
+    ("bientap1", "moderator", "vi"),
+    ("bientap2", "moderator", "en"),
+    ("lanhdao", "official", "vi"),
+)
+
+
+@dataclass
+class DemoLogin:
+    username: str
+    role: str
+    password: str
+
+
+def event_text(console_port: int, receivers: dict[str, RtmpServer], database: str) -> str:
+    """The demo's event file: the same TOML a real event uses, pointed at loopback."""
+    lines = [
+        "# Written by `streamctl demo`: a rehearsal on this machine only.",
+        "[event]",
+        'name = "Kỳ họp HĐND tỉnh — phiên chất vấn (diễn tập)"',
+        'timezone = "Asia/Ho_Chi_Minh"',
+        f'database = "{database}"',
+        "",
+        "[ingest]",
+        'url = "testsrc"',
+        "",
+    ]
+    for name, _app, profile, autostart in RECEIVERS:
+        env = "DEMO_KEY_" + name.upper().replace("-", "_")
+        lines += [
+            "[[destination]]",
+            f'name = "{name}"',
+            'platform = "custom"',
+            f'url = "{receivers[name].url}"',
+            f'key_env = "{env}"',
+            f"autostart = {'true' if autostart else 'false'}",
+            f'profile = "{profile}"',
+            "",
+        ]
+    lines += [
+        "[[audience]]",
+        'name = "khan-gia-mo-phong"',
+        'platform = "simulated"',
+        "rate = 2",
+        "",
+        "[[audience]]",
+        'name = "zalo"',
+        'platform = "manual"',
+        'label = "zalo"',
+        "",
+        "[console]",
+        f'listen = "127.0.0.1:{console_port}"',
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def ensure_logins(store: Store) -> list[DemoLogin]:
+    """Demo accounts with fresh passwords each run (an existing demo folder gets its passwords reset)."""
+    logins = []
+    for username, role, lang in DEMO_USERS:
+        password = secrets.token_urlsafe(9)
+        exists = store.query_one("SELECT id FROM users WHERE username = ?", (username,))
+        if exists:
+            with store.transaction() as db:
+                db.execute("UPDATE users SET password_hash = ? WHERE id = ?", (hash_password(password), exists["id"]))
+        else:
+            add_user(store, username, role, password, lang=lang)
+        logins.append(DemoLogin(username, role, password))
+    return logins
+
+
+def print_banner(url: str, folder: Path, logins: list[DemoLogin], overlay_token: str, receivers) -> None:
+    out = sys.stdout
+    out.write("\nstreamctl demo is running — Ctrl-C stops it.\n\n")
+    out.write(f"  Console:   {url}/login\n")
+    for login in logins:
+        out.write(f"    {login.role:<9} {login.username:<10} password: {login.password}\n")
+    out.write(f"  Moderate:  {url}/moderate    Officials: {url}/official    Operate: {url}/operate\n")
+    out.write(f"  Report:    {url}/report\n")
+    out.write(f"  Overlays:  {url}/overlay/question?token={overlay_token}\n")
+    out.write(f"             {url}/overlay/viewers?token={overlay_token}\n")
+    out.write(f"  API token (operator) for scripts: see `streamctl token create --event {folder / 'demo.toml'}`\n")
+    out.write("  Stand-in platforms (local RTMP receivers):\n")
+    for name, server in receivers.items():
+        out.write(f"    {name:<18} {server.url}/…\n")
+    out.write(f"  Event file and database: {folder}\n\n")
+    out.flush()
+
+
+async def _demo(port: int, folder: Path) -> None:
+    receivers = {name: RtmpServer.receiver(app=app) for name, app, _p, _a in RECEIVERS}
+    for server in receivers.values():
+        await server.start()
+    try:
+        for name, *_ in RECEIVERS:
+            os.environ["DEMO_KEY_" + name.upper().replace("-", "_")] = "demo-" + secrets.token_hex(6)
+        path = folder / "demo.toml"
+        path.write_text(event_text(port, receivers, "demo.db"), encoding="utf-8")
+        event = load_event(path)
+        store = Store(event.event.database)
+        logins = ensure_logins(store)
+        overlay_token = store.create_token("overlay", "demo overlays")
+        controller = Controller(event, store=store)
+
+        async def announce() -> None:
+            await controller.started.wait()
+            print_banner(controller.console_url or f"http://127.0.0.1:{port}", folder, logins, overlay_token,
+                         receivers)
+
+        controller.extra_tasks.append(("demo.announce", announce))
+        await run_until_signalled(controller)
+    finally:
+        for server in receivers.values():
+            await server.close()
+
+
+def run_demo(port: int = 8080, workdir: str | None = None) -> int:
+    """Run the rehearsal until Ctrl-C; 0 on a clean stop."""
+    folder = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="streamctl-demo-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        asyncio.run(_demo(port, folder.resolve()))
+    except KeyboardInterrupt:
+        pass
+    except OSError as e:
+        print(f"streamctl demo: {e.strerror or e} (is port {port} already in use? try --port)", file=sys.stderr)
+        return 1
+    return 0
