@@ -35,6 +35,7 @@ class FakeYouTube(FakeServer):
         self.daily_quota = daily_quota
         self.enforce_interval = enforce_interval
         self.live = live  # False: the video is upcoming, no activeLiveChatId yet
+        self.recent = RECENT
         self.used = 0
         self.viewers: int | None = 0
         self.items: list[dict] = []
@@ -164,7 +165,7 @@ class FakeYouTube(FakeServer):
             if start is None or start > len(self.items):
                 return google_error(400, "pageTokenInvalid", "The page token is invalid.")
         else:
-            start = max(0, len(self.items) - RECENT)
+            start = max(0, len(self.items) - self.recent)
         page = self.items[start:start + min(max_results, self.page_size)]
         body = {"kind": "youtube#liveChatMessageListResponse", "etag": f"p{start}",
                 "nextPageToken": opaque(start + len(page), "page"), "pollingIntervalMillis": self.interval_ms,
