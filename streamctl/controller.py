@@ -78,8 +78,11 @@ class Controller:
                 await stop.wait()
                 log.info("stopping")
                 # The audience first, so what it fetched is stored; the restreamer stops its processes.
-                for task in reversed(tasks):
+                for task in reversed(tasks[1:]):
                     task.cancel()
+                # The recorder last, so the final states (destinations stopped) reach the database.
+                await asyncio.wait(tasks[1:])
+                tasks[0].cancel()
         finally:
             with contextlib.suppress(Exception):
                 await self.recorder.drain()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from .events import (
@@ -47,9 +48,12 @@ class Recorder:
             self._history.close()
 
     async def drain(self) -> None:
-        """Store whatever audience events are still queued (on shutdown)."""
+        """Store whatever audience events (and stream history) are still queued (on shutdown)."""
         while not self._audience.queue.empty():
             await self._store_audience(self._audience.get_nowait())
+        while not self._history.queue.empty():
+            with contextlib.suppress(Exception):
+                self._store_history(self._history.get_nowait())
 
     async def _record_audience(self) -> None:
         async for event in self._audience:

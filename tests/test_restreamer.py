@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
 
+import aiohttp
 import pytest
 
 from streamctl.config import DestinationConfig, load_event
@@ -12,7 +19,7 @@ from streamctl.restream.destinations import Backoff, Timing
 from streamctl.restream.restreamer import DuplicateDestination, Restreamer, UnknownDestination
 
 from .conftest import free_port
-from .receivers import RtmpReceiver, make_media, packet_count, pid_alive, wait_for
+from .receivers import RtmpReceiver, ffmpeg_children, make_media, packet_count, pid_alive, wait_for
 
 FAST = Timing(live_after_s=1.0, start_timeout_s=6.0, stall_s=3.0, rw_timeout_s=2.0, stop_grace_s=2.0,
               backoff=Backoff(base_s=0.3, cap_s=1.5))
@@ -142,3 +149,60 @@ async def test_rules_broken_by_the_program_warn_but_do_not_refuse(write_event, m
             await wait_for(lambda: len(rx.video) > 30, 10, "frames despite the warning")
     finally:
         await rx.kill()
+
+
+async def test_streamctl_run_stops_on_sigterm_with_no_ffmpeg_left(write_event, media, tmp_path):
+    rxs = [await RtmpReceiver(free_port()).start() for _ in range(2)]
+    secret = "run-secret-key-2468"
+    port = free_port()
+    path = write_event(f"""
+        [event]
+        name = "run"
+        database = "run.db"
+        [ingest]
+        url = "{media['av']}"
+        [[destination]]
+        name = "one"
+        url = "{rxs[0].url}"
+        key_env = "RUN_KEY"
+        [[destination]]
+        name = "two"
+        url = "{rxs[1].url}"
+        [console]
+        listen = "127.0.0.1:{port}"
+    """)
+    env = {**os.environ, "RUN_KEY": secret}
+    cli = [sys.executable, "-m", "streamctl"]
+    token = subprocess.run([*cli, "token", "create", "--role", "operator", "--event", str(path)], env=env,
+                           capture_output=True, text=True, timeout=60, check=True).stdout.strip()
+    log = (tmp_path / "run.log").open("wb")
+    proc = await asyncio.create_subprocess_exec(*cli, "run", str(path), env=env, stdout=log, stderr=log)
+    try:
+        await wait_for(lambda: all(len(rx.video) > 30 for rx in rxs), 20, "both receivers fed by streamctl run")
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"http://127.0.0.1:{port}/api/destinations",
+                                headers={"Authorization": f"Bearer {token}"}) as response:
+                text = await response.text()
+                assert response.status == 200, text
+        assert secret not in text and {d["state"] for d in json.loads(text)["destinations"]} == {"live"}
+        children = ffmpeg_children(proc.pid)
+        assert len(children) == 3  # the ingest and two destinations
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        proc.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(proc.wait(), 15)
+        assert code == 0 and loop.time() - started < 6
+        assert not [pid for pid in children if pid_alive(pid)]
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        log.close()
+        for rx in rxs:
+            await rx.kill()
+    output = (tmp_path / "run.log").read_text()
+    assert secret not in output and "Traceback" not in output
+    db = sqlite3.connect(tmp_path / "run.db")
+    states = [r[0] for r in db.execute("SELECT new FROM destination_events WHERE name = 'one' ORDER BY at")]
+    db.close()
+    assert states[:2] == ["starting", "live"] and states[-1] == "stopped"

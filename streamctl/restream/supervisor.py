@@ -99,11 +99,22 @@ class Supervisor:
                 # Cancelled while stopping: still never leave the child behind.
                 self._signal(proc.pid, signal.SIGKILL)
                 await asyncio.shield(proc.wait())
-                self._children.discard(child)
+                self._forget(child)
                 raise
             await asyncio.shield(proc.wait())
-        self._children.discard(child)
+        self._forget(child)
         return proc.returncode
+
+    def _forget(self, child: Child) -> None:
+        """Drop an exited child and close its pipes.
+
+        A pipe nobody reads any more (its reader was cancelled mid-stream) stays paused and never sees
+        EOF, so asyncio would keep its transport open until garbage collection warns about it.
+        """
+        self._children.discard(child)
+        transport = getattr(child.process, "_transport", None)
+        if transport is not None and child.process.returncode is not None:
+            transport.close()
 
     async def stop_all(self, grace_s: float | None = None) -> None:
         """Stop every child at once; returns when all have exited."""
