@@ -144,6 +144,19 @@ function button(label, key, action, extra = {}) {
   return el("button", { class: "mini", "aria-keyshortcuts": key || null, text: label, onclick: action, ...extra });
 }
 
+// Cards are rebuilt only when what they show changed: hundreds of pending questions re-sort every frame.
+const cards = new Map(); // id -> { key, node }
+const moreNode = el("li", { class: "more" });
+function cachedCard(q, position) {
+  const key = [q.updated_at, q.state, q.locked_by, lockedByOther(q), mergeSource === q.id, mergeSource != null,
+    position, q.merged_count, q.assigned_to, q.text].join("|");
+  const hit = cards.get(q.id);
+  if (hit && hit.key === key) return hit.node;
+  const node = questionCard(q, position);
+  cards.set(q.id, { key, node });
+  return node;
+}
+
 function questionCard(q, position) {
   const taken = lockedByOther(q);
   const actions = [];
@@ -195,6 +208,12 @@ function questionCard(q, position) {
   return card;
 }
 
+function setChildren(list, nodes) {
+  const current = list.children;
+  if (current.length === nodes.length && nodes.every((node, i) => current[i] === node)) return;
+  list.replaceChildren(...nodes);
+}
+
 const byId = (a, b) => a.id - b.id;
 const byOrder = (a, b) => (a.order ?? 1e9) - (b.order ?? 1e9) || a.id - b.id;
 
@@ -206,17 +225,21 @@ const renderQuestions = batched(() => {
 
   let shown = all.filter((q) => q.state === tab).sort(byId);
   if (tab === "dismissed") shown = shown.reverse();
-  lists.questions.replaceChildren(...shown.slice(0, MAX_CARDS).map((q) => questionCard(q)));
-  if (shown.length > MAX_CARDS) lists.questions.append(el("li", { class: "more", text: T("questions.more", { n: shown.length - MAX_CARDS }) }));
+  const nodes = shown.slice(0, MAX_CARDS).map((q) => cachedCard(q));
+  if (shown.length > MAX_CARDS) {
+    moreNode.textContent = T("questions.more", { n: shown.length - MAX_CARDS });
+    nodes.push(moreNode);
+  }
+  setChildren(lists.questions, nodes);
   $("questions-empty").hidden = shown.length > 0;
 
   const queue = all.filter((q) => ["forwarded", "on_air"].includes(q.state)).sort(byOrder);
-  lists.queue.replaceChildren(...queue.map((q, i) => questionCard(q, i + 1)));
+  setChildren(lists.queue, queue.map((q, i) => cachedCard(q, i + 1)));
   $("queue-count").textContent = queue.length ? number(queue.length) : "";
   $("queue-empty").hidden = queue.length > 0;
 
   const answered = all.filter((q) => q.state === "answered").sort((a, b) => (b.answered_at || "").localeCompare(a.answered_at || ""));
-  $("answered").replaceChildren(...answered.slice(0, 50).map((q) => questionCard(q)));
+  setChildren($("answered"), answered.slice(0, 50).map((q) => cachedCard(q)));
   $("answered-count").textContent = answered.length ? number(answered.length) : "";
   restoreSelection("questions");
   restoreSelection("queue");
