@@ -173,8 +173,10 @@ async def test_streamctl_run_stops_on_sigterm_with_no_ffmpeg_left(write_event, m
     """)
     env = {**os.environ, "RUN_KEY": secret}
     cli = [sys.executable, "-m", "streamctl"]
-    token = subprocess.run([*cli, "token", "create", "--role", "operator", "--event", str(path)], env=env,
-                           capture_output=True, text=True, timeout=60, check=True).stdout.strip()
+    maker = await asyncio.create_subprocess_exec(*cli, "token", "create", "--role", "operator", "--event", str(path),
+                                                 env=env, stdout=subprocess.PIPE)
+    token = (await asyncio.wait_for(maker.communicate(), 60))[0].decode().strip()
+    assert maker.returncode == 0 and token
     log = (tmp_path / "run.log").open("wb")
     proc = await asyncio.create_subprocess_exec(*cli, "run", str(path), env=env, stdout=log, stderr=log)
     try:
