@@ -24,9 +24,6 @@ from streamctl.questions import QuestionDesk
 
 from .conftest import LOOPBACK, free_port
 
-# The console areas share the identity under the plain request key "identity" (console/app.py), which
-# aiohttp 3.14 recommends replacing with a web.RequestKey; until every area moves together, not an error here.
-IDENTITY_KEY_WARNING = "ignore::aiohttp.web_exceptions.NotAppKeyWarning"
 PASSWORD = "correct horse battery"
 USERS = (("op", "operator"), ("mod1", "moderator"), ("mod2", "moderator"), ("chair", "official"))
 EVENT_NAME = "Kỳ họp HĐND tỉnh — phiên chất vấn"

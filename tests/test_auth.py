@@ -14,9 +14,7 @@ from streamctl.console.accounts import add_user, authenticate, hash_password, ve
 from streamctl.console.auth import LoginLimiter
 from streamctl.store import Store
 
-from .console_harness import IDENTITY_KEY_WARNING, PASSWORD, running_console
-
-pytestmark = pytest.mark.filterwarnings(IDENTITY_KEY_WARNING)
+from .console_harness import PASSWORD, running_console
 
 
 @pytest.fixture

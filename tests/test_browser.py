@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from contextlib import asynccontextmanager
 
-import pytest
 from playwright.async_api import Page, async_playwright, expect
 
 from streamctl.audience.models import ViewerSample
 from streamctl.events import ViewersSampled
 
-from .console_harness import IDENTITY_KEY_WARNING, PASSWORD, running_console
+from .console_harness import PASSWORD, running_console
 from .test_security import HOSTILE
-
-pytestmark = pytest.mark.filterwarnings(IDENTITY_KEY_WARNING)
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

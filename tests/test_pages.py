@@ -6,16 +6,12 @@ import json
 import re
 from pathlib import Path
 
-import pytest
-
 from streamctl.console.i18n import CATALOGUES, LANGS, catalogue
 from streamctl.console.pages import NAV, SHORTCUTS
 from streamctl.questions import ACTIONS, STATES
 from streamctl.store import ROLES
 
-from .console_harness import IDENTITY_KEY_WARNING, page_data, running_console
-
-pytestmark = pytest.mark.filterwarnings(IDENTITY_KEY_WARNING)
+from .console_harness import page_data, running_console
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE_KEY = re.compile(r"""\bt\(\s*["']([a-z_]+\.[a-z_.]+)["']""")

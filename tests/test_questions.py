@@ -14,9 +14,7 @@ from streamctl.questions import LOCK_S, QuestionDesk, QuestionError
 from streamctl.recorder import Recorder
 from streamctl.store import Store
 
-from .console_harness import IDENTITY_KEY_WARNING, running_console
-
-pytestmark = pytest.mark.filterwarnings(IDENTITY_KEY_WARNING)
+from .console_harness import running_console
 
 
 @pytest.fixture

@@ -5,14 +5,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pytest
-
 from streamctl.console.app import make_app
 from streamctl.console.auth import ALLOWED
 
-from .console_harness import IDENTITY_KEY_WARNING, PASSWORD, page_data, running_console
-
-pytestmark = pytest.mark.filterwarnings(IDENTITY_KEY_WARNING)
+from .console_harness import PASSWORD, page_data, running_console
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -12,9 +12,7 @@ from streamctl.audience.models import ViewerSample
 from streamctl.events import Alert, DestinationHealth, ViewersSampled
 from streamctl.redact import register_secret
 
-from .console_harness import IDENTITY_KEY_WARNING, Client, running_console
-
-pytestmark = pytest.mark.filterwarnings(IDENTITY_KEY_WARNING)
+from .console_harness import Client, running_console
 
 
 async def socket(client: Client, path: str = "/ws", origin: str | None = "same", **kw):

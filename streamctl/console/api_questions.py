@@ -9,7 +9,7 @@ from aiohttp import web
 from ..questions import OFFICIAL_STATES, STATES, QuestionDesk, QuestionError, official_view
 from ..store import iso
 from .app import CONTROLLER, json_error, json_response
-from .auth import Identity, requires
+from .auth import IDENTITY, Identity, requires
 
 DESK: web.AppKey[QuestionDesk] = web.AppKey("question_desk", QuestionDesk)
 
@@ -45,7 +45,7 @@ def _failed(e: QuestionError) -> web.Response:
 
 @requires("official")
 async def list_questions(request: web.Request) -> web.Response:
-    identity: Identity = request["identity"]
+    identity: Identity = request[IDENTITY]
     wanted = tuple(s for s in request.query.get("state", "").split(",") if s) or STATES
     unknown = [s for s in wanted if s not in STATES]
     if unknown:
@@ -70,7 +70,7 @@ async def create_question(request: web.Request) -> web.Response:
     if not isinstance(comment_id, int) or isinstance(comment_id, bool):
         return json_error(400, 'expected {"comment_id": ID}')
     try:
-        question, created = await desk_of(request).create(comment_id, request["identity"].name)
+        question, created = await desk_of(request).create(comment_id, request[IDENTITY].name)
     except QuestionError as e:
         return _failed(e)
     return json_response({"question": question, "created": created}, status=201 if created else 200)
@@ -81,7 +81,7 @@ async def question_action(request: web.Request) -> web.Response:
     body = await read_json(request)
     try:
         question = await desk_of(request).act(_int(request, "id"), request.match_info["action"],
-                                              request["identity"].name, body)
+                                              request[IDENTITY].name, body)
     except QuestionError as e:
         return _failed(e)
     return json_response({"question": question})
@@ -92,7 +92,7 @@ async def hide_comment(request: web.Request) -> web.Response:
     hidden = request.match_info["verb"] == "hide"
     comment_id = _int(request, "id")
     try:
-        changed = await desk_of(request).hide(comment_id, hidden, request["identity"].name)
+        changed = await desk_of(request).hide(comment_id, hidden, request[IDENTITY].name)
     except QuestionError as e:
         return _failed(e)
     return json_response({"id": comment_id, "hidden": hidden, "changed": changed})
@@ -110,7 +110,7 @@ async def set_note(request: web.Request) -> web.Response:
     if not isinstance(platform, str) or not isinstance(author_id, str) or not platform or not author_id:
         return json_error(400, 'expected {"platform": …, "author_id": …, "note": …}')
     try:
-        note = await desk_of(request).note(platform, author_id, body.get("note", ""), request["identity"].name)
+        note = await desk_of(request).note(platform, author_id, body.get("note", ""), request[IDENTITY].name)
     except QuestionError as e:
         return _failed(e)
     return json_response({"note": note})

@@ -21,6 +21,7 @@ from .auth import (
     ALLOWED,
     CSRF_FIELD,
     CSRF_TOKEN,
+    IDENTITY,
     LOGIN_COOKIE,
     SESSION_COOKIE,
     SESSION_S,
@@ -62,7 +63,7 @@ COMMENTS_ON_PAGE = 300
 def render(request: web.Request, template: str, *, page: str, title_key: str, script: str | None = None,
            data: dict | None = None, status: int = 200, lang: str | None = None, **context) -> web.Response:
     """A page in the viewer's language, with its live data as JSON for the page's script."""
-    identity: Identity | None = request.get("identity")
+    identity: Identity | None = request.get(IDENTITY)
     lang = pick_lang(lang, identity.lang if identity else None)
     controller = request.app[CONTROLLER]
     event = controller.event.event
@@ -90,7 +91,7 @@ def page(role: str) -> Callable:
     def wrap(handler: Callable[[web.Request], Awaitable[web.StreamResponse]]):
         @wraps(handler)
         async def guarded(request: web.Request) -> web.StreamResponse:
-            identity: Identity | None = request.get("identity")
+            identity: Identity | None = request.get(IDENTITY)
             if identity is None:
                 raise web.HTTPFound(f"/login?next={quote(request.path_qs, safe='')}")
             if identity.role not in ALLOWED[role]:
@@ -116,7 +117,7 @@ def safe_next(value: str | None, identity_role: str | None = None) -> str:
 
 
 async def home(request: web.Request) -> web.StreamResponse:
-    identity: Identity | None = request.get("identity")
+    identity: Identity | None = request.get(IDENTITY)
     raise web.HTTPFound(HOME.get(identity.role, "/login") if identity else "/login")
 
 
@@ -131,7 +132,7 @@ def _login_form(request: web.Request, *, status: int = 200, error: str = "", use
 
 
 async def login_form(request: web.Request) -> web.Response:
-    identity: Identity | None = request.get("identity")
+    identity: Identity | None = request.get(IDENTITY)
     if identity is not None and identity.via == "session":
         raise web.HTTPFound(safe_next(request.query.get("next"), identity.role))
     return _login_form(request)
@@ -170,7 +171,7 @@ async def login(request: web.Request) -> web.Response:
 async def logout(request: web.Request) -> web.Response:
     # The CSRF middleware has already checked origin and token for a signed-in session.
     token = request.cookies.get(SESSION_COOKIE)
-    identity: Identity | None = request.get("identity")
+    identity: Identity | None = request.get(IDENTITY)
     if identity is None or identity.via != "session" or not token:
         raise web.HTTPFound("/login")
     end_session(request.app[CONTROLLER].store, token)
@@ -180,7 +181,7 @@ async def logout(request: web.Request) -> web.Response:
 
 
 async def switch_lang(request: web.Request) -> web.Response:
-    identity: Identity | None = request.get("identity")
+    identity: Identity | None = request.get(IDENTITY)
     if identity is None or identity.user_id is None:
         raise web.HTTPFound("/login")
     form = await request.post()

@@ -29,7 +29,7 @@ from ..events import (
 from ..questions import official_view
 from ..redact import redact
 from .app import CONTROLLER
-from .auth import Identity, same_origin
+from .auth import IDENTITY, Identity, same_origin
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +128,7 @@ async def serve(ws: web.WebSocketResponse, sub, encode: Encoder, hub: Hub) -> No
 
 async def page_socket(request: web.Request) -> web.StreamResponse:
     """`GET /ws`: live events for a signed-in page (or a bearer-token script)."""
-    identity: Identity | None = request.get("identity")
+    identity: Identity | None = request.get(IDENTITY)
     if identity is None or identity.role not in ROLE_EVENTS:
         raise web.HTTPUnauthorized(text='{"error": "sign in first"}', content_type="application/json")
     # A session cookie rides along with any page's websocket: only our own pages may use it.
