@@ -99,6 +99,7 @@ class Client:
         response = await self.session.post(
             f"{self.console.url}/login", data={"username": name, "password": password, "csrf_token": token},
             headers={"Origin": origin or self.console.origin}, allow_redirects=False)
+        await response.read()  # kept for the test to look at
         response.release()
         if response.status == 302:
             await self.load_csrf()

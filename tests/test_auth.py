@@ -115,8 +115,9 @@ async def test_sign_in_sets_a_strict_httponly_session_and_goes_to_the_role_page(
 async def test_wrong_password_and_forged_forms_are_refused(tmp_path):
     async with running_console(tmp_path) as console:
         client = await console.client()
-        response = await client.sign_in("mod1", "not the password")
+        response = await client.sign_in("mod1", "hunter2-not-the-password")
         assert response.status == 401
+        assert "hunter2" not in await response.text()  # the form comes back without the password
         status, text = await client.page("/moderate")
         assert status == 302
         # No login token (a form posted from another site), or another site's Origin.
