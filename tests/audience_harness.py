@@ -21,6 +21,15 @@ def audience(name: str, platform: str, credential: str | None = None, interval: 
     return AudienceConfig(name=name, platform=platform, options=options, credential=credential, interval=interval)
 
 
+async def until(condition, timeout: float = 10.0, what: str = "condition") -> None:  # noqa: ASYNC109
+    """Wait until `condition()` is true, failing the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
 class Rig:
     """Recorder and store running on a bus; every event published is kept in `events`."""
 
@@ -47,6 +56,12 @@ class Rig:
         async for event in self._all:
             self.events.append(event)
 
+    def drained(self) -> list:
+        """Everything published so far, including what the collector has not picked up yet."""
+        while not self._all.queue.empty():
+            self.events.append(self._all.get_nowait())
+        return self.events
+
     def start(self, poller: Poller, cursor: str | None = "stored") -> asyncio.Task:
         """Run a poller as the service would: resumed from the store's cursor."""
         poller.resume(self.store.get_cursor(poller.name) if cursor == "stored" else cursor)
@@ -55,12 +70,7 @@ class Rig:
         return task
 
     async def until(self, condition, timeout: float = 10.0, what: str = "condition") -> None:  # noqa: ASYNC109
-        """Wait until `condition()` is true, failing the test after `timeout` seconds."""
-        deadline = time.monotonic() + timeout
-        while not condition():
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-            await asyncio.sleep(0.02)
+        await until(condition, timeout, what)
 
     def ids(self, source: str) -> list[str]:
         return [r["platform_id"] for r in self.store.query(
@@ -71,12 +81,12 @@ class Rig:
             "SELECT * FROM comments WHERE source = ? ORDER BY id", (source,))}
 
     def states(self, source: str) -> list[str]:
-        return [e.state for e in self.events if isinstance(e, SourceStateChanged) and e.name == source]
+        return [e.state for e in self.drained() if isinstance(e, SourceStateChanged) and e.name == source]
 
     def alerts(self, source: str | None = None) -> list[Alert]:
-        return [e for e in self.events if isinstance(e, Alert) and (source is None or e.source == source)]
+        return [e for e in self.drained() if isinstance(e, Alert) and (source is None or e.source == source)]
 
     def every_text(self) -> str:
         """Everything a person could see of the run: events and stored rows, for secret checks."""
         rows = self.store.query("SELECT * FROM source_events")
-        return repr(self.events) + repr([dict(r) for r in rows])
+        return repr(self.drained()) + repr([dict(r) for r in rows])

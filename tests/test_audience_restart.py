@@ -7,10 +7,10 @@ import os
 import signal
 import sqlite3
 import sys
-import time
 from pathlib import Path
 
 from streamctl.fakes.youtube import FakeYouTube
+from tests.audience_harness import until
 from tests.conftest import free_port
 
 TOKEN = "ya29.restart-test-secret"
@@ -26,14 +26,6 @@ def stored_ids(db: Path) -> list[str]:
         return []
     finally:
         con.close()
-
-
-async def until(condition, timeout: float, what: str) -> None:  # noqa: ASYNC109
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 async def start(event: Path, log: Path) -> asyncio.subprocess.Process:

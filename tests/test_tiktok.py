@@ -63,7 +63,7 @@ async def test_replays_after_a_reconnect_are_stored_and_published_once(rig):
     await rig.until(lambda: len(rig.ids("tt")) == 3, what="three stored")
     await asyncio.sleep(0.1)
     assert rig.ids("tt") == [str(m.common.msg_id) for m in (a, b, c)]
-    published = [x.platform_id for e in rig.events if isinstance(e, CommentsFetched) for x in e.comments]
+    published = [x.platform_id for e in rig.drained() if isinstance(e, CommentsFetched) for x in e.comments]
     assert sorted(published) == sorted(rig.ids("tt"))  # nothing published twice either
     assert fake.connects == 2
 

@@ -145,8 +145,11 @@ class Http:
     def __init__(self, timeout: float = 10.0):
         self.timeout = timeout
         self._session: aiohttp.ClientSession | None = None
+        self._closed = False
 
     def session(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise SourceError("shutting down: the HTTP client is closed")
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout))
         return self._session
@@ -168,6 +171,7 @@ class Http:
             raise SourceError(f"{what}: {type(e).__name__}: {e}") from None
 
     async def close(self) -> None:
+        self._closed = True  # a poller still winding down must not open a new session that nobody closes
         if self._session is not None:
             await self._session.close()
             self._session = None

@@ -1,0 +1,118 @@
+"""The poller's own duties: interval and jitter, backoff, health states logged once, no message twice."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import pytest
+
+from streamctl.audience.models import Comment
+from streamctl.audience.poller import Poller, Timing
+from streamctl.audience.source import BLOCKED, FATAL, TRANSIENT, Batch, SourceError
+from streamctl.events import CommentsFetched
+from tests.audience_harness import Rig
+
+
+class ScriptedSource:
+    """A stand-in platform adapter: each fetch takes the next scripted answer (a Batch or a SourceError)."""
+
+    platform = "scripted"
+
+    def __init__(self, script: list, name: str = "s"):
+        self.name = name
+        self.script = list(script)
+        self.units = 0
+        self.calls: list[float] = []
+        self.closed = False
+
+    def resume(self, cursor):
+        self.resumed = cursor
+
+    async def close(self):
+        self.closed = True
+
+    async def fetch(self) -> Batch:
+        self.calls.append(time.monotonic())
+        item = self.script.pop(0) if self.script else Batch()
+        if isinstance(item, SourceError):
+            raise item
+        return item
+
+
+def msg(pid: str) -> Comment:
+    return Comment(platform="scripted", source="s", platform_id=pid, author_name="A", author_id="a", text=pid,
+                   published_at=time.time(), received_at=time.time())
+
+
+@pytest.fixture
+async def rig(tmp_path):
+    async with Rig(tmp_path / "p.db") as r:
+        yield r
+
+
+async def test_failing_and_recovered_are_logged_once_each(rig, caplog):
+    errors = [SourceError(f"HTTP 503 number {i}", TRANSIENT) for i in range(4)]
+    source = ScriptedSource([Batch(comments=[msg("a")]), *errors, Batch(comments=[msg("b")])])
+    rig.start(Poller(source, rig.bus, Timing(interval=0.01, backoff_max=0.05)))
+    with caplog.at_level(logging.INFO, logger="streamctl.audience.poller"):
+        await rig.until(lambda: rig.ids("s") == ["a", "b"], what="both stored")
+    assert rig.states("s") == ["ok", "backoff", "ok"]
+    lines = [r.getMessage() for r in caplog.records]
+    assert sum("failing" in line for line in lines) == 1 and sum("recovered" in line for line in lines) == 1
+
+
+async def test_backoff_doubles_up_to_its_ceiling(rig):
+    source = ScriptedSource([SourceError("down", TRANSIENT)] * 6 + [Batch()])
+    rig.start(Poller(source, rig.bus, Timing(interval=0.04, jitter=0.0, backoff_max=0.3)))
+    await rig.until(lambda: len(source.calls) == 7, what="seven calls")
+    gaps = [b - a for a, b in zip(source.calls, source.calls[1:], strict=False)]
+    # Full jitter takes each wait from half to all of 0.04, 0.08, 0.16, 0.3, 0.3, 0.3.
+    for gap, ceiling in zip(gaps, [0.04, 0.08, 0.16, 0.3, 0.3, 0.3], strict=False):
+        assert ceiling * 0.5 - 0.01 <= gap <= ceiling + 0.1, gaps
+
+
+async def test_waits_at_least_what_the_platform_asks_jitter_only_adds(rig):
+    source = ScriptedSource([Batch(wait=0.15)] * 4)
+    rig.start(Poller(source, rig.bus, Timing(interval=0.01, jitter=0.5)))
+    await rig.until(lambda: len(source.calls) >= 4, what="four calls")
+    gaps = [b - a for a, b in zip(source.calls, source.calls[1:], strict=False)]
+    assert all(0.15 <= g <= 0.15 * 1.5 + 0.08 for g in gaps), gaps
+
+
+async def test_a_message_seen_twice_is_published_once(rig):
+    source = ScriptedSource([Batch(comments=[msg("a"), msg("b")], cursor="1"),
+                             Batch(comments=[msg("b"), msg("c")], cursor="2"), Batch(cursor="2")])
+    rig.start(Poller(source, rig.bus, Timing(interval=0.01)))
+    await rig.until(lambda: rig.ids("s") == ["a", "b", "c"], what="three stored")
+    await asyncio.sleep(0.1)
+    published = [e for e in rig.drained() if isinstance(e, CommentsFetched)]
+    assert [c.platform_id for e in published for c in e.comments] == ["a", "b", "c"]
+    assert [e.cursor for e in published] == ["1", "2"]  # an unchanged cursor is not written again
+    assert rig.store.get_cursor("s") == "2"
+
+
+async def test_fatal_errors_stop_the_source_and_blocked_ones_alert_once_until_recovered(rig):
+    fatal = ScriptedSource([SourceError("cannot work as configured", FATAL)], name="f")
+    poller = Poller(fatal, rig.bus, Timing(interval=0.01))
+    task = rig.start(poller)
+    await asyncio.wait_for(task, 5)
+    assert poller.state == "failed" and len(fatal.calls) == 1 and fatal.closed
+    blocked = ScriptedSource([SourceError("the token was refused", BLOCKED)] * 3 + [Batch()], name="b")
+    p2 = Poller(blocked, rig.bus, Timing(interval=0.01, backoff_max=0.05), credential_env="TOKEN_ENV")
+    rig.start(p2)
+    await rig.until(lambda: len(blocked.calls) >= 4 and p2.state == "ok", what="recovered")
+    await rig.until(lambda: rig.states("b") == ["failed", "ok"], what="failed, then ok")
+    alerts = rig.alerts("b")
+    assert len(alerts) == 1 and "TOKEN_ENV" in alerts[0].message
+
+
+async def test_status_reports_health(rig):
+    source = ScriptedSource([Batch(comments=[msg("a")]), SourceError("HTTP 502", TRANSIENT)])
+    poller = Poller(source, rig.bus, Timing(interval=0.02, backoff_max=5))
+    rig.start(poller)
+    await rig.until(lambda: poller.state == "backoff", what="backoff")
+    status = poller.status()
+    assert status["state"] == "backoff" and status["error"] == "HTTP 502" and status["fetched"] == 1
+    assert status["last_ok"].endswith("Z") and status["last_message_at"] and status["quota"] is None
