@@ -6,7 +6,10 @@ import asyncio
 import time
 from pathlib import Path
 
+import pytest
+
 from streamctl.audience.poller import Poller, Timing
+from streamctl.audience.source import Http
 from streamctl.config import AudienceConfig
 from streamctl.events import Alert, Bus, SourceStateChanged
 from streamctl.recorder import Recorder
@@ -90,3 +93,18 @@ class Rig:
         """Everything a person could see of the run: events and stored rows, for secret checks."""
         rows = self.store.query("SELECT * FROM source_events")
         return repr(self.drained()) + repr([dict(r) for r in rows])
+
+
+@pytest.fixture
+async def http():
+    """One HTTP client for the adapters of a test, closed after the rig has stopped them."""
+    client = Http()
+    yield client
+    await client.close()
+
+
+@pytest.fixture
+async def rig(tmp_path, http):
+    """A running Rig on a fresh database (asks for `http` so the client outlives the pollers)."""
+    async with Rig(tmp_path / "audience.db") as r:
+        yield r

@@ -1,5 +1,6 @@
 """The Facebook adapter against a fake Graph API on loopback, through the real poller, recorder and store."""
 
+# ruff: noqa: F811 - the shared fixtures `rig` and `http` are imported, then asked for by name
 from __future__ import annotations
 
 import asyncio
@@ -12,7 +13,7 @@ from streamctl.audience.facebook import FacebookSource
 from streamctl.audience.poller import Poller
 from streamctl.audience.source import RATE_LIMITED, Http, SourceError
 from streamctl.fakes.facebook import FakeFacebook
-from tests.audience_harness import FAST, Rig, audience
+from tests.audience_harness import FAST, Rig, audience, http, rig  # noqa: F401 - fixtures
 
 TOKEN = "EAAB-page-token-secret"
 
@@ -21,19 +22,6 @@ TOKEN = "EAAB-page-token-secret"
 async def fake():
     async with FakeFacebook(token=TOKEN) as fb:
         yield fb
-
-
-@pytest.fixture
-async def http():
-    client = Http()
-    yield client
-    await client.close()
-
-
-@pytest.fixture
-async def rig(tmp_path):
-    async with Rig(tmp_path / "fb.db") as r:
-        yield r
 
 
 def source(fake: FakeFacebook, http: Http) -> FacebookSource:

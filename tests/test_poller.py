@@ -1,18 +1,17 @@
 """The poller's own duties: interval and jitter, backoff, health states logged once, no message twice."""
 
+# ruff: noqa: F811 - the shared fixtures `rig` and `http` are imported, then asked for by name
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
 
-import pytest
-
 from streamctl.audience.models import Comment
 from streamctl.audience.poller import Poller, Timing
 from streamctl.audience.source import BLOCKED, FATAL, TRANSIENT, Batch, SourceError
 from streamctl.events import CommentsFetched
-from tests.audience_harness import Rig
+from tests.audience_harness import Rig, http, rig  # noqa: F401 - fixtures
 
 
 class ScriptedSource:
@@ -44,12 +43,6 @@ class ScriptedSource:
 def msg(pid: str) -> Comment:
     return Comment(platform="scripted", source="s", platform_id=pid, author_name="A", author_id="a", text=pid,
                    published_at=time.time(), received_at=time.time())
-
-
-@pytest.fixture
-async def rig(tmp_path):
-    async with Rig(tmp_path / "p.db") as r:
-        yield r
 
 
 async def test_failing_and_recovered_are_logged_once_each(rig, caplog):

@@ -1,5 +1,6 @@
 """The TikTok adapter, fed TikTokLive-shaped events at the library boundary, through the real poller and store."""
 
+# ruff: noqa: F811 - the shared fixtures `rig` and `http` are imported, then asked for by name
 from __future__ import annotations
 
 import asyncio
@@ -23,13 +24,7 @@ from streamctl.fakes.tiktok import (
     UserOfflineError,
     comment,
 )
-from tests.audience_harness import FAST, Rig, audience
-
-
-@pytest.fixture
-async def rig(tmp_path):
-    async with Rig(tmp_path / "tt.db") as r:
-        yield r
+from tests.audience_harness import FAST, Rig, audience, http, rig  # noqa: F401 - fixtures
 
 
 def poller(rig: Rig, fake: FakeTikTok | None, key: str | None = "sign-key") -> Poller:

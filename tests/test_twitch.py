@@ -1,5 +1,6 @@
 """The Twitch adapter: IRC chat over a real local websocket server, Helix viewers from a fake on loopback."""
 
+# ruff: noqa: F811 - the shared fixtures `rig` and `http` are imported, then asked for by name
 from __future__ import annotations
 
 import re
@@ -10,7 +11,7 @@ from streamctl.audience.poller import Poller
 from streamctl.audience.source import Http
 from streamctl.audience.twitch import TwitchSource, parse_line
 from streamctl.fakes.twitch import FakeTwitch
-from tests.audience_harness import FAST, Rig, audience
+from tests.audience_harness import FAST, Rig, audience, http, rig  # noqa: F401 - fixtures
 
 TOKEN = "twitch-app-token-secret"
 
@@ -19,19 +20,6 @@ TOKEN = "twitch-app-token-secret"
 async def fake():
     async with FakeTwitch(token=TOKEN, client_id="cid-1", ping_every=0.1) as tw:
         yield tw
-
-
-@pytest.fixture
-async def http():
-    client = Http()
-    yield client
-    await client.close()
-
-
-@pytest.fixture
-async def rig(tmp_path):
-    async with Rig(tmp_path / "tw.db") as r:
-        yield r
 
 
 def source(fake: FakeTwitch, http: Http) -> TwitchSource:

@@ -1,5 +1,6 @@
 """The YouTube adapter against a fake YouTube Data API served on loopback, through the real poller and store."""
 
+# ruff: noqa: F811 - the shared fixtures `rig` and `http` are imported, then asked for by name
 from __future__ import annotations
 
 import asyncio
@@ -12,7 +13,7 @@ from streamctl.audience.quota import QuotaPlanner
 from streamctl.audience.source import Http
 from streamctl.audience.youtube import YouTubeSource
 from streamctl.fakes.youtube import FakeYouTube
-from tests.audience_harness import FAST, Rig, audience
+from tests.audience_harness import FAST, Rig, audience, http, rig  # noqa: F401 - fixtures
 
 TOKEN = "ya29.secret-token-value"
 HOSTILE = [
@@ -27,19 +28,6 @@ HOSTILE = [
 async def fake():
     async with FakeYouTube(token=TOKEN, interval_ms=60) as yt:
         yield yt
-
-
-@pytest.fixture
-async def http():
-    client = Http()
-    yield client
-    await client.close()
-
-
-@pytest.fixture
-async def rig(tmp_path):
-    async with Rig(tmp_path / "yt.db") as r:
-        yield r
 
 
 def source(fake: FakeYouTube, http: Http, **options) -> YouTubeSource:
