@@ -140,9 +140,10 @@ class RtmpReceiver:
     (a platform accepts the reconnect); `sessions` counts the publishers seen.
     """
 
-    def __init__(self, port: int, respawn: bool = True):
+    def __init__(self, port: int, respawn: bool = True, scheme: str = "rtmp"):
         self.port = port
         self.respawn = respawn
+        self.scheme = scheme
         self.frames: list[Frame] = []
         self.streams: dict[int, StreamInfo] = {}
         self.sessions = 0
@@ -151,7 +152,16 @@ class RtmpReceiver:
 
     @property
     def url(self) -> str:
+        """Where a destination publishes (its key goes after it, for RTMP)."""
+        if self.scheme == "srt":
+            return f"srt://{LOOPBACK}:{self.port}"
         return f"rtmp://{LOOPBACK}:{self.port}/live"
+
+    @property
+    def listen_url(self) -> str:
+        if self.scheme == "srt":
+            return f"srt://{LOOPBACK}:{self.port}?mode=listener"
+        return f"rtmp://{LOOPBACK}:{self.port}/live/stream"
 
     @property
     def video(self) -> list[Frame]:
@@ -162,14 +172,18 @@ class RtmpReceiver:
 
     async def start(self) -> RtmpReceiver:
         self._task = asyncio.create_task(self._serve(), name=f"receiver-{self.port}")
-        await wait_for(lambda: _listening(self.port), 5, f"receiver on port {self.port} to listen")
+        if self.scheme == "srt":  # UDP: nothing to connect to; give the listener a moment to bind
+            await wait_for(lambda: self.process is not None and _udp_bound(self.port), 5, "the SRT listener")
+        else:
+            await wait_for(lambda: _listening(self.port), 5, f"receiver on port {self.port} to listen")
         return self
 
     async def _serve(self) -> None:
         for _ in range(1000):  # bounded: one listener per publisher session
             self.process = await asyncio.create_subprocess_exec(
-                FFMPEG, "-hide_banner", "-loglevel", "error", "-listen", "1",
-                "-i", f"rtmp://{LOOPBACK}:{self.port}/live/stream", "-c", "copy", "-flush_packets", "1",
+                FFMPEG, "-hide_banner", "-loglevel", "error",
+                *(["-listen", "1"] if self.scheme == "rtmp" else ["-analyzeduration", "500000"]),
+                "-i", self.listen_url, "-c", "copy", "-flush_packets", "1",
                 "-f", "framecrc", "pipe:1", stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL)
             await self._read_session(self.process)
@@ -219,6 +233,15 @@ class RtmpReceiver:
         dts_gap = max((b.dts - a.dts for a, b in zip(video, video[1:], strict=False)), default=0)
         at_gap = max((b.at - a.at for a, b in zip(video, video[1:], strict=False)), default=0.0)
         return dts_gap, at_gap
+
+
+def _udp_bound(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.bind((LOOPBACK, port))
+        except OSError:
+            return True
+    return False
 
 
 def _listening(port: int) -> bool:

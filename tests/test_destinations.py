@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
+from types import SimpleNamespace
 
 import pytest
 
@@ -13,6 +15,7 @@ from streamctl.redact import mask_url
 from streamctl.restream.destinations import Backoff, Destination, Timing, key_expiry
 from streamctl.restream.profiles import PROFILES, Profile
 from streamctl.restream.program import Program
+from streamctl.restream.rtmp_server import RtmpServer
 from streamctl.restream.supervisor import Supervisor
 
 from .conftest import free_port
@@ -176,6 +179,30 @@ async def test_rtmps_output_arrives_through_tls(stage, tmp_path):
     dest.start()
     await wait_for(lambda: len(rx.video) > 2 * FPS, 12, "frames over RTMPS")
     assert rx.streams[0].codec == "h264" and dest.state == "live"
+
+
+async def test_srt_output_arrives(stage):
+    rx = await RtmpReceiver(free_port(), scheme="srt").start()
+    stage.receivers.append(rx)
+    dest = stage.destination("srt", rx.url)
+    dest.start()
+    await wait_for(lambda: len(rx.video) > 2 * FPS, 12, "frames over SRT")
+    assert rx.streams[0].codec == "h264" and dest.state == "live"
+
+
+async def test_refused_key_gives_up_as_failed(stage):
+    server = RtmpServer("127.0.0.1", 0, app="live", key="the-right-key")
+    await server.start()
+    stage.others.append(SimpleNamespace(stop=server.close))
+    timing = replace(FAST, refused_limit=3)
+    dest = stage.destination("yt", server.url, key="a-wrong-key-555", platform="youtube", timing=timing)
+    dest.start()
+    await wait_for(lambda: dest.state == "failed", 20, "failed after refusals")
+    assert server.counters["refused_total"] == 3
+    assert dest.error == "refused 3 times in a row: rtmp: Server error: invalid stream key; " \
+        f"{server.url}/****: Operation not permitted"
+    assert "a-wrong-key-555" not in dest.error and "/live/****" in dest.error
+    assert stage.states("yt") == ["starting", "backoff", "starting", "backoff", "starting", "failed"]
 
 
 async def test_portrait_profile_arrives_as_720x1280_with_2s_keyframes(stage):

@@ -64,7 +64,7 @@ def test_stderr_tail_masks_keys_and_keeps_the_error():
     tail.add("rtmp://live.twitch.tv/app/live_123456_SeCrEt: Input/output error")
     tail.add("frame=  100 fps= 30 q=-1.0 size=     512kB")  # a stats line, not news
     text = " ".join(tail.lines) + (tail.last_error() or "")
-    assert "SeCrEt" not in text
+    assert "SeCrEt" not in text and "rtmp: Server error: Authentication failed for ****" in tail.lines
     assert tail.last_error() == "rtmp://live.twitch.tv/app/****: Input/output error"
     assert len(tail.lines) == 3
 

@@ -35,8 +35,9 @@ STATES = ("stopped", "starting", "live", "backoff", "failed")
 PERMANENT = re.compile(r"(?i)(protocol not found|unknown encoder|encoder not found|unrecognized option|"
                        r"option not found|no such filter|error initializing complex filters|already exists)")
 # The platform heard us and said no: the key is wrong or spent. Worth a few tries (it may not be ready yet).
-REFUSED = re.compile(r"(?i)(badname|connect\.rejected|unauthori[sz]ed|forbidden|\b401\b|\b403\b|"
-                     r"publish\.denied|authentication failed)")
+# ffmpeg shows an RTMP `_error`/onStatus error as "Server error: <description>" and then EPERM.
+REFUSED = re.compile(r"(?i)(server error|operation not permitted|badname|connect\.rejected|unauthori[sz]ed|"
+                     r"forbidden|\b401\b|\b403\b|publish\.denied|authentication failed)")
 
 
 @dataclass(frozen=True)
@@ -223,6 +224,7 @@ class Output:
         reader = self.program.reader(self.name)
         self._reader = reader
         self._progress = self._fed_at = self._advanced_at = self._stall_reason = None
+        self.tail.new_attempt()
         argv = self.argv()
         child = await self.supervisor.spawn(self.name, argv, stdin=asyncio.subprocess.PIPE,
                                             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
@@ -240,7 +242,7 @@ class Output:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(helpers[1]), 1.0)
             live_for = _now() - self._live_since if self._live_since is not None else 0.0
-            reason = self._stall_reason or self.tail.last_error() or f"ffmpeg exited with code {code}"
+            reason = self._stall_reason or self.tail.reason() or f"ffmpeg exited with code {code}"
             return reason, live_for
         finally:
             for task in helpers:

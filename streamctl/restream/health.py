@@ -11,7 +11,10 @@ from ..redact import mask_url, redact
 # ffmpeg prints these for things that are not errors of the output itself.
 _NOISE = re.compile(r"(?i)^(\s*$|frame=|size=|press \[q\]|input #|output #|stream mapping|\s+stream #|\s+duration)")
 _ERRORISH = re.compile(r"(?i)(error|failed|refused|denied|timed out|unauthori[sz]ed|forbidden|not found|invalid|"
-                       r"cannot|could not|unable|broken pipe|reset by peer|end of file|bad ?name|rejected)")
+                       r"cannot|could not|unable|broken pipe|reset by peer|end of file|bad ?name|rejected|"
+                       r"not permitted)")
+# "[rtmp @ 0x55d0c1e0] Server error: …": the address means nothing to an operator; the component does.
+_COMPONENT = re.compile(r"^\[(\w+) @ 0x[0-9a-f]+\] ")
 _URL = re.compile(r"(?i)\b(?:rtmps?|rtmpt|srt|https?)://[^\s'\"]+")
 
 
@@ -93,14 +96,24 @@ class StderrTail:
     def __init__(self, lines: int = 20):
         self._lines: deque[str] = deque(maxlen=lines)
         self._last_error: str | None = None
+        self.errors: deque[str] = deque(maxlen=2)  # this attempt's last error lines (cause, then effect)
 
     def add(self, line: str) -> None:
-        line = mask_urls(line.rstrip())
+        line = _COMPONENT.sub(r"\1: ", mask_urls(line.rstrip()))
         if _NOISE.match(line):
             return
         self._lines.append(line)
         if _ERRORISH.search(line):
             self._last_error = line
+            self.errors.append(line)
+
+    def new_attempt(self) -> None:
+        """A new ffmpeg starts: its errors are its own (the last error stays shown until a new one)."""
+        self.errors.clear()
+
+    def reason(self) -> str | None:
+        """Why this attempt ended, in ffmpeg's words: e.g. `Server error: invalid stream key; …: I/O error`."""
+        return "; ".join(self.errors) or None
 
     @property
     def lines(self) -> list[str]:
@@ -111,7 +124,3 @@ class StderrTail:
         if self._last_error:
             return self._last_error
         return self._lines[-1] if self._lines else None
-
-    def clear(self) -> None:
-        self._lines.clear()
-        self._last_error = None
