@@ -12,6 +12,7 @@ from aiohttp import web
 
 from .config import EventFile
 from .events import Bus, now
+from .questions import QuestionDesk
 from .recorder import Recorder
 from .store import Store
 
@@ -19,7 +20,7 @@ log = logging.getLogger(__name__)
 
 
 class Controller:
-    """One running event: recorder, restreamer, audience service and console under one TaskGroup."""
+    """One running event: recorder, restreamer, audience, question desk and console under one TaskGroup."""
 
     def __init__(self, event: EventFile, store: Store | None = None, bus: Bus | None = None):
         from .audience.service import AudienceService
@@ -31,6 +32,7 @@ class Controller:
         self.recorder = Recorder(self.store, self.bus)
         self.restreamer = Restreamer(event, self.bus)
         self.audience = AudienceService(event, self.bus, self.store)
+        self.questions = QuestionDesk(self.store, self.bus)
         self.console_url: str | None = None
         self.started = asyncio.Event()
         self.extra_tasks: list = []  # (name, coroutine factory) run beside the components, e.g. the demo's
@@ -72,6 +74,7 @@ class Controller:
                     tg.create_task(self.recorder.run(), name="recorder"),
                     tg.create_task(self.restreamer.run(), name="restreamer"),
                     tg.create_task(self.audience.run(), name="audience"),
+                    tg.create_task(self.questions.run(), name="questions"),
                     tg.create_task(self._console(), name="console"),
                 ]
                 tasks += [tg.create_task(factory(), name=name) for name, factory in self.extra_tasks]

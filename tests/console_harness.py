@@ -20,7 +20,6 @@ from streamctl.config import load_event
 from streamctl.console.accounts import add_user
 from streamctl.controller import Controller
 from streamctl.events import CommentsFetched, CommentsStored, QuestionChanged
-from streamctl.questions import QuestionDesk
 
 from .conftest import LOOPBACK, free_port
 
@@ -153,15 +152,12 @@ def write_event(tmp: Path, port: int) -> Path:
 
 
 @asynccontextmanager
-async def running_console(tmp: Path, users=USERS, desk: bool = True) -> AsyncIterator[Console]:
+async def running_console(tmp: Path, users=USERS) -> AsyncIterator[Console]:
     """A Controller with no destinations and no audience, its console on a free loopback port."""
     port = free_port()
     controller = Controller(load_event(write_event(tmp, port)))
     for name, role in users:
         add_user(controller.store, name, role, PASSWORD, lang="vi" if role != "official" else "en")
-    if desk:
-        # What the lead wires into Controller.run: the desk that turns flagged comments into pending questions.
-        controller.extra_tasks.append(("questions", QuestionDesk(controller.store, controller.bus).run))
     stop = asyncio.Event()
     task = asyncio.create_task(controller.run(stop), name="controller")
     console = Console(controller, f"http://{LOOPBACK}:{port}", tmp)

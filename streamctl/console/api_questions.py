@@ -131,7 +131,7 @@ async def audit_log(request: web.Request) -> web.Response:
 def setup(app: web.Application) -> None:
     """Register this area's routes."""
     controller = app[CONTROLLER]
-    app[DESK] = QuestionDesk(controller.store, controller.bus)
+    app[DESK] = controller.questions
     app.router.add_get("/api/questions", list_questions)
     app.router.add_post("/api/questions", create_question)
     app.router.add_post("/api/questions/{id}/{action}", question_action)
