@@ -36,6 +36,7 @@ class FakeYouTube(FakeServer):
         self.enforce_interval = enforce_interval
         self.live = live  # False: the video is upcoming, no activeLiveChatId yet
         self.recent = RECENT
+        self.served_at: dict[str, float] = {}  # message id -> when an answer first carried it (benchmarks)
         self.used = 0
         self.viewers: int | None = 0
         self.items: list[dict] = []
@@ -167,6 +168,9 @@ class FakeYouTube(FakeServer):
         else:
             start = max(0, len(self.items) - self.recent)
         page = self.items[start:start + min(max_results, self.page_size)]
+        served = time.time()
+        for item in page:
+            self.served_at.setdefault(item["id"], served)
         body = {"kind": "youtube#liveChatMessageListResponse", "etag": f"p{start}",
                 "nextPageToken": opaque(start + len(page), "page"), "pollingIntervalMillis": self.interval_ms,
                 "pageInfo": {"totalResults": len(page), "resultsPerPage": len(page)}, "items": page}
