@@ -12,7 +12,7 @@ from ..redact import mask_url, redact
 _NOISE = re.compile(r"(?i)^(\s*$|frame=|size=|press \[q\]|input #|output #|stream mapping|\s+stream #|\s+duration)")
 _ERRORISH = re.compile(r"(?i)(error|failed|refused|denied|timed out|unauthori[sz]ed|forbidden|not found|invalid|"
                        r"cannot|could not|unable|broken pipe|reset by peer|end of file|bad ?name|rejected|"
-                       r"not permitted)")
+                       r"not permitted|unknown|unrecognized|no such)")
 # "[rtmp @ 0x55d0c1e0] Server error: …": the address means nothing to an operator; the component does.
 _COMPONENT = re.compile(r"^\[(\w+) @ 0x[0-9a-f]+\] ")
 _URL = re.compile(r"(?i)\b(?:rtmps?|rtmpt|srt|https?)://[^\s'\"]+")
@@ -97,12 +97,14 @@ class StderrTail:
         self._lines: deque[str] = deque(maxlen=lines)
         self._last_error: str | None = None
         self.errors: deque[str] = deque(maxlen=2)  # this attempt's last error lines (cause, then effect)
+        self._attempt_last: str | None = None
 
     def add(self, line: str) -> None:
         line = _COMPONENT.sub(r"\1: ", mask_urls(line.rstrip()))
         if _NOISE.match(line):
             return
         self._lines.append(line)
+        self._attempt_last = line
         if _ERRORISH.search(line):
             self._last_error = line
             self.errors.append(line)
@@ -110,10 +112,11 @@ class StderrTail:
     def new_attempt(self) -> None:
         """A new ffmpeg starts: its errors are its own (the last error stays shown until a new one)."""
         self.errors.clear()
+        self._attempt_last = None
 
     def reason(self) -> str | None:
         """Why this attempt ended, in ffmpeg's words: e.g. `Server error: invalid stream key; …: I/O error`."""
-        return "; ".join(self.errors) or None
+        return "; ".join(self.errors) or self._attempt_last
 
     @property
     def lines(self) -> list[str]:
