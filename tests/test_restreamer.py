@@ -168,6 +168,9 @@ async def test_streamctl_run_stops_on_sigterm_with_no_ffmpeg_left(write_event, m
         [[destination]]
         name = "two"
         url = "{rxs[1].url}"
+        [[audience]]
+        name = "zalo"
+        platform = "manual"
         [console]
         listen = "127.0.0.1:{port}"
     """)
@@ -181,11 +184,15 @@ async def test_streamctl_run_stops_on_sigterm_with_no_ffmpeg_left(write_event, m
     proc = await asyncio.create_subprocess_exec(*cli, "run", str(path), env=env, stdout=log, stderr=log)
     try:
         await wait_for(lambda: all(len(rx.video) > 30 for rx in rxs), 20, "both receivers fed by streamctl run")
-        async with aiohttp.ClientSession() as http:
-            async with http.get(f"http://127.0.0.1:{port}/api/destinations",
-                                headers={"Authorization": f"Bearer {token}"}) as response:
+        async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as http:
+            async with http.get(f"http://127.0.0.1:{port}/api/destinations") as response:
                 text = await response.text()
                 assert response.status == 200, text
+            async with http.get(f"http://127.0.0.1:{port}/metrics") as response:
+                metrics = await response.text()
+        assert 'streamctl_destination_state{name="one",platform="custom",state="live"} 1' in metrics
+        assert 'streamctl_audience_source_state{name="zalo",platform="manual"' in metrics
+        assert "streamctl_processes 3" in metrics and secret not in metrics
         assert secret not in text and {d["state"] for d in json.loads(text)["destinations"]} == {"live"}
         children = ffmpeg_children(proc.pid)
         assert len(children) == 3  # the ingest and two destinations

@@ -233,7 +233,7 @@ class Output:
         helpers = [
             asyncio.create_task(self._feed(reader, child), name=f"{self.kind}:{self.name}:feed"),
             asyncio.create_task(self._read_stderr(child), name=f"{self.kind}:{self.name}:stderr"),
-            asyncio.create_task(self._watch(child, reader), name=f"{self.kind}:{self.name}:watchdog"),
+            asyncio.create_task(self._watch(child), name=f"{self.kind}:{self.name}:watchdog"),
         ]
         try:
             await self._read_progress(child)
@@ -287,7 +287,7 @@ class Output:
         last = self.program.last_tag_at
         return last is None or _now() - last > self.timing.program_idle_s
 
-    async def _watch(self, child: Child, reader: ProgramReader) -> None:
+    async def _watch(self, child: Child) -> None:
         """Kill an ffmpeg whose output stopped advancing while the program still flows (a hung receiver)."""
         t = self.timing
         idle_mark = _now()
