@@ -22,6 +22,7 @@ class BitReader:
         self.pos = 0  # in bits
 
     def u(self, n: int) -> int:
+        """The next `n` bits as an unsigned number."""
         if self.pos + n > len(self.data) * 8:
             raise H264Error("SPS ends too early")
         value = 0
@@ -32,6 +33,7 @@ class BitReader:
         return value
 
     def ue(self) -> int:
+        """An unsigned exp-Golomb code."""
         zeros = 0
         while self.u(1) == 0:
             zeros += 1
@@ -40,6 +42,7 @@ class BitReader:
         return (1 << zeros) - 1 + self.u(zeros)
 
     def se(self) -> int:
+        """A signed exp-Golomb code."""
         k = self.ue()
         return (k + 1) // 2 if k & 1 else -(k // 2)
 
@@ -70,12 +73,14 @@ class Sps:
 
     @property
     def profile(self) -> str:
+        """The profile's name, e.g. `High`."""
         if self.profile_idc == 66 and self.constraint_flags & 0x40:
             return "Constrained Baseline"
         return PROFILE_NAMES.get(self.profile_idc, f"profile {self.profile_idc}")
 
     @property
     def level(self) -> str:
+        """The level as written in specs, e.g. `4.1`."""
         return f"{self.level_idc // 10}.{self.level_idc % 10}" if self.level_idc % 10 else str(self.level_idc // 10)
 
 

@@ -181,6 +181,7 @@ class Ingest:
         }
 
     def probe_facts(self) -> dict[str, Any]:
+        """What the probe has seen of the current feed."""
         return self.probe.facts()
 
     async def _set_state(self, state: str, error: str | None = None) -> None:

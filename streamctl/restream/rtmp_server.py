@@ -441,10 +441,12 @@ class RtmpServer:
 
     @property
     def connections(self) -> int:
+        """Open client connections, publishing or not."""
         return len(self._tasks)
 
     @property
     def publisher(self) -> RtmpSession | None:
+        """The (first) session publishing now, if any."""
         return self.publishers[0] if self.publishers else None
 
     def stats(self) -> dict:
