@@ -91,3 +91,25 @@ async def test_bad_parameters_are_400(console):
         status, kind, body = await get(console, query, token)
         assert status == 400 and kind == "application/json" and "error" in json.loads(body)
 
+
+
+async def test_report_page_is_styled_in_a_real_browser_under_the_console_csp(console, artifacts):
+    from .test_browser import Watch, chromium
+
+    console.store.add_viewers(ViewerSample("yt", "youtube", now() - 30, 120))
+    token = console.store.create_token("moderator")
+    watch = Watch()
+    async with chromium() as browser:
+        page = watch.attach(await browser.new_page(viewport={"width": 1280, "height": 900},
+                                                   extra_http_headers={"Authorization": f"Bearer {token}"}),
+                            "report")
+        violations: list[str] = []
+        page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
+        await page.goto(f"{console.console_url}/report?lang=en")
+        await page.screenshot(path=str(artifacts / "report-console-1280x900.png"), full_page=False)
+        # The stylesheet applied: the report's grey desk behind an A4 sheet, not the browser's defaults.
+        background = await page.evaluate("getComputedStyle(document.body).backgroundColor")
+        margin = await page.evaluate("getComputedStyle(document.body).margin")
+    assert background == "rgb(233, 233, 233)"
+    assert margin == "0px"
+    assert violations == [] and watch.problems == []

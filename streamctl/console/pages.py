@@ -260,6 +260,11 @@ async def operate(request: web.Request) -> web.Response:
 
 
 
+async def favicon(request: web.Request) -> web.FileResponse:
+    """Browsers ask for /favicon.ico on pages that name no icon (the report, the overlays)."""
+    return web.FileResponse(WEB / "static" / "favicon.svg", headers={"Content-Type": "image/svg+xml"})
+
+
 def setup(app: web.Application) -> None:
     """Register this area's routes."""
     app[LIMITER] = LoginLimiter()
@@ -272,3 +277,4 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/official", official)
     app.router.add_get("/operate", operate)
     app.router.add_static("/static", WEB / "static", append_version=False)
+    app.router.add_get("/favicon.ico", favicon)

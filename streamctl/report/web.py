@@ -7,11 +7,15 @@ official (overlay tokens may not). `?format=html|json|csv`, `?lang=vi|en` (defau
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import re
+from html import unescape as html_unescape
 
 from aiohttp import web
 
 from ..console.app import CONTROLLER, json_error, json_response
-from ..console.auth import IDENTITY, requires
+from ..console.auth import CSP, IDENTITY, requires
 from ..events import now
 from .figures import ReportError, build_report
 from .labels import LANGS
@@ -43,7 +47,29 @@ async def report_page(request: web.Request) -> web.StreamResponse:
                             charset="utf-8",
                             headers={"Content-Disposition": 'attachment; filename="report.csv"'})
     html = await asyncio.to_thread(to_html, report, lang)
-    return web.Response(text=html, content_type="text/html", charset="utf-8")
+    return web.Response(text=html, content_type="text/html", charset="utf-8",
+                        headers={"Content-Security-Policy": report_csp(html)})
+
+
+_STYLE_BLOCK = re.compile(r"<style[^>]*>(.*?)</style>", re.S)
+_STYLE_ATTR = re.compile(r'\sstyle="([^"]*)"')
+
+
+def _hash_source(text: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
+
+
+def report_csp(html: str) -> str:
+    """The console's strict CSP, admitting exactly this report's own styles by hash (it has no script).
+
+    The report is one self-contained document (the same file `streamctl report` writes), so its CSS is
+    inline; hashing each block keeps the no-inline rule for anything else that might end up in the page.
+    """
+    sources = {_hash_source(m) for m in _STYLE_BLOCK.findall(html)}
+    # A <style> block is hashed as written; an attribute as the browser reads it, entities decoded.
+    attrs = {_hash_source(html_unescape(m)) for m in _STYLE_ATTR.findall(html)}
+    style = " ".join(["'self'", *sorted(sources), *(["'unsafe-hashes'", *sorted(attrs)] if attrs else [])])
+    return CSP.format(frames="'none'").replace("style-src 'self'", f"style-src {style}")
 
 
 def setup(app: web.Application) -> None:
