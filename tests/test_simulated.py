@@ -49,8 +49,8 @@ def test_comments_read_like_a_provincial_question_session():
 
 def test_viewer_curve_ramps_up_then_holds():
     rng = random.Random(2)
-    early, ramped, later = (viewer_curve(t, 3000, rng) for t in (10, 300, 2000))
-    assert early < 100 < 2500 < ramped < 3500 and 2500 < later < 3500
+    start, early, ramped, later = (viewer_curve(t, 3000, rng) for t in (0, 30, 120, 2000))
+    assert 250 < start < 350 < early < 1500 < 2500 < ramped < 3500 and 2500 < later < 3500
 
 
 async def test_rehearsal_audience_flows_through_the_real_adapters(tmp_path, write_event):

@@ -65,9 +65,9 @@ def make_comment(rng: random.Random) -> tuple[str, str]:
 
 
 def viewer_curve(elapsed: float, peak: int, rng: random.Random) -> int:
-    """Viewers after `elapsed` seconds: a five-minute ramp, then a plateau that breathes, with a little noise."""
-    ramp = min(1.0, elapsed / 300.0)
-    level = peak * (3 * ramp**2 - 2 * ramp**3)
+    """Viewers after `elapsed` seconds: a tenth at once, a two-minute ramp, then a plateau that breathes."""
+    ramp = min(1.0, elapsed / 120.0)
+    level = peak * (0.1 + 0.9 * (3 * ramp**2 - 2 * ramp**3))
     level *= 1 + 0.08 * math.sin(elapsed / 90.0)
     level *= 1 + rng.uniform(-0.03, 0.03)
     return max(0, round(level))
