@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import statistics
 import sys
@@ -54,6 +55,7 @@ class Pipeline:
         self.recorder = Recorder(self.store, self.bus)
         self.stored = self.bus.subscribe(CommentsStored, maxsize=100_000, lossless=True, name="bench")
         self.count = 0
+        self.changed = asyncio.Event()
         self.poller = Poller(WebhookSource(AudienceConfig("bench", "webhook", {}, credential="x")), self.bus)
 
     async def __aenter__(self):
@@ -69,10 +71,13 @@ class Pipeline:
     async def _count(self):
         async for event in self.stored:
             self.count += len(event.comments)
+            self.changed.set()
 
-    async def until_stored(self, n: int):
-        while self.count < n:
-            await asyncio.sleep(0.001)
+    async def until_stored(self, n: int, timeout: float = 300.0):  # noqa: ASYNC109
+        async with asyncio.timeout(timeout):
+            while self.count < n:
+                self.changed.clear()
+                await self.changed.wait()
 
 
 async def ingest_rate(batch: int, total: int, dup_share: float = 0.1) -> tuple[float, int]:
@@ -104,6 +109,8 @@ async def latency(seconds: float, rate: int) -> list[float]:
             poller = Poller(YouTubeSource(cfg, http), p.bus, Timing(interval=0.2, jitter=0.1))
             poller.resume(None)
             latencies: list[float] = []
+            expected = [10**12]  # the number sent, once known
+            all_in = asyncio.Event()
             watch = p.bus.subscribe(CommentsStored, maxsize=100_000, name="lat")
 
             async def measure():
@@ -112,6 +119,8 @@ async def latency(seconds: float, rate: int) -> list[float]:
                     for c in event.comments:
                         pid = p.store.query_one("SELECT platform_id FROM comments WHERE id = ?", (c["id"],))[0]
                         latencies.append(at - fake.served_at[pid])
+                    if len(latencies) >= expected[0]:
+                        all_in.set()
 
             tasks = [asyncio.create_task(poller.run()), asyncio.create_task(measure())]
             start = time.monotonic()
@@ -122,8 +131,11 @@ async def latency(seconds: float, rate: int) -> list[float]:
                     fake.post_comment(f"Người {sent % 50}", TEXTS[sent % len(TEXTS)])
                     sent += 1
                 await asyncio.sleep(0.005)
-            while len(latencies) < sent and time.monotonic() - start < seconds + 10:
-                await asyncio.sleep(0.05)
+            expected[0] = sent
+            if len(latencies) >= sent:
+                all_in.set()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(all_in.wait(), 10)
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)

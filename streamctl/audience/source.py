@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import re
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
@@ -67,10 +65,6 @@ class Source(Protocol):
     def resume(self, cursor: str | None) -> None: ...
 
     async def close(self) -> None: ...
-
-
-class Listener(Protocol):
-    def listen(self) -> AsyncIterator[Batch]: ...
 
 
 def stable_id(*parts: object) -> str:
@@ -184,8 +178,3 @@ def unexpected(what: str, reply: Reply) -> SourceError:
         return SourceError(f"{what}: HTTP {reply.status}, not JSON: {body}")
     return SourceError(f"{what}: HTTP {reply.status}, unexpected answer",
                        TRANSIENT if reply.status >= 500 or reply.status == 200 else BLOCKED)
-
-
-async def sleep_forever() -> None:
-    """Park a task until it is cancelled (a push source with nothing to fetch)."""
-    await asyncio.Event().wait()
