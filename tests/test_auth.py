@@ -128,6 +128,26 @@ async def test_wrong_password_and_forged_forms_are_refused(tmp_path):
         assert response.status == 403
 
 
+async def test_a_script_without_origin_signs_in_with_the_forms_token(tmp_path):
+    """curl or requests send no Origin or Referer: the form's token is enough, another site's Referer is not."""
+    async with running_console(tmp_path) as console:
+        client = await console.client()
+
+        async def post(headers: dict, with_token: bool = True) -> int:
+            async with client.session.get(f"{console.url}/login") as r:
+                token = re.search(r'name="csrf_token" value="([^"]+)"', await r.text()).group(1)
+            form = {"username": "mod1", "password": PASSWORD, **({"csrf_token": token} if with_token else {})}
+            async with client.session.post(f"{console.url}/login", data=form, headers=headers,
+                                           allow_redirects=False) as r:
+                return r.status
+
+        assert await post({}, with_token=False) == 403
+        assert await post({"Referer": "http://evil.example/page"}) == 403
+        assert await post({}) == 302
+        status, _ = await client.page("/moderate")
+        assert status == 200
+
+
 async def test_sign_in_is_rate_limited(tmp_path):
     async with running_console(tmp_path) as console:
         client = await console.client()

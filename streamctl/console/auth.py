@@ -156,6 +156,17 @@ def same_origin(request: web.Request) -> bool:
     return origin.lower() == own_origin(request)
 
 
+def not_cross_origin(request: web.Request) -> bool:
+    """False when Origin (or Referer) names another site; a client sending neither (a script) passes.
+
+    Browsers always send Origin on a form POST, so a missing one is never another site's form; the
+    sign-in form's own token still has to match.
+    """
+    if "Origin" not in request.headers and "Referer" not in request.headers:
+        return True
+    return same_origin(request)
+
+
 def tokens_match(given: str | None, expected: str | None) -> bool:
     return bool(given and expected) and hmac.compare_digest(given.encode(), expected.encode())
 

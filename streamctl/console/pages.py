@@ -31,7 +31,7 @@ from .auth import (
     create_session,
     end_session,
     may,
-    same_origin,
+    not_cross_origin,
     set_cookie,
     tokens_match,
 )
@@ -142,7 +142,8 @@ async def login(request: web.Request) -> web.Response:
     """Check the form's origin and token, the rate limit, then the password (off the event loop)."""
     form = await request.post()
     lang = pick_lang(str(form.get("lang", "")))
-    if not same_origin(request) or not tokens_match(str(form.get(CSRF_FIELD, "")), request.cookies.get(LOGIN_COOKIE)):
+    if not not_cross_origin(request) or not tokens_match(str(form.get(CSRF_FIELD, "")),
+                                                         request.cookies.get(LOGIN_COOKIE)):
         return error_page(request, 403, "error.forbidden_title", translate(lang, "login.expired"))
     name, password = str(form.get("username", ""))[:64], str(form.get("password", ""))
     limiter = request.app[LIMITER]
