@@ -301,26 +301,35 @@ class Ingest:
         tail: deque[str] = deque(maxlen=4)
         drain = asyncio.create_task(_drain_stderr(child, tail), name="ingest.stderr")
         try:
-            return await self._pump(child, tail)
+            stopped = await self._pump(child)
+            if stopped is not None:
+                return stopped
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(child.process.wait()), 2.0)
+            await asyncio.wait([drain], timeout=1.0)  # ffmpeg's last words say why it ended
+            code = child.returncode
+            why = f"ffmpeg exited with code {code}" if code is not None else "ffmpeg closed its output"
+            return f"{why}: {tail[-1]}" if tail else why
         finally:
             await self.supervisor.stop(child)
             drain.cancel()
             await asyncio.gather(drain, return_exceptions=True)
 
-    async def _pump(self, child: Child, tail: deque[str]) -> str:
+    async def _pump(self, child: Child) -> str | None:
+        """Tags from the child's stdout into the program; why it stopped, or None at the end of its output."""
         assert self.config is not None and child.process.stdout is not None
         reader = FlvReader()
         # A listener may wait for its caller as long as it takes; other sources must start promptly.
         timeout: float | None = None if self.config.kind == "srt_listen" else self.first_tag_s
         started = False
-        while True:
+        while True:  # ends with the child's output, or a stall
             try:
                 async with asyncio.timeout(timeout):
                     data = await child.process.stdout.read(65536)
             except TimeoutError:
                 return f"no data for {timeout:g} s"
             if not data:
-                break
+                return None
             try:
                 tags = reader.feed(data)
             except FlvParseError as e:
@@ -331,11 +340,6 @@ class Ingest:
                     await self._new_feed(None)
                     timeout = self.stall_s
                 await self._take(tag)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(child.process.wait()), 2.0)
-        code = child.returncode
-        why = f"ffmpeg exited with code {code}" if code is not None else "ffmpeg closed its output"
-        return f"{why}: {tail[-1]}" if tail else why
 
 
 async def _drain_stderr(child: Child, tail: deque[str]) -> None:
