@@ -8,7 +8,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .redact import mask_url, register_secret
@@ -232,9 +232,12 @@ def ingest_kind(url: str) -> str | None:
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme == "rtmp":
-        host = parts.hostname or ""
-        return "rtmp_listen" if host in ("0.0.0.0", "::", "127.0.0.1", "localhost", "[::]") or \
-            parse_qs(parts.query).get("listen") == ["1"] else "pull"
+        # A local or wildcard address means the switcher pushes to us; `?listen=0` / `?listen=1` override.
+        listen = parse_qs(parts.query).get("listen")
+        if listen in (["0"], ["1"]):
+            return "rtmp_listen" if listen == ["1"] else "pull"
+        local = (parts.hostname or "") in ("0.0.0.0", "::", "127.0.0.1", "localhost", "::1")
+        return "rtmp_listen" if local else "pull"
     if scheme == "srt":
         mode = parse_qs(parts.query).get("mode", [""])[0]
         return "srt_listen" if mode == "listener" else "pull"
@@ -282,6 +285,11 @@ def _check_ingest(c: _Checker, data: dict, base: Path) -> IngestConfig | None:
         if not path.exists():
             c.fail("ingest.url", f"file {str(path)!r} does not exist, expected a media file to play")
         url = str(path)
+    if urlsplit(url).scheme.lower() == "rtmp" and "listen" in parse_qs(urlsplit(url).query):
+        # `listen=` was for us, not for the server we pull from or the address we bind.
+        parts = urlsplit(url)
+        query = urlencode([(k, v) for k, v in parse_qsl(parts.query) if k != "listen"])
+        url = urlunsplit(parts._replace(query=query))
     if kind == "rtmp_listen":
         parts = urlsplit(url)
         if not parts.path.strip("/"):

@@ -154,3 +154,18 @@ def test_a_broken_ingest_is_reported_once_not_as_missing(write_event, capsys):
                        '[archive]\npath = "rec"\n')
     code, _, err = run_check(path, capsys)
     assert code == 2 and err.strip().splitlines() == [f"{path}: ingest.url: 5 is a int, expected a string"]
+
+
+@pytest.mark.parametrize(("url", "kind", "kept"), [
+    ("rtmp://0.0.0.0:1935/live", "rtmp_listen", "rtmp://0.0.0.0:1935/live"),
+    ("rtmp://127.0.0.1:1935/live", "rtmp_listen", "rtmp://127.0.0.1:1935/live"),
+    ("rtmp://127.0.0.1:1935/live/cam?listen=0", "pull", "rtmp://127.0.0.1:1935/live/cam"),
+    ("rtmp://192.0.2.7/live/cam", "pull", "rtmp://192.0.2.7/live/cam"),
+    ("rtmp://192.0.2.7:1935/live?listen=1", "rtmp_listen", "rtmp://192.0.2.7:1935/live"),
+    ("srt://0.0.0.0:9000?mode=listener", "srt_listen", "srt://0.0.0.0:9000?mode=listener"),
+    ("https://cdn.example/program.m3u8", "pull", "https://cdn.example/program.m3u8"),
+    ("testsrc", "testsrc", "testsrc"),
+])
+def test_ingest_kind_follows_the_address_and_listen_overrides_it(write_event, url, kind, kept):
+    event = load_event(write_event(f'[event]\nname = "x"\n[ingest]\nurl = "{url}"\n'))
+    assert (event.ingest.kind, event.ingest.url) == (kind, kept)
