@@ -20,8 +20,6 @@ from tests.conftest import free_port
 
 YT_TOKEN, FB_TOKEN, HOOK_SECRET = "ya29.api-test-secret", "EAAB-api-test-secret", "hook-secret-value"
 ENV = {"YT_TOKEN": YT_TOKEN, "FB_TOKEN": FB_TOKEN, "HOOK_SECRET": HOOK_SECRET}
-# console/app.py keeps the identity under a plain string request key, which aiohttp 3.14 warns about.
-pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
 
 
 @dataclass
