@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import getpass
 import logging
 import sys
@@ -65,7 +66,7 @@ def cmd_doctor(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from .controller import Controller, run_until_signalled
+    from .controller import Controller, os_error_in, run_until_signalled
 
     event = _load(args.event)
     setup_logging(args.verbose)
@@ -74,6 +75,14 @@ def cmd_run(args) -> int:
         asyncio.run(run_until_signalled(controller))
     except KeyboardInterrupt:
         pass
+    except Exception as e:
+        error = os_error_in(e)
+        if error is None:
+            raise
+        hint = f" (is another program using it? change [console] listen in {args.event})" \
+            if error.errno == errno.EADDRINUSE else ""
+        print(redact(f"streamctl run: {error.strerror or error}{hint}"), file=sys.stderr)
+        return 1
     return 0
 
 

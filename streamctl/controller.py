@@ -92,6 +92,15 @@ class Controller:
             self.store.set_meta("ended_at", datetime.fromtimestamp(now(), UTC).isoformat())
 
 
+def os_error_in(error: BaseException) -> OSError | None:
+    """The OSError (say, a port in use) inside what the controller's task group raised, or None."""
+    if isinstance(error, OSError):
+        return error
+    if isinstance(error, BaseExceptionGroup):
+        return next((found for inner in error.exceptions if (found := os_error_in(inner)) is not None), None)
+    return None
+
+
 async def run_until_signalled(controller: Controller) -> None:
     """Run the controller until SIGINT or SIGTERM."""
     stop = asyncio.Event()

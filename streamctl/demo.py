@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .config import load_event
 from .console.accounts import add_user, hash_password
-from .controller import Controller, run_until_signalled
+from .controller import Controller, os_error_in, run_until_signalled
 from .restream.rtmp_server import RtmpServer
 from .store import Store
 
@@ -154,7 +154,11 @@ def run_demo(port: int = 8080, workdir: str | None = None) -> int:
         asyncio.run(_demo(port, folder.resolve()))
     except KeyboardInterrupt:
         pass
-    except OSError as e:
-        print(f"streamctl demo: {e.strerror or e} (is port {port} already in use? try --port)", file=sys.stderr)
+    except Exception as e:  # the console's port taken arrives wrapped in the controller's task group
+        error = os_error_in(e)
+        if error is None:
+            raise
+        print(f"streamctl demo: {error.strerror or error} (is port {port} already in use? try --port)",
+              file=sys.stderr)
         return 1
     return 0

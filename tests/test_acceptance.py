@@ -196,6 +196,21 @@ async def test_doctor_names_ffmpeg_and_its_protocols_and_codecs():
         assert re.search(rf"\b{feature}\b.*\byes\b", text), f"{feature} not reported as available:\n{result.out}"
 
 
+async def test_run_and_demo_say_when_the_console_port_is_taken(tmp_path):
+    with socket.socket() as taken:
+        taken.bind((LOOPBACK, 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        path = tmp_path / "busy.toml"
+        path.write_text(f'[event]\nname = "busy"\n[console]\nlisten = "127.0.0.1:{port}"\n', encoding="utf-8")
+        run, demo = await asyncio.gather(cli("run", str(path), within=30),
+                                         cli("demo", "--port", str(port), "--dir", str(tmp_path / "demo"), within=30))
+    for what, result in (("run", run), ("demo", demo)):
+        assert result.code == 1, f"{what}: exit {result.code}\n{result.err}"
+        assert "Traceback" not in result.err and "address already in use" in result.err, f"{what}: {result.err}"
+        assert str(port) in result.err.splitlines()[-1], f"{what}: {result.err}"
+
+
 # ---- the shared running event ---------------------------------------------------------------------------
 
 
