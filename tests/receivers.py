@@ -140,10 +140,13 @@ class RtmpReceiver:
     (a platform accepts the reconnect); `sessions` counts the publishers seen.
     """
 
-    def __init__(self, port: int, respawn: bool = True, scheme: str = "rtmp"):
+    def __init__(self, port: int, respawn: bool = True, scheme: str = "rtmp", probe_us: int = 100_000):
         self.port = port
         self.respawn = respawn
         self.scheme = scheme
+        # A short probe counts frames from the moment they arrive, as a platform would see them; a relay
+        # that sends audio well before the first video keyframe (nginx-rtmp) needs a longer one.
+        self.probe_us = probe_us
         self.frames: list[Frame] = []
         self.streams: dict[int, StreamInfo] = {}
         self.sessions = 0
@@ -181,8 +184,8 @@ class RtmpReceiver:
     async def _serve(self) -> None:
         for _ in range(1000):  # bounded: one listener per publisher session
             self.process = await asyncio.create_subprocess_exec(
-                FFMPEG, "-hide_banner", "-loglevel", "error",
-                *(["-listen", "1"] if self.scheme == "rtmp" else ["-analyzeduration", "500000"]),
+                FFMPEG, "-hide_banner", "-loglevel", "error", *(["-listen", "1"] if self.scheme == "rtmp" else []),
+                "-analyzeduration", str(self.probe_us),
                 "-i", self.listen_url, "-c", "copy", "-flush_packets", "1",
                 "-f", "framecrc", "pipe:1", stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL)

@@ -132,6 +132,19 @@ async def test_three_live_one_receiver_dies_and_returns_others_keep_every_frame(
     assert all_receiving_s < 6
 
 
+async def test_a_receiver_that_comes_back_is_retried_before_the_backoff_ends(stage):
+    port = free_port()
+    dest = stage.destination("late", f"rtmp://127.0.0.1:{port}/live", timing=replace(FAST, backoff=Backoff(base_s=6)))
+    dest.start()
+    await wait_for(lambda: dest.state == "backoff", 10, "backoff: nobody listens yet")
+    assert "Connection refused" in dest.error and "retrying in" in dest.error
+    loop = asyncio.get_running_loop()
+    rx = await stage.receiver(port)
+    back = loop.time()
+    await wait_for(lambda: rx.video, 4, "frames soon after the receiver came back, well before the 6 s backoff")
+    assert rx.video[0].at - back < 3.5 and dest.reconnects == 1
+
+
 async def test_black_hole_backs_off_within_seconds_others_unaffected(stage, caplog):
     caplog.set_level(logging.DEBUG)
     hole = await BlackHole().start()
@@ -177,8 +190,8 @@ async def test_rtmps_output_arrives_through_tls(stage, tmp_path):
     stage.others.append(terminator)
     dest = stage.destination("tls", f"rtmps://127.0.0.1:{terminator.port}/live", key="tls-key")
     dest.start()
-    await wait_for(lambda: len(rx.video) > 2 * FPS, 12, "frames over RTMPS")
-    assert rx.streams[0].codec == "h264" and dest.state == "live"
+    await wait_for(lambda: len(rx.video) > 2 * FPS and dest.state == "live", 12, "frames over RTMPS, live")
+    assert rx.streams[0].codec == "h264"
 
 
 async def test_srt_output_arrives(stage):
@@ -186,8 +199,8 @@ async def test_srt_output_arrives(stage):
     stage.receivers.append(rx)
     dest = stage.destination("srt", rx.url)
     dest.start()
-    await wait_for(lambda: len(rx.video) > 2 * FPS, 12, "frames over SRT")
-    assert rx.streams[0].codec == "h264" and dest.state == "live"
+    await wait_for(lambda: len(rx.video) > 2 * FPS and dest.state == "live", 12, "frames over SRT, live")
+    assert rx.streams[0].codec == "h264"
 
 
 async def test_refused_key_gives_up_as_failed(stage):

@@ -39,6 +39,10 @@ PERMANENT = re.compile(r"(?i)(protocol not found|unknown encoder|encoder not fou
 REFUSED = re.compile(r"(?i)(server error|operation not permitted|badname|connect\.rejected|unauthori[sz]ed|"
                      r"forbidden|\b401\b|\b403\b|publish\.denied|authentication failed)")
 
+# Nobody listens at the receiver's address: once something does again, there is no point waiting out the delay.
+UNREACHABLE = re.compile(r"(?i)(connection refused|no route to host|network is unreachable)")
+DEFAULT_PORTS = {"rtmp": 1935, "rtmps": 443}
+
 
 @dataclass(frozen=True)
 class Backoff:
@@ -216,8 +220,29 @@ class Output:
             delay = self.timing.backoff.delay(attempt)
             attempt += 1
             await self.change_state("backoff", f"{error}; retrying in {delay:.1f} s")
-            await asyncio.sleep(delay)
+            await self._sit_out(delay, error)
             self.reconnects += 1
+
+    async def _sit_out(self, delay: float, error: str) -> None:
+        """Wait out the backoff; when the receiver was unreachable, retry as soon as it accepts connections.
+
+        Only for "connection refused"-like failures: a receiver that accepts and then refuses or hangs
+        keeps its full backoff, so we never hammer it.
+        """
+        address = self.address() if UNREACHABLE.search(error) else None
+        if address is None:
+            await asyncio.sleep(delay)
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + delay
+        while loop.time() < deadline:
+            await asyncio.sleep(min(0.25, max(0.0, deadline - loop.time())))
+            if await _accepts(*address):
+                return
+
+    def address(self) -> tuple[str, int] | None:
+        """The TCP host and port this output connects to, if it is a network output over TCP."""
+        return None
 
     async def _attempt(self) -> tuple[str, float]:
         """Run ffmpeg once until it exits or is killed; returns (what went wrong, seconds it was live)."""
@@ -323,6 +348,18 @@ def _now() -> float:
     return asyncio.get_running_loop().time()
 
 
+async def _accepts(host: str, port: int) -> bool:
+    """Whether something accepts a TCP connection at host:port right now (within half a second)."""
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 0.5)
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return True
+
+
 class Destination(Output):
     """One platform the program is restreamed to."""
 
@@ -348,6 +385,16 @@ class Destination(Output):
     def argv(self) -> list[str]:
         return destination_argv(self.config.publish_url, self.profile, rw_timeout_s=self.timing.rw_timeout_s,
                                 send_buffer=self.timing.send_buffer)
+
+    def address(self) -> tuple[str, int] | None:
+        parts = urlsplit(self.config.url)
+        scheme = parts.scheme.lower()
+        if scheme not in DEFAULT_PORTS or not parts.hostname:
+            return None
+        try:
+            return parts.hostname, parts.port or DEFAULT_PORTS[scheme]
+        except ValueError:
+            return None
 
     def problem(self) -> str | None:
         expires = key_expiry(self.config.publish_url)

@@ -1,0 +1,340 @@
+"""Restreaming benchmark: CPU and memory of one 1080p30 program copied to N local receivers, three ways.
+
+- streamctl: `streamctl run` (our RTMP listener → Program → one ffmpeg per destination), fed by an ffmpeg
+  publishing the clip in real time; counted: the streamctl process, its ffmpeg children and the feeder.
+- nginx-rtmp `push` to the same receivers (the C floor); counted: nginx master + worker and the feeder.
+- one ffmpeg with the tee muxer reading the clip itself; counted: that process.
+CPU seconds come from /proc/PID/stat (utime + stime) over the same window for each. For streamctl it also
+times start (POST …/start to frames at every receiver) and reconnect (a receiver killed, back after 3 s,
+until frames flow again), and checks the other receivers saw no gap meanwhile.
+
+Run from the checkout: `python bench/restream_cpu.py [--seconds 60] [--destinations 5] [--kbps 6000]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.conftest import free_port  # noqa: E402
+from tests.receivers import RtmpReceiver, wait_for  # noqa: E402
+
+FFMPEG = shutil.which("ffmpeg") or "ffmpeg"
+NGINX = "/usr/sbin/nginx"
+RTMP_MODULE = "/usr/lib/nginx/modules/ngx_rtmp_module.so"
+CACHE = Path(tempfile.gettempdir()) / "streamctl-bench"
+TICK = os.sysconf("SC_CLK_TCK")
+HAVE_NGINX = os.path.exists(NGINX) and os.path.exists(RTMP_MODULE)
+INGEST_KEY = "bench-ingest-key-1"
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """utime + stime of one process so far, or None once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def children(pid: int) -> list[int]:
+    """Direct children of `pid` (from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int(Path(entry, "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(entry.name))
+            except (OSError, IndexError, ValueError):
+                continue
+    return found
+
+
+def comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return "?"
+
+
+async def measure(pids: dict[str, int], seconds: float) -> dict[str, float]:
+    """CPU seconds each named process used over the next `seconds` (all of them in the same window)."""
+    start = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    await asyncio.sleep(seconds)
+    used = {}
+    for name, pid in pids.items():
+        end = cpu_seconds(pid)
+        used[name] = round(end - start[name], 2) if end is not None and start[name] is not None else float("nan")
+    return used
+
+
+async def make_clip(seconds: int, kbps: int) -> Path:
+    """A 1080p30 H.264 + AAC clip at `kbps`, encoded once and cached."""
+    CACHE.mkdir(exist_ok=True)
+    path = CACHE / f"clip-{seconds}s-{kbps}k.flv"
+    if path.exists():
+        return path
+    print(f"encoding {path} once ...", file=sys.stderr)
+    process = await asyncio.create_subprocess_exec(
+        FFMPEG, "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=30",
+        "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", str(seconds),
+        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-g", "60", "-keyint_min", "60",
+        "-b:v", f"{kbps}k", "-maxrate", f"{kbps}k", "-bufsize", f"{kbps}k", "-c:a", "aac", "-b:a", "128k",
+        "-y", str(path) + ".part.flv")
+    if await process.wait() != 0:
+        raise SystemExit("could not encode the benchmark clip")
+    os.replace(str(path) + ".part.flv", path)
+    return path
+
+
+def feeder_argv(clip: Path, url: str) -> list[str]:
+    return [FFMPEG, "-hide_banner", "-loglevel", "error", "-re", "-stream_loop", "-1", "-i", str(clip),
+            "-c", "copy", "-f", "flv", url]
+
+
+async def spawn(argv: list[str], **kw) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(*argv, stdin=subprocess.DEVNULL, **kw)
+
+
+async def end(process: asyncio.subprocess.Process, sig: int = signal.SIGTERM, within: float = 10) -> None:
+    if process.returncode is None:
+        process.send_signal(sig)
+        try:
+            await asyncio.wait_for(process.wait(), within)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+
+
+async def all_receiving(receivers: list[RtmpReceiver], since_frames: list[int], within: float) -> None:
+    await wait_for(lambda: all(len(r.video) > n for r, n in zip(receivers, since_frames, strict=True)), within,
+                   "frames at every receiver")
+
+
+async def post(http: aiohttp.ClientSession, url: str) -> None:
+    async with http.post(url) as response:
+        if response.status != 200:
+            raise SystemExit(f"POST {url}: {response.status} {await response.text()}")
+
+
+def row(name: str, used: dict[str, float], rss: dict[str, float], seconds: float) -> str:
+    total = sum(v for v in used.values() if v == v)
+    parts = ", ".join(f"{k} {v:.2f}" for k, v in used.items())
+    mem = ", ".join(f"{k} {v:.0f}" for k, v in rss.items())
+    return f"| {name} | {total:.2f} | {100 * total / seconds:.1f} % | {parts} | {mem} |"
+
+
+async def bench_streamctl(clip: Path, receivers: list[RtmpReceiver], seconds: float, work: Path) -> tuple[str, list]:
+    ingest_port, console_port = free_port(), free_port()
+    dests = "\n".join(textwrap.dedent(f"""
+        [[destination]]
+        name = "d{i}"
+        url = "{rx.url}"
+        key_env = "BENCH_KEY_{i}"
+        autostart = false
+    """) for i, rx in enumerate(receivers))
+    event = work / "bench.toml"
+    event.write_text(textwrap.dedent(f"""
+        [event]
+        name = "bench"
+        database = "bench.db"
+        [ingest]
+        url = "rtmp://127.0.0.1:{ingest_port}/live"
+        key_env = "BENCH_INGEST_KEY"
+        [console]
+        listen = "127.0.0.1:{console_port}"
+    """) + dests)
+    keys = {f"BENCH_KEY_{i}": f"key-{i}" for i in range(len(receivers))}
+    env = {**os.environ, "BENCH_INGEST_KEY": INGEST_KEY, **keys}
+    cli = [sys.executable, "-m", "streamctl"]
+    maker = await spawn([*cli, "token", "create", "--role", "operator", "--event", str(event)], env=env,
+                        stdout=subprocess.PIPE)
+    token = (await maker.communicate())[0].decode().strip()
+    run = await spawn([*cli, "run", str(event)], env=env, stderr=(work / "run.log").open("wb"), cwd=ROOT)
+    feeder = None
+    notes = []
+    base = f"http://127.0.0.1:{console_port}"
+    try:
+        async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as http:
+            async def get(path: str) -> dict:
+                try:
+                    async with http.get(base + path) as response:
+                        return await response.json()
+                except aiohttp.ClientError:
+                    return {}
+
+            for _ in range(200):
+                if (await get("/api/ingest")).get("state") == "waiting":
+                    break
+                await asyncio.sleep(0.1)
+            feeder = await spawn(feeder_argv(clip, f"rtmp://127.0.0.1:{ingest_port}/live/{INGEST_KEY}"))
+            for _ in range(200):
+                if (await get("/api/ingest")).get("state") == "live":
+                    break
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(1.0)
+            loop = asyncio.get_running_loop()
+            before = [len(r.video) for r in receivers]
+            t0 = loop.time()
+            await asyncio.gather(*(post(http, f"{base}/api/destinations/d{i}/start") for i in range(len(receivers))))
+            await all_receiving(receivers, before, 20)
+            start_s = max(r.video[n].at for r, n in zip(receivers, before, strict=True)) - t0
+            await asyncio.sleep(2.0)
+            ffmpegs = {f"dest{i}": pid for i, pid in enumerate(p for p in children(run.pid) if comm(p) == "ffmpeg")}
+            pids = {"python": run.pid, **ffmpegs, "feeder": feeder.pid}
+            used = await measure(pids, seconds)
+            rss = {"python": rss_mb(run.pid), "ffmpeg each": max(rss_mb(p) for p in ffmpegs.values())}
+            notes.append(f"start: POST start of {len(receivers)} destinations → frames at every receiver: "
+                         f"{start_s:.2f} s")
+
+            # A receiver dies and comes back after 3 s: time until frames flow again; the others must not blink.
+            victim = receivers[0]
+            since = loop.time()
+            await victim.kill()
+            await asyncio.sleep(3.0)
+            back = await RtmpReceiver(victim.port).start()
+            back_at = loop.time()
+            await wait_for(lambda: len(back.video) > 0, 60, "frames at the receiver that came back")
+            reconnect_s = back.video[0].at - back_at
+            await asyncio.sleep(1.0)
+            gaps = [r.largest_gap(since) for r in receivers[1:]]
+            state = {d["name"]: d for d in (await get("/api/destinations"))["destinations"]}
+            notes.append(f"reconnect: receiver back → frames again: {reconnect_s:.2f} s "
+                         f"(d0 reconnects={state['d0']['health']['reconnects']}); the other receivers' largest "
+                         f"gap meanwhile: {max(g[1] for g in gaps):.3f} s, timestamps {max(g[0] for g in gaps)} ms")
+            receivers[0] = back
+        return row(f"streamctl (asyncio fan-out, {len(receivers)}× ffmpeg -c copy)", used, rss, seconds), notes
+    finally:
+        if feeder:
+            await end(feeder)
+        stop_at = time.perf_counter()
+        await end(run)
+        notes.append(f"stop: SIGTERM → streamctl exited in {time.perf_counter() - stop_at:.2f} s, "
+                     f"exit code {run.returncode}")
+
+
+async def bench_nginx(clip: Path, receivers: list[RtmpReceiver], seconds: float, work: Path) -> str:
+    port = free_port()
+    pushes = "\n".join(f"            push {rx.url}/x;" for rx in receivers)
+    conf = work / "nginx.conf"
+    conf.write_text(textwrap.dedent(f"""
+        load_module {RTMP_MODULE};
+        daemon off;
+        master_process on;
+        worker_processes 1;
+        user root;
+        pid {work}/nginx.pid;
+        error_log {work}/nginx-error.log warn;
+        events {{ worker_connections 256; }}
+        rtmp {{
+          server {{
+            listen 127.0.0.1:{port};
+            application live {{
+              live on;
+              record off;
+        %s
+            }}
+          }}
+        }}
+    """) % pushes)
+    nginx = await spawn([NGINX, "-c", str(conf), "-p", str(work)])
+    feeder = None
+    try:
+        await wait_for(lambda: any(comm(p) == "nginx" for p in children(nginx.pid)), 10, "the nginx worker")
+        before = [len(r.video) for r in receivers]
+        feeder = await spawn(feeder_argv(clip, f"rtmp://127.0.0.1:{port}/live/stream"))
+        await all_receiving(receivers, before, 20)
+        await asyncio.sleep(2.0)
+        worker = next(p for p in children(nginx.pid) if comm(p) == "nginx")
+        pids = {"nginx master": nginx.pid, "nginx worker": worker, "feeder": feeder.pid}
+        used = await measure(pids, seconds)
+        rss = {"nginx worker": rss_mb(worker)}
+        return row(f"nginx-rtmp push ×{len(receivers)} (C floor)", used, rss, seconds)
+    finally:
+        if feeder:
+            await end(feeder)
+        await end(nginx, signal.SIGQUIT)
+
+
+async def bench_tee(clip: Path, receivers: list[RtmpReceiver], seconds: float) -> str:
+    slaves = "|".join(f"[f=flv:onfail=ignore]{rx.url}/x" for rx in receivers)
+    before = [len(r.video) for r in receivers]
+    tee = await spawn([FFMPEG, "-hide_banner", "-loglevel", "error", "-re", "-stream_loop", "-1", "-i", str(clip),
+                       "-map", "0", "-c", "copy", "-f", "tee", slaves])
+    try:
+        await all_receiving(receivers, before, 20)
+        await asyncio.sleep(2.0)
+        used = await measure({"ffmpeg tee": tee.pid}, seconds)
+        return row(f"one ffmpeg tee ×{len(receivers)}", used, {"ffmpeg tee": rss_mb(tee.pid)}, seconds)
+    finally:
+        await end(tee)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=60.0, help="measuring window per way (default 60)")
+    parser.add_argument("--destinations", type=int, default=5)
+    parser.add_argument("--kbps", type=int, default=6000, help="video bitrate of the 1080p30 clip (default 6000)")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON too")
+    args = parser.parse_args()
+    clip = await make_clip(60, args.kbps)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        for way in ("streamctl", "nginx", "tee"):
+            if way == "nginx" and not HAVE_NGINX:
+                continue
+            # nginx-rtmp relays audio well before the first video keyframe: its receivers probe longer.
+            probe_us = 100_000 if way == "streamctl" else 3_000_000
+            receivers = [await RtmpReceiver(free_port(), probe_us=probe_us).start() for _ in range(args.destinations)]
+            try:
+                if way == "streamctl":
+                    ours, notes = await bench_streamctl(clip, receivers, args.seconds, work)
+                    rows.append(ours)
+                elif way == "nginx":
+                    rows.append(await bench_nginx(clip, receivers, args.seconds, work))
+                else:
+                    rows.append(await bench_tee(clip, receivers, args.seconds))
+            finally:
+                for r in receivers:
+                    await r.kill()
+    print(f"\n{args.destinations} destinations, 1080p30 H.264 {args.kbps} kbit/s + AAC 128 kbit/s, stream copy, "
+          f"{args.seconds:g} s window, {os.cpu_count()} cores\n")
+    print("| way | CPU s | of one core | CPU s by process | RSS MB |")
+    print("|---|---|---|---|---|")
+    for line in rows:
+        print(line)
+    print()
+    for note in notes:
+        print(f"- {note}")
+    if args.json:
+        print(json.dumps({"rows": rows, "notes": notes}, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
