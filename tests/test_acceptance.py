@@ -231,6 +231,7 @@ class Event:
     question_id: int | None = None
     started_at: float = field(default_factory=time.time)
     fb_peak: int = FB_VIEWERS
+    yt_deleted: int = 0
     all_live_at: float | None = None  # when the checks first saw every configured destination live
 
     def client(self, who: str) -> Client:
@@ -642,6 +643,16 @@ async def test_comments_viewers_and_sources_from_every_platform(event):
     assert {c["platform"] for c in asked["comments"]} == {"youtube"} and len(asked["comments"]) == 5, asked
     assert all(c["is_question"] for c in asked["comments"])
 
+    # YouTube's moderators delete a message: it stays stored, marked hidden.
+    gone_text = sample["text"]
+    event.yt.delete(event.yt.published[0])
+    event.yt_deleted = 1
+
+    async def hidden_on_youtube():
+        shown = await event.mod.ok("GET", "/api/comments?platform=youtube")
+        return [c["text"] for c in shown["comments"] if c["hidden"]]
+
+    assert await eventually(hidden_on_youtube, 20, "the deleted YouTube message marked hidden") == [gone_text]
     await eventually(lambda: viewers_total(YT_VIEWERS + FB_VIEWERS_LATER), 20, "Facebook's new viewer count")
 
     sources = {s["name"]: s for s in (await event.op.ok("GET", "/api/audience"))["sources"]}
@@ -788,6 +799,8 @@ async def test_sigterm_stops_everything_then_the_report_tells_the_event(event):
         assert {"platform", "peak_viewers", "peak_at", "mean_viewers", "comments", "unique_authors"} <= set(p)
         assert p["comments"] == n, (name, p["comments"], n)
         assert p["unique_authors"] == n  # every comment in these checks has its own author
+    if "yt-live" in platforms:
+        assert platforms["yt-live"]["hidden"] == event.yt_deleted, platforms["yt-live"]
     assert platforms["yt-live"]["platform"] == "youtube" and platforms["fb-live"]["platform"] == "facebook"
     assert platforms["yt-live"]["peak_viewers"] == YT_VIEWERS and platforms["fb-live"]["peak_viewers"] == event.fb_peak
     assert platforms["yt-live"]["mean_viewers"] == pytest.approx(YT_VIEWERS)
@@ -818,6 +831,9 @@ async def test_sigterm_stops_everything_then_the_report_tells_the_event(event):
     assert html.code == 0, html.err
     page = (event.folder / "report.html").read_text(encoding="utf-8")
     assert page.lstrip().lower().startswith("<!doctype html") and EVENT_NAME in page
+    pdf = event.folder / "report.pdf"
+    printed = await cli("report", str(db), "--format", "pdf", "-o", str(pdf))
+    assert printed.code == 0 and pdf.read_bytes().startswith(b"%PDF"), printed.err
     table = await cli("report", str(db), "--format", "csv")
     assert table.code == 0, table.err
     rows = list(csv.reader(io.StringIO(table.out)))
