@@ -878,6 +878,10 @@ async def test_demo_runs_a_whole_rehearsal_and_stops_clean(tmp_path):
         await eventually(talking, 30, "simulated comments from two platforms")
         viewers = await client.ok("GET", "/api/viewers")
         assert viewers["total"] >= 0 and viewers["sources"], viewers
+        overlay = re.search(r"(/overlay/question\?token=\S+)", demo.stdout)
+        assert overlay, demo.stdout
+        status, page = await client.get(overlay.group(1))  # overlays read only the token in their URL
+        assert status == 200 and "on_air" in page_data(page), page
         children = demo.note_ffmpeg()
         assert children, "the demo runs no ffmpeg at all"
         code, took = await demo.stop(signal.SIGINT)
