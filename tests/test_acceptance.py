@@ -60,10 +60,16 @@ FB_TOKEN = "EAAacc" + secrets.token_hex(8)
 HOOK_SECRET = "hook-" + secrets.token_hex(8)
 DEAD_KEY = "dead-key-" + secrets.token_hex(6)  # for a platform that is down: ffmpeg's errors carry the URL
 SECRETS = [INGEST_KEY, *DEST_KEYS.values(), YT_TOKEN, FB_TOKEN, HOOK_SECRET, DEAD_KEY]
+
+
+def env_var(destination: str) -> str:
+    """The environment variable holding a destination's key."""
+    return "ACC_KEY_" + destination.upper().replace("-", "_")
+
+
 ENV = {
-    "ACC_INGEST_KEY": INGEST_KEY,
-    **{"ACC_KEY_" + name.upper().replace("-", "_"): key for name, key in DEST_KEYS.items()},
-    "ACC_YT_TOKEN": YT_TOKEN, "ACC_FB_TOKEN": FB_TOKEN, "ACC_HOOK_SECRET": HOOK_SECRET, "ACC_KEY_DEAD": DEAD_KEY,
+    "ACC_INGEST_KEY": INGEST_KEY, **{env_var(name): key for name, key in DEST_KEYS.items()},
+    "ACC_YT_TOKEN": YT_TOKEN, "ACC_FB_TOKEN": FB_TOKEN, "ACC_HOOK_SECRET": HOOK_SECRET, env_var("dead"): DEAD_KEY,
 }
 EVENT_NAME = "Kỳ họp HĐND — phiên chất vấn (acceptance)"
 YT_VIEWERS, FB_VIEWERS, FB_VIEWERS_LATER = 120, 80, 95
@@ -71,12 +77,9 @@ CONFIGURED = ("yt-one", "custom-two", "custom-three")
 ON_NGINX = "custom-three"  # this platform is an nginx-rtmp server (when installed); the others are ffmpeg -listen
 
 
-def env_var(name: str) -> str:
-    return "ACC_KEY_" + name.upper().replace("-", "_")
-
-
-def user_env(**extra: str) -> dict[str, str]:
-    return {**os.environ, **ENV, **extra}
+def user_env() -> dict[str, str]:
+    """The operator's shell: every key and token exported."""
+    return {**os.environ, **ENV}
 
 
 # ---- 1. streamctl check -------------------------------------------------------------------------------
