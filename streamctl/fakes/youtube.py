@@ -1,9 +1,11 @@
-"""A fake YouTube Data API v3: liveChatMessages.list and videos.list as documented, with their failures."""
+"""A fake YouTube Data API v3: liveChatMessages.list, .streamList and videos.list as documented, with failures."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import itertools
+import json
 import time
 
 from aiohttp import web
@@ -14,10 +16,31 @@ RECENT = 200  # a first call without pageToken returns only this many of the lat
 LIST_COST, VIDEOS_COST = 5, 1
 
 
-def google_error(status: int, reason: str, message: str, domain: str = "youtube.liveChat") -> web.Response:
-    body = {"error": {"code": status, "message": message,
+STREAM_MODES = ("ok", "404", "405", "501", "html")  # "ok" serves streamList; the others act as if it were missing
+TOO_SOON = "The request was sent too soon after the previous one."
+
+
+def error_body(status: int, reason: str, message: str, domain: str = "youtube.liveChat") -> dict:
+    return {"error": {"code": status, "message": message,
                       "errors": [{"message": message, "domain": domain, "reason": reason}]}}
-    return web.Response(text=dumps(body), status=status, content_type="application/json")
+
+
+def google_error(status: int, reason: str, message: str, domain: str = "youtube.liveChat",
+                 wrapped: bool = False) -> web.Response:
+    """A Google error answer; `wrapped` puts it in an array, as streamList sends its errors."""
+    body = error_body(status, reason, message, domain)
+    return web.Response(text=dumps([body] if wrapped else body), status=status, content_type="application/json")
+
+
+class Refused(Exception):
+    """A documented API error, answered plain by list and videos, array-wrapped by streamList."""
+
+    def __init__(self, status: int, reason: str, message: str, domain: str = "youtube.liveChat"):
+        super().__init__(reason)
+        self.answer = (status, reason, message, domain)
+
+    def response(self, wrapped: bool = False) -> web.Response:
+        return google_error(*self.answer, wrapped=wrapped)
 
 
 class FakeYouTube(FakeServer):
@@ -44,10 +67,20 @@ class FakeYouTube(FakeServer):
         self.offline_at: str | None = None
         self.end_told = False
         self.video_faults: list[str] = []
+        self.stream_mode = "ok"
+        # Taken one per streamed response about to be written: "ok", "drop" (cut the connection mid-response),
+        # "garbage", "stall" (go silent, connection open), "close" (end the array), "error:<reason>".
+        self.stream_faults: list[str] = []
+        self.chunk_bytes: int | None = None  # write each streamed response in pieces this small
+        self.streams_open = 0
         self._ids = itertools.count(1)
         self._last_poll: float | None = None
+        self._changed = asyncio.Event()
+        self._closing = False
         self.app.router.add_get("/youtube/v3/liveChat/messages", self.list_messages)
+        self.app.router.add_get("/youtube/v3/liveChat/messages/stream", self.stream_messages)
         self.app.router.add_get("/youtube/v3/videos", self.videos)
+        self.app.on_shutdown.append(self._close_streams)
 
     # ---- what the test (or the simulated audience) does --------------------------------------------
 
@@ -63,7 +96,13 @@ class FakeYouTube(FakeServer):
             snippet["authorChannelId"] = author["channelId"]
             item["authorDetails"] = author
         self.items.append(item)
+        self._notify()
         return msg_id
+
+    def _notify(self) -> None:
+        """Wake every open stream: something was added (or the chat ended)."""
+        self._changed.set()
+        self._changed = asyncio.Event()
 
     @staticmethod
     def author(name: str, channel_id: str | None = None, moderator: bool = False) -> dict:
@@ -113,61 +152,53 @@ class FakeYouTube(FakeServer):
     def set_viewers(self, viewers: int | None) -> None:
         self.viewers = viewers
 
-    def end(self, chat_ended_event: bool = True) -> None:
-        """The broadcast ends: the next list answer carries offlineAt, later ones 403 liveChatEnded."""
+    def end(self, chat_ended_event: bool = True, offline: bool = True) -> None:
+        """The broadcast ends: the next answer carries offlineAt, later ones 403 liveChatEnded.
+
+        `offline=False` sends only the chatEndedEvent (a client must end on either signal).
+        """
         if chat_ended_event:
             self._add("chatEndedEvent", None, {}, None, None, "z")
-        self.offline_at = stamp(time.time())
+        if offline:
+            self.offline_at = stamp(time.time())
+            self._notify()
 
     # ---- the API ------------------------------------------------------------------------------------
 
-    def _auth_error(self, request: web.Request) -> web.Response | None:
+    def _authorize(self, request: web.Request, units: int) -> None:
         header = request.headers.get("Authorization", "")
         if header != f"Bearer {self.token}" and request.query.get("key") != self.token:
-            return google_error(401, "authError", "Invalid Credentials", domain="global")
-        return None
-
-    def _charge(self, units: int) -> web.Response | None:
+            raise Refused(401, "authError", "Invalid Credentials", domain="global")
         # Every request costs, even a failing one; once the day's units are gone every call fails.
         if self.used + units > self.daily_quota:
             self.used = self.daily_quota
-            return google_error(403, "quotaExceeded", "The request cannot be completed because you have exceeded "
-                                "your <a href=\"/youtube/v3/getting-started#quota\">quota</a>.", domain="youtube.quota")
+            raise Refused(403, "quotaExceeded", "The request cannot be completed because you have exceeded your "
+                          "<a href=\"/youtube/v3/getting-started#quota\">quota</a>.", domain="youtube.quota")
         self.used += units
-        return None
 
-    async def list_messages(self, request: web.Request) -> web.Response:
-        self.log(request)
+    def _start(self, request: web.Request) -> int:
+        """Where a chat request starts in `items` (checks shared by list and streamList); raises Refused."""
         q = request.query
-        denied = self._auth_error(request) or self._charge(LIST_COST)
-        if denied is not None:
-            return denied
-        fault = self.fault()
-        if fault is not None:
-            return self._fault_response(fault)
-        now = time.monotonic()
-        early = (self._last_poll is not None and self.enforce_interval
-                 and (now - self._last_poll) * 1000 < self.interval_ms * 0.9)
-        self._last_poll = now
-        if early:
-            return google_error(403, "rateLimitExceeded", "The request was sent too soon after the previous one.")
         if q.get("liveChatId") != self.chat_id:
-            return google_error(404, "liveChatNotFound", "The live chat cannot be found.")
+            raise Refused(404, "liveChatNotFound", "The live chat cannot be found.")
         if not {"id", "snippet"} <= set(q.get("part", "").split(",")):
-            return google_error(400, "invalidValue", "part must include id and snippet", domain="global")
+            raise Refused(400, "invalidValue", "part must include id and snippet", domain="global")
         if self.end_told:
-            return google_error(403, "liveChatEnded", "The live chat is no longer live.")
+            raise Refused(403, "liveChatEnded", "The live chat is no longer live.")
         max_results = int(q.get("maxResults", "500"))
         if not 200 <= max_results <= 2000:
-            return google_error(400, "invalidValue", "maxResults must be between 200 and 2000", domain="global")
+            raise Refused(400, "invalidValue", "maxResults must be between 200 and 2000", domain="global")
         token = q.get("pageToken")
-        if token:
-            start = position(token, "page")
-            if start is None or start > len(self.items):
-                return google_error(400, "pageTokenInvalid", "The page token is invalid.")
-        else:
-            start = max(0, len(self.items) - self.recent)
-        page = self.items[start:start + min(max_results, self.page_size)]
+        if not token:
+            return max(0, len(self.items) - self.recent)
+        start = position(token, "page")
+        if start is None or start > len(self.items):
+            raise Refused(400, "pageTokenInvalid", "The page token is invalid.")
+        return start
+
+    def _page(self, start: int, limit: int) -> dict:
+        """The LiveChatMessageListResponse from `start`: offlineAt once the reader has caught up with the end."""
+        page = self.items[start:start + min(limit, self.page_size)]
         served = time.time()
         for item in page:
             self.served_at.setdefault(item["id"], served)
@@ -177,30 +208,143 @@ class FakeYouTube(FakeServer):
         if self.offline_at and start + len(page) >= len(self.items):
             body["offlineAt"] = self.offline_at
             self.end_told = True
-        return web.Response(text=dumps(body), content_type="application/json")
+        return body
 
-    def _fault_response(self, fault: str) -> web.Response:
+    async def list_messages(self, request: web.Request) -> web.Response:
+        self.log(request)
+        try:
+            self._authorize(request, LIST_COST)
+            fault = self.fault()
+            if fault is not None:
+                return self._fault_response(fault)
+            now = time.monotonic()
+            early = (self._last_poll is not None and self.enforce_interval
+                     and (now - self._last_poll) * 1000 < self.interval_ms * 0.9)
+            self._last_poll = now
+            if early:
+                raise Refused(403, "rateLimitExceeded", TOO_SOON)
+            start = self._start(request)
+        except Refused as e:
+            return e.response()
+        return web.Response(text=dumps(self._page(start, int(request.query.get("maxResults", "500")))),
+                            content_type="application/json")
+
+    def _fault_response(self, fault: str, wrapped: bool = False) -> web.Response:
         if fault == "503":
             return html_503()
         if fault == "malformed":
             return broken_json()
-        if fault == "rate":
-            return google_error(403, "rateLimitExceeded", "The request was sent too soon after the previous one.")
-        if fault == "quota":
-            return google_error(403, "quotaExceeded", "quota exceeded", domain="youtube.quota")
-        if fault == "auth":
-            return google_error(401, "authError", "Invalid Credentials", domain="global")
-        if fault == "disabled":
-            return google_error(403, "liveChatDisabled", "Live chat is not enabled for the specified broadcast.")
-        if fault == "badtoken":
-            return google_error(400, "pageTokenInvalid", "The page token is invalid.")
-        raise ValueError(fault)
+        refusals = {"rate": (403, "rateLimitExceeded", TOO_SOON, "youtube.liveChat"),
+                    "quota": (403, "quotaExceeded", "quota exceeded", "youtube.quota"),
+                    "auth": (401, "authError", "Invalid Credentials", "global"),
+                    "disabled": (403, "liveChatDisabled", "Live chat is not enabled for the specified broadcast.",
+                                 "youtube.liveChat"),
+                    "forbidden": (403, "forbidden", "You do not have the permissions required.", "youtube.liveChat"),
+                    "notfound": (404, "liveChatNotFound", "The live chat cannot be found.", "youtube.liveChat"),
+                    "badtoken": (400, "pageTokenInvalid", "The page token is invalid.", "youtube.liveChat")}
+        if fault not in refusals:
+            raise ValueError(fault)
+        return google_error(*refusals[fault], wrapped=wrapped)
+
+    # ---- streamList: one long chunked JSON array, written as messages arrive ---------------------------
+
+    async def stream_messages(self, request: web.Request) -> web.StreamResponse:
+        self.log(request)
+        if self.stream_mode != "ok":  # a server without the endpoint (or a proxy in front of it)
+            return missing(self.stream_mode)
+        try:
+            self._authorize(request, LIST_COST)
+            fault = self.fault()
+            if fault is not None:
+                return self._fault_response(fault, wrapped=True)
+            start = self._start(request)
+        except Refused as e:
+            return e.response(wrapped=True)
+        limit = int(request.query.get("maxResults", "500"))
+        response = web.StreamResponse(headers={"Content-Type": "application/json; charset=UTF-8"})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        self.streams_open += 1
+        try:
+            await self._stream(request, response, start, limit)
+        except (ConnectionError, RuntimeError):
+            pass  # the client went away mid-write
+        finally:
+            self.streams_open -= 1
+        return response
+
+    async def _stream(self, request: web.Request, response: web.StreamResponse, start: int, limit: int) -> None:
+        await response.write(b"[")
+        first = True
+        while not self._closing:
+            changed = self._changed  # taken before looking, so no wake-up is missed
+            if first or start < len(self.items) or (self.offline_at and not self.end_told):
+                body = self._page(start, limit)
+                fault = self.stream_faults.pop(0) if self.stream_faults else "ok"
+                text = ("" if first else "\n,\r\n") + json.dumps(body, ensure_ascii=False, indent=1)
+                if fault != "ok":
+                    await self._stream_fault(request, response, fault, text)
+                    return
+                await self._write(response, text.encode())
+                first = False
+                start += len(body["items"])
+                if "offlineAt" in body:
+                    await response.write(b"]")
+                    return
+                continue
+            if await self._gone(request, changed, 1.0):
+                return
+        # Shutting down: the array is left open, as a dropped connection would leave it.
+
+    async def _write(self, response: web.StreamResponse, data: bytes) -> None:
+        step = self.chunk_bytes or len(data)
+        for i in range(0, len(data), step):
+            await response.write(data[i:i + step])
+            if self.chunk_bytes:
+                await asyncio.sleep(0.001)  # separate chunks on the wire, so responses arrive split
+
+    async def _stream_fault(self, request: web.Request, response: web.StreamResponse, fault: str,
+                            text: str) -> None:
+        if fault == "drop":
+            await self._write(response, text.encode()[:len(text.encode()) // 2])
+            if request.transport is not None:
+                request.transport.abort()  # cut mid-response: the client must keep nothing of it
+            raise ConnectionResetError
+        if fault == "garbage":
+            await response.write(b",\n<html>garbage")
+        elif fault == "close":
+            await response.write(b"]")
+        elif fault == "stall":
+            while not await self._gone(request, self._changed, 0.2):
+                pass
+        elif fault.startswith("error:"):
+            reason = fault.split(":", 1)[1]
+            status = 404 if reason == "liveChatNotFound" else 403
+            if reason == "liveChatEnded":
+                self.end_told = True
+            await response.write((",\n" + dumps(error_body(status, reason, reason)) + "]").encode())
+        else:
+            raise ValueError(fault)
+
+    async def _gone(self, request: web.Request, changed: asyncio.Event, seconds: float) -> bool:
+        """Wait up to `seconds` for a change; True once the client has left or the fake is shutting down."""
+        try:
+            await asyncio.wait_for(changed.wait(), seconds)
+        except TimeoutError:
+            pass
+        return self._closing or request.transport is None or request.transport.is_closing()
+
+    async def _close_streams(self, app: web.Application) -> None:
+        """On shutdown, end open streams now instead of letting the server wait for them."""
+        self._closing = True
+        self._notify()
 
     async def videos(self, request: web.Request) -> web.Response:
         self.log(request)
-        denied = self._auth_error(request) or self._charge(VIDEOS_COST)
-        if denied is not None:
-            return denied
+        try:
+            self._authorize(request, VIDEOS_COST)
+        except Refused as e:
+            return e.response()
         if self.video_faults:
             return self._fault_response(self.video_faults.pop(0))
         items = []
@@ -222,3 +366,11 @@ class FakeYouTube(FakeServer):
         body = {"kind": "youtube#videoListResponse", "etag": "x", "items": items,
                 "pageInfo": {"totalResults": len(items), "resultsPerPage": len(items)}}
         return web.Response(text=dumps(body), content_type="application/json")
+
+
+def missing(mode: str) -> web.Response:
+    """What a server without streamList answers: a bare 404, 405 or 501, or (mode "html") a 200 HTML page."""
+    if mode == "html":
+        return web.Response(text="<!DOCTYPE html><html><body>Please sign in</body></html>", content_type="text/html")
+    reasons = {"404": "Not Found", "405": "Method Not Allowed", "501": "Not Implemented"}
+    return web.Response(text=f"{mode}: {reasons[mode]}", status=int(mode), content_type="text/plain")
