@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import random
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -105,11 +107,11 @@ class Poller:
         source = self.source
         try:
             async with asyncio.TaskGroup() as tg:
-                if hasattr(source, "fetch"):
+                if hasattr(source, "listen") and getattr(source, "streaming", True):
+                    self._tasks["comments"] = tg.create_task(self._listen(), name=f"{self.name}.listen")
+                elif hasattr(source, "fetch"):
                     self._tasks["comments"] = tg.create_task(
                         self._loop("comments", source.fetch, self._comments_wait), name=f"{self.name}.comments")
-                elif hasattr(source, "listen"):
-                    self._tasks["comments"] = tg.create_task(self._listen(), name=f"{self.name}.listen")
                 if hasattr(source, "sample"):
                     self._tasks["viewers"] = tg.create_task(
                         self._loop("viewers", source.sample, self._viewers_wait), name=f"{self.name}.viewers")
@@ -148,14 +150,19 @@ class Poller:
     async def _listen(self) -> None:
         failures = 0
         while True:
+            opened = time.monotonic()
             try:
-                async for batch in self.source.listen():
-                    failures = 0
-                    await self.deliver(batch, "comments")
-                    if batch.ended:
-                        await self._finish()
-                        return
+                # aclosing: a cancelled poller releases the connection now, not when the GC finds the stream.
+                async with contextlib.aclosing(self.source.listen()) as stream:
+                    async for batch in stream:
+                        failures = 0
+                        await self._account()
+                        await self.deliver(batch, "comments")
+                        if batch.ended:
+                            await self._finish()
+                            return
             except SourceError as e:
+                await self._account()
                 failures += 1
                 await self._trouble("comments", e)
                 if e.kind == FATAL:
@@ -163,8 +170,15 @@ class Poller:
                     return
                 await asyncio.sleep(self._error_wait(e, failures))
                 continue
+            await self._account()
+            if not getattr(self.source, "streaming", True):
+                # The platform cannot push here (YouTube without streamList): poll the same source instead.
+                await self._alert("warning", f"{self.name}: pushed chat is not available, polling instead")
+                await self._loop("comments", self.source.fetch, self._comments_wait)
+                return
             # Closed by the platform (or asked to reconnect, as Twitch does before a restart): not a failure.
-            await asyncio.sleep(self._jittered(self.timing.interval))
+            # Connections are never opened faster than the poll interval would poll: each may cost quota.
+            await asyncio.sleep(max(0.0, self._comments_wait(Batch()) - (time.monotonic() - opened)))
 
     async def _finish(self) -> None:
         """The chat is over: no more viewer samples, and a last one of zero so no count lingers in totals."""

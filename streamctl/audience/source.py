@@ -55,6 +55,7 @@ class Source(Protocol):
 
     A polled source has `fetch() -> Batch`; a pushed one has `listen() -> AsyncIterator[Batch]`
     (returning when the connection closes). Either may have `sample() -> Batch` for viewer counts.
+    A source with both is listened to while its `streaming` is true and polled once it turns false.
     `units` counts quota units spent so far (YouTube); `resume(cursor)` restores the stored position.
     """
 

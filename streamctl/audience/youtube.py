@@ -1,11 +1,18 @@
-"""YouTube: live chat from liveChatMessages.list (page tokens, pollingIntervalMillis), viewers from videos.list."""
+"""YouTube: live chat pushed by liveChatMessages.streamList (or polled from .list), viewers from videos.list."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import re
+from collections.abc import AsyncIterator
+
+import aiohttp
 
 from ..config import AudienceConfig
 from ..events import now
+from .jsonarray import ArrayReader
 from .models import Comment, ViewerSample
 from .quota import LIST_COST, VIDEOS_COST
 from .source import (
@@ -23,7 +30,15 @@ from .source import (
     unexpected,
 )
 
+log = logging.getLogger(__name__)
+
 DEFAULT_API = "https://www.googleapis.com"
+LIST_PATH = "/youtube/v3/liveChat/messages"
+STREAM_PATH = "/youtube/v3/liveChat/messages/stream"
+TRANSPORTS = ("stream", "poll")
+FALLBACK_STATUSES = (404, 405, 501)  # no streamList behind this api_base: poll instead
+STALL_S = 60.0  # a live stream that sends no byte for this long is presumed dead: reconnect from the last token
+ERROR_BODY_MAX = 65536
 PARTS = "id,snippet,authorDetails"
 MAX_RESULTS = 2000
 MEMBER_TYPES = ("newSponsorEvent", "memberMilestoneChatEvent", "membershipGiftingEvent",
@@ -32,7 +47,11 @@ SYSTEM_TYPES = ("sponsorOnlyModeStartedEvent", "sponsorOnlyModeEndedEvent")
 
 
 class YouTubeSource:
-    """One video's live chat; the poller calls `fetch` (5 units) and `sample` (1 unit)."""
+    """One video's live chat: the poller `listen`s (5 units a connection) or calls `fetch` (5 units a poll).
+
+    `streaming` starts True for transport "stream" and turns False when the stream endpoint is missing,
+    which makes the poller poll `fetch` instead; `sample` (1 unit) reads the viewer count.
+    """
 
     platform = "youtube"
 
@@ -47,6 +66,12 @@ class YouTubeSource:
         self.page_token: str | None = None
         self.units = 0
         self.advised: float | None = None  # the last pollingIntervalMillis, in seconds
+        self.stall_s = STALL_S
+        transport = config.get("transport") or "stream"
+        self._misconfigured = None
+        if transport not in TRANSPORTS:
+            self._misconfigured = f"transport {str(transport)[:20]!r} is unknown, expected stream or poll"
+        self.streaming = transport == "stream"
 
     def resume(self, cursor: str | None) -> None:
         self.page_token = cursor or None
@@ -56,7 +81,10 @@ class YouTubeSource:
 
     # ---- calls --------------------------------------------------------------------------------------
 
-    async def _get(self, what: str, path: str, params: dict, cost: int) -> Reply:
+    def _signed(self, what: str, params: dict, cost: int) -> tuple[dict, dict]:
+        """The query and headers of a call, with the credential; books the call's quota units."""
+        if self._misconfigured:
+            raise SourceError(self._misconfigured, FATAL)
         if not self.credential:
             raise SourceError(f"{what}: no credential: set the environment variable named by credential_env",
                               FATAL)
@@ -67,6 +95,10 @@ class YouTubeSource:
         else:
             headers["Authorization"] = f"Bearer {self.credential}"
         self.units += cost  # YouTube charges every request, failed or not
+        return params, headers
+
+    async def _get(self, what: str, path: str, params: dict, cost: int) -> Reply:
+        params, headers = self._signed(what, params, cost)
         return await self.http.get(what, self.api + path, params, headers)
 
     async def _video(self) -> dict:
@@ -83,25 +115,124 @@ class YouTubeSource:
         video = items[0] if isinstance(items[0], dict) else {}
         return video
 
-    async def fetch(self) -> Batch:
-        """One page of chat messages after the stored page token."""
+    async def _chat_params(self) -> dict | None:
+        """The chat query after the stored page token; None when the broadcast is over.
+
+        Finds the chat id from the video when it is not configured (raising WAITING until it is live).
+        """
         if self.chat_id is None:
             details = (await self._video()).get("liveStreamingDetails") or {}
             if details.get("actualEndTime"):
-                return Batch(ended=True)
+                return None
             self.chat_id = details.get("activeLiveChatId")
             if not self.chat_id:
                 raise SourceError(f"video {self.video_id} is not live yet (no active live chat)", WAITING)
-        what = "liveChatMessages.list"
         params = {"liveChatId": self.chat_id, "part": PARTS, "maxResults": str(MAX_RESULTS)}
         if self.page_token:
             params["pageToken"] = self.page_token
-        reply = await self._get(what, "/youtube/v3/liveChat/messages", params, LIST_COST)
+        return params
+
+    async def fetch(self) -> Batch:
+        """One page of chat messages after the stored page token (liveChatMessages.list)."""
+        params = await self._chat_params()
+        if params is None:
+            return Batch(ended=True)
+        what = "liveChatMessages.list"
+        reply = await self._get(what, LIST_PATH, params, LIST_COST)
         if reply.status == 403 and _reason(reply) == "liveChatEnded":
             return Batch(ended=True)
         if reply.status != 200 or not isinstance(reply.data, dict):
             raise self._error(what, reply)
         return self._page(reply.data)
+
+    async def listen(self) -> AsyncIterator[Batch]:
+        """Chat pushed over liveChatMessages.streamList: a Batch per streamed response, until the stream closes.
+
+        The body is one long JSON array read as it arrives. Returns on a clean close or a stall (the poller
+        reconnects from the last page token); a cut-off or garbled stream is a transient error. When the
+        endpoint is not there it sets `streaming` to False and returns, and the poller polls `fetch`.
+        """
+        params = await self._chat_params()
+        if params is None:
+            yield Batch(ended=True)
+            return
+        what = "liveChatMessages.streamList"
+        params, headers = self._signed(what, params, LIST_COST)
+        # No total timeout: the answer lasts as long as the chat. Stalls are caught per read below.
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.http.timeout)
+        reader = ArrayReader()
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                async with asyncio.timeout(self.http.timeout):
+                    resp = await stack.enter_async_context(
+                        self.http.session().get(self.api + STREAM_PATH, params=params, headers=headers,
+                                                timeout=timeout))
+                if resp.status != 200:
+                    batch = await self._refused(what, resp)
+                    if batch is not None:
+                        yield batch
+                    return
+                while not reader.done:
+                    try:
+                        async with asyncio.timeout(self.stall_s):
+                            chunk = await resp.content.readany()
+                    except TimeoutError:
+                        log.info("%s: %s sent nothing for %g s; reconnecting", self.name, what, self.stall_s)
+                        return
+                    elements = reader.feed(chunk) if chunk else []
+                    if not chunk:
+                        reader.end()
+                    for element in elements:
+                        batch = self._streamed(what, element)
+                        yield batch
+                        if batch.ended:
+                            return
+                    if reader.error is not None and reader.error.not_json and reader.count == 0:
+                        self._fall_back(what, f"answered {reader.error}")
+                        return
+                    if reader.error is not None:
+                        raise SourceError(f"{what}: {reader.error}; resuming from the last complete response")
+        except aiohttp.ClientError as e:
+            raise SourceError(f"{what}: {type(e).__name__}: {e}; resuming from the last complete response") from None
+        except TimeoutError:
+            raise SourceError(f"{what}: no answer within {self.http.timeout:g} s") from None
+
+    async def _refused(self, what: str, resp: aiohttp.ClientResponse) -> Batch | None:
+        """A stream refused with an HTTP error: the end of the chat (a Batch), a fallback (None), or raises."""
+        reader = ArrayReader()
+        raw = bytearray()
+        first = None
+        async with asyncio.timeout(self.http.timeout):
+            while first is None and reader.error is None and len(raw) < ERROR_BODY_MAX:
+                chunk = await resp.content.readany()
+                if not chunk:
+                    break
+                raw += chunk
+                elements = reader.feed(chunk)
+                first = elements[0] if elements else None  # errors come array-wrapped: the first is the error
+        reply = Reply(resp.status, first, dict(resp.headers), raw.decode("utf-8", errors="replace"))
+        reason = _reason(reply)
+        if resp.status in FALLBACK_STATUSES and reason is None:
+            self._fall_back(what, f"answered HTTP {resp.status}")
+            return None
+        if reason == "liveChatEnded":
+            return Batch(ended=True)
+        raise self._error(what, reply)
+
+    def _streamed(self, what: str, element: dict) -> Batch:
+        """One streamed element: a LiveChatMessageListResponse, or an error sent inside the stream."""
+        error = element.get("error")
+        if error is None:
+            return self._page(element)
+        code = error.get("code") if isinstance(error, dict) else None
+        reply = Reply(code if isinstance(code, int) else 500, element, {}, "")
+        if _reason(reply) == "liveChatEnded":
+            return Batch(ended=True)
+        raise self._error(what, reply)
+
+    def _fall_back(self, what: str, why: str) -> None:
+        self.streaming = False
+        log.warning("%s: %s %s; polling liveChatMessages.list instead", self.name, what, why)
 
     async def sample(self) -> Batch:
         """Concurrent viewers (a string in the API); 0 once the broadcast has ended."""
