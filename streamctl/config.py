@@ -28,6 +28,9 @@ AUDIENCE_FIELDS: dict[str, dict[str, tuple[bool, type | tuple[type, ...], str]]]
         "api_base": (False, str, "API root, default https://www.googleapis.com"),
         "daily_quota": (False, int, "quota units available for the day, default 10000"),
         "planned_hours": (False, (int, float), "planned event length in hours, for the quota planner"),
+        "transport": (False, str, "how chat is read: \"stream\" (default; liveChatMessages.streamList pushes "
+                      "messages as they are typed, 5 units a connection; falls back to polling when the endpoint "
+                      "answers 404/405/501 or not JSON) or \"poll\" (liveChatMessages.list, 5 units a poll)"),
     },
     "facebook": {
         "live_video_id": (True, str, "the live video's id"),
