@@ -34,7 +34,7 @@ class FakeFacebook(FakeServer):
         self.max_limit = max_limit
         self.status = "LIVE"
         self.live_views = 0
-        self.comments: list[dict] = []  # oldest first; each has a private seq and low_quality flag
+        self.comments: list[dict] = []  # as typed; private keys: _seq, _at, _low (quality), _parent, _held
         self.published: list[str] = []  # ids that a no_filter poller must store
         self.gone = False  # the video was deleted: comments answer code 100
         self.usage_headers: dict[str, str] = {}
@@ -49,16 +49,25 @@ class FakeFacebook(FakeServer):
     # ---- what the test (or the simulated audience) does --------------------------------------------
 
     def post_comment(self, author: str | None, text: str, author_id: str | None = None, at: float | None = None,
-                     low_quality: bool = False, reply_to: str | None = None, **kw) -> str:
+                     low_quality: bool = False, reply_to: str | None = None, held: bool = False, **kw) -> str:
+        """A comment typed at `at` (now); `held` keeps it out of every answer until `approve`."""
         seq = next(self._seq)
         comment_id = f"{self.video_id}_{900000000000000 + seq}"
-        item = {"id": comment_id, "message": text, "created_time": stamp(at or time.time(), "fb"),
-                "_seq": seq, "_low": low_quality, "_parent": reply_to}
+        at = at or time.time()
+        item = {"id": comment_id, "message": text, "created_time": stamp(at, "fb"),
+                "_seq": seq, "_at": int(at), "_low": low_quality, "_parent": reply_to, "_held": held}
         if author is not None:  # `from` is missing for commenters who restrict their profile
             item["from"] = {"name": author, "id": author_id or str(552524095105158 + seq)}
         self.comments.append(item)
-        self.published.append(comment_id)
+        if not held:
+            self.published.append(comment_id)
         return comment_id
+
+    def approve(self, comment_id: str) -> None:
+        """A held comment is approved: it appears where its (old) created_time puts it, not at the top."""
+        item = next(c for c in self.comments if c["id"] == comment_id)
+        item["_held"] = False
+        self.published.append(comment_id)
 
     def set_viewers(self, viewers: int | None) -> None:
         self.live_views = viewers or 0
@@ -101,7 +110,8 @@ class FakeFacebook(FakeServer):
         if request.match_info["video"] != self.video_id or self.gone:
             return graph_error(100, "(#100) Tried accessing nonexisting field (comments)", subcode=33)
         q = request.query
-        items = list(self.comments)
+        # Ordered by created_time (whole seconds, as Graph gives it), then as typed.
+        items = sorted((c for c in self.comments if not c["_held"]), key=lambda c: (c["_at"], c["_seq"]))
         if q.get("filter", "toplevel") == "toplevel":
             items = [c for c in items if c["_parent"] is None]
         if q.get("live_filter", "filter_low_quality") != "no_filter":
