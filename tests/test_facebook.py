@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from datetime import UTC, datetime
 
 import pytest
 
-from streamctl.audience.facebook import FacebookSource
+from streamctl.audience.facebook import SWEEP_PAGES, FacebookSource
 from streamctl.audience.poller import Poller
 from streamctl.audience.source import RATE_LIMITED, Http, SourceError
+from streamctl.events import CommentsFetched
 from streamctl.fakes.facebook import FakeFacebook
 from tests.audience_harness import FAST, Rig, audience, http, rig  # noqa: F401 - fixtures
 
@@ -135,3 +137,91 @@ async def test_restart_resumes_after_the_stored_watermark(fake, rig, http):
     await rig.until(lambda: rig.ids("fb") == first + later, what="resumed")
     resumed = [q for _, path, q in fake.requests[seen:] if path.endswith("/comments")]
     assert "after" not in resumed[0]  # the watermark stopped it on the first page
+
+
+# ---- comments approved late keep their old created_time and surface below the ones already fetched ------
+
+
+def polls(fake: FakeFacebook, since: int = 0) -> list[int]:
+    """Pages read by each poll after request `since`: a poll starts with a request without `after`."""
+    pages: list[int] = []
+    for _, path, query in fake.requests[since:]:
+        if path.endswith("/comments"):
+            if "after" not in query:
+                pages.append(0)
+            if pages:
+                pages[-1] += 1
+    return pages
+
+
+def published_ids(rig: Rig) -> list[str]:
+    return [c.platform_id for e in rig.drained() if isinstance(e, CommentsFetched) for c in e.comments]
+
+
+async def test_a_comment_approved_long_after_it_was_typed_is_stored_exactly_once(fake, rig, http):
+    now = time.time()
+    history = [fake.post_comment(f"Người {i}", f"ý kiến {i}", at=now - 3000 + 10 * i) for i in range(300)]
+    late = fake.post_comment("Chờ duyệt", "held for review, typed 25 minutes ago", at=now - 1500, held=True)
+    fb = source(fake, http)
+    fb.sweep_every = 0.5
+    rig.start(Poller(fb, rig.bus, FAST))
+    await rig.until(lambda: len(rig.ids("fb")) == 300, what="history")
+    fresh = [fake.post_comment("Mới", f"new {i}") for i in range(3)]
+    await rig.until(lambda: rig.ids("fb")[-3:] == fresh, what="new ones")
+    loaded = len(fake.requests)
+    fake.approve(late)  # 150 comments are newer: it lands on the second page, below known territory
+    await rig.until(lambda: late in rig.ids("fb"), timeout=5, what="the late approval")
+    await asyncio.sleep(1.2)  # two more sweeps: nothing arrives twice
+    ids = rig.ids("fb")
+    assert sorted(ids) == sorted(history + fresh + [late]) and len(ids) == len(set(ids))
+    assert published_ids(rig).count(late) == 1 and len(published_ids(rig)) == len(ids)
+    pages = polls(fake, loaded)
+    # Plain polls read one page; the sweeps stop 30 minutes back (page 3), never the whole history (page 4).
+    assert pages.count(1) >= len(pages) - 4 and max(pages) <= 3, pages
+
+
+async def test_a_comment_approved_soon_after_is_caught_by_every_poll(fake, rig, http):
+    now = time.time()
+    before = [fake.post_comment("A", f"m{i}", at=now - 60 + i) for i in range(20)]
+    soon = fake.post_comment("B", "typed before the newest, approved later", at=now - 50, held=True)
+    fb = source(fake, http)
+    fb.sweep_every = 3600  # no sweep: the overlap alone must find it
+    rig.start(Poller(fb, rig.bus, FAST))
+    await rig.until(lambda: rig.ids("fb") == before, what="first")
+    fake.approve(soon)
+    await rig.until(lambda: soon in rig.ids("fb"), what="caught by a plain poll")
+    assert sorted(rig.ids("fb")) == sorted(before + [soon]) and published_ids(rig).count(soon) == 1
+
+
+async def test_plain_polls_read_one_page_and_sweeps_are_capped_however_long_the_history(fake, rig, http):
+    now = time.time()
+    for i in range(3000):  # one comment a second for 50 minutes: thirty pages
+        fake.post_comment("A", f"m{i}", at=now - 3000 + i)
+    fb = source(fake, http)
+    fb.sweep_every = 0.3
+    rig.start(Poller(fb, rig.bus, FAST))
+    await rig.until(lambda: len(rig.ids("fb")) == 3000, timeout=20, what="history")
+    loaded = len(fake.requests)
+    for i in range(10):
+        fake.post_comment("B", f"n{i}")
+        await asyncio.sleep(0.1)
+    await rig.until(lambda: len(rig.ids("fb")) == 3010, what="new ones")
+    await asyncio.sleep(0.3)
+    pages = polls(fake, loaded)
+    assert set(pages) == {1, SWEEP_PAGES}, pages  # a sweep reads SWEEP_PAGES, never the thirty
+    assert pages.count(SWEEP_PAGES) <= 2 + 1.5 / 0.3, pages
+
+
+async def test_approvals_made_while_stopped_are_found_by_the_sweep_on_restart(fake, rig, http):
+    now = time.time()
+    first = [fake.post_comment("A", f"m{i}", at=now - 600 + i) for i in range(150)]
+    late = fake.post_comment("B", "held, approved while streamctl was down", at=now - 580, held=True)
+    task = rig.start(Poller(source(fake, http), rig.bus, FAST))
+    await rig.until(lambda: rig.ids("fb") == first, what="first run")
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    fake.approve(late)
+    rig.start(Poller(source(fake, http), rig.bus, FAST))
+    await rig.until(lambda: late in rig.ids("fb"), what="found after the restart")
+    ids = rig.ids("fb")
+    assert sorted(ids) == sorted(first + [late]) and len(ids) == len(set(ids))

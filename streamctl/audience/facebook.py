@@ -1,4 +1,4 @@
-"""Facebook: a live video's comments (newest first, unfiltered, paged back to known ones) and live_views."""
+"""Facebook: a live video's comments (newest first, unfiltered, paged back past known ones) and live_views."""
 
 from __future__ import annotations
 
@@ -14,6 +14,15 @@ DEFAULT_API = "https://graph.facebook.com/v21.0"
 FIELDS = "id,message,created_time,from{name,id}"
 PAGE = 100
 MAX_PAGES = 100  # a first poll pages back through at most this many pages of history
+# A comment held for review and approved later keeps its old created_time, so it surfaces below comments
+# already fetched. Every poll reads on past the first known comment, until it has met OVERLAP_KNOWN of them or
+# one OVERLAP_S older than the newest seen (at most one more page); every SWEEP_EVERY_S a sweep reads back
+# SWEEP_WINDOW_S, at most SWEEP_PAGES pages past the known ones. Repeats are dropped by id (and by the store).
+OVERLAP_KNOWN = 50
+OVERLAP_S = 120.0
+SWEEP_EVERY_S = 60.0
+SWEEP_WINDOW_S = 1800.0
+SWEEP_PAGES = 10
 RATE_LIMIT_CODES = (4, 17, 32, 613)
 STOPPED_STATUSES = ("LIVE_STOPPED", "VOD", "PROCESSING", "SCHEDULED_CANCELED", "SCHEDULED_EXPIRED")
 KNOWN = 5000  # recent comment ids remembered to tell new from known
@@ -36,6 +45,8 @@ class FacebookSource:
         self._known_set: set[str] = set()
         self.stopped = False  # the status said the broadcast is over: one last poll, then end
         self._answered = False  # the comments edge answered once: a later code 100 means the video is gone
+        self.sweep_every = SWEEP_EVERY_S
+        self._swept_at = 0.0  # the first poll after a restart sweeps: approvals may have come while we were away
 
     def resume(self, cursor: str | None) -> None:
         if not cursor:
@@ -65,11 +76,19 @@ class FacebookSource:
         return await self.http.get(what, self.api + path, params, {"Authorization": f"Bearer {self.credential}"})
 
     async def fetch(self) -> Batch:
-        """New comments since the last poll: newest first, page after page until known ones."""
+        """New comments since the last poll: newest first, page after page until past the known ones.
+
+        How far past (an overlap every poll, a deeper sweep now and then) is what catches late approvals.
+        """
         ended = self.stopped
         newest_first: list[Comment] = []
         after: str | None = None
         received = now()
+        sweep = self.watermark is None or received - self._swept_at >= self.sweep_every
+        window = SWEEP_WINDOW_S if sweep else OVERLAP_S
+        reached = False  # met a comment fetched before (a known id, or not newer than the newest seen)
+        old = 0  # comments met that were fetched before, or may have been
+        pages_past = 0  # pages read since reaching them
         for _ in range(MAX_PAGES):
             params = {"fields": FIELDS, "order": "reverse_chronological", "filter": "stream",
                       "live_filter": "no_filter", "limit": str(PAGE)}
@@ -82,20 +101,26 @@ class FacebookSource:
                     return Batch(ended=True)
                 raise error
             self._answered = True
-            reached = False
+            past = False  # met a comment older than the window
             for item in reply.data["data"] if isinstance(reply.data["data"], list) else []:
                 comment = self._comment(item, received)
                 if comment is None:
                     continue
-                if comment.platform_id in self._known_set or (
-                        self.watermark is not None and comment.published_at < self.watermark):
-                    reached = True  # known territory: everything older was fetched before
-                    continue
-                newest_first.append(comment)
+                known = comment.platform_id in self._known_set
+                if known or (self.watermark is not None and comment.published_at <= self.watermark):
+                    reached = True
+                    old += 1
+                if self.watermark is not None and comment.published_at < self.watermark - window:
+                    past = True
+                if not known:  # older than the newest but never seen: a late approval (or a repeat after restart)
+                    newest_first.append(comment)
+            pages_past += reached
             paging = reply.data.get("paging") if isinstance(reply.data.get("paging"), dict) else {}
             after = (paging.get("cursors") or {}).get("after") if paging.get("next") else None
-            if reached or not after:
+            if not after or reached and (past or (pages_past >= SWEEP_PAGES if sweep else old >= OVERLAP_KNOWN)):
                 break
+        if sweep:
+            self._swept_at = received
         comments = newest_first[::-1]  # oldest first, as they were typed
         for c in comments:
             self._remember(c.platform_id)
