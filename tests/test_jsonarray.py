@@ -53,6 +53,9 @@ def test_elements_before_a_problem_are_kept_and_the_problem_is_named():
     assert out == [{"a": 1}] and "without closing" in str(reader.error)
     out, reader = read([b'[{"a":1,}]'])  # balanced but not JSON
     assert out == [] and "not valid JSON" in str(reader.error)
+    deep = b'[{"a":' + b"[" * 100_000 + b"]" * 100_000 + b"}]"  # valid, but deeper than the parser's stack
+    out, reader = read([deep])
+    assert out == [] and "not valid JSON" in str(reader.error)
 
 
 def test_a_body_that_is_not_json_at_all_says_so():

@@ -88,8 +88,8 @@ class ArrayReader:
             del buf[:end]
             try:
                 out.append(json.loads(raw))
-            except ValueError as e:
-                raise ArrayError(f"a response that is not valid JSON ({e})") from None
+            except (ValueError, RecursionError) as e:  # RecursionError: nested deeper than Python's stack
+                raise ArrayError(f"a response that is not valid JSON ({type(e).__name__}: {e})") from None
             self.count += 1
             self._state = DONE if self._single else BETWEEN
             if self._state == DONE:

@@ -177,7 +177,8 @@ class YouTubeSource:
                         async with asyncio.timeout(self.stall_s):
                             chunk = await resp.content.readany()
                     except TimeoutError:
-                        log.info("%s: %s sent nothing for %g s; reconnecting", self.name, what, self.stall_s)
+                        # A dead connection, or only a quiet chat: either way the last token loses nothing.
+                        log.debug("%s: %s sent nothing for %g s; reconnecting", self.name, what, self.stall_s)
                         return
                     elements = reader.feed(chunk) if chunk else []
                     if not chunk:
@@ -192,7 +193,7 @@ class YouTubeSource:
                         return
                     if reader.error is not None:
                         raise SourceError(f"{what}: {reader.error}; resuming from the last complete response")
-        except aiohttp.ClientError as e:
+        except (aiohttp.ClientError, OSError) as e:
             raise SourceError(f"{what}: {type(e).__name__}: {e}; resuming from the last complete response") from None
         except TimeoutError:
             raise SourceError(f"{what}: no answer within {self.http.timeout:g} s") from None
