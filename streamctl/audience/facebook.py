@@ -117,7 +117,8 @@ class FacebookSource:
             pages_past += reached
             paging = reply.data.get("paging") if isinstance(reply.data.get("paging"), dict) else {}
             after = (paging.get("cursors") or {}).get("after") if paging.get("next") else None
-            if not after or reached and (past or (pages_past >= SWEEP_PAGES if sweep else old >= OVERLAP_KNOWN)):
+            enough = pages_past >= SWEEP_PAGES if sweep else old >= OVERLAP_KNOWN
+            if not after or (reached and (past or enough)):
                 break
         if sweep:
             self._swept_at = received
