@@ -23,10 +23,6 @@ from .test_restreamer import FAST, Running
 
 SECRETS = ("a-key-secret-1", "c-key-secret-3")
 
-# console/app.py stores the identity under a plain string key, which aiohttp 3.14 warns about (NotAppKeyWarning);
-# that is the console's to change (to a web.RequestKey), not this area's, so it is not an error here.
-pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
-
 
 @dataclass
 class Event:

@@ -10,7 +10,7 @@ from ..config import ConfigError, destination_from_api
 from ..redact import redact
 from ..restream.restreamer import DuplicateDestination, UnknownDestination
 from .app import CONTROLLER, json_error, json_response
-from .auth import requires
+from .auth import IDENTITY, requires
 
 ACTIONS = ("start", "stop", "restart")
 STATES = ("stopped", "starting", "live", "backoff", "failed")
@@ -18,7 +18,7 @@ STATES = ("stopped", "starting", "live", "backoff", "failed")
 
 def _audit(request: web.Request, action: str, name: str, before: dict | None, after: dict | None) -> None:
     controller = request.app[CONTROLLER]
-    controller.store.audit(request["identity"].name, action, "destination", name, before, after)
+    controller.store.audit(request[IDENTITY].name, action, "destination", name, before, after)
 
 
 def _brief(entry: dict | None) -> dict | None:
