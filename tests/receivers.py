@@ -178,7 +178,7 @@ class RtmpReceiver:
         if self.scheme == "srt":  # UDP: nothing to connect to; give the listener a moment to bind
             await wait_for(lambda: self.process is not None and _udp_bound(self.port), 5, "the SRT listener")
         else:
-            await wait_for(lambda: _listening(self.port), 5, f"receiver on port {self.port} to listen")
+            await wait_for(lambda: tcp_listening(self.port), 5, f"receiver on port {self.port} to listen")
         return self
 
     async def _serve(self) -> None:
@@ -247,10 +247,18 @@ def _udp_bound(port: int) -> bool:
     return False
 
 
-def _listening(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.2)
-        return s.connect_ex((LOOPBACK, port)) == 0
+def tcp_listening(port: int) -> bool:
+    """A TCP socket listens on `port` (read from /proc: connecting would use up an `ffmpeg -listen`)."""
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                return True
+    return False
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, gate: asyncio.Event | None = None):

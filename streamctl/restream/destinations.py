@@ -41,6 +41,8 @@ REFUSED = re.compile(r"(?i)(server error|operation not permitted|badname|connect
 
 # Nobody listens at the receiver's address: once something does again, there is no point waiting out the delay.
 UNREACHABLE = re.compile(r"(?i)(connection refused|no route to host|network is unreachable)")
+# The receiver hung up on us mid-stream: it may have crashed (then it will refuse for a while) or dropped only us.
+DROPPED = re.compile(r"(?i)(broken pipe|connection reset|end of file|input/output error)")
 DEFAULT_PORTS = {"rtmp": 1935, "rtmps": 443}
 
 
@@ -224,21 +226,29 @@ class Output:
             self.reconnects += 1
 
     async def _sit_out(self, delay: float, error: str) -> None:
-        """Wait out the backoff; when the receiver was unreachable, retry as soon as it accepts connections.
+        """Wait out the backoff, but retry at once when the receiver was seen down and now accepts again.
 
-        Only for "connection refused"-like failures: a receiver that accepts and then refuses or hangs
-        keeps its full backoff, so we never hammer it.
+        Only after "connection refused" or a dropped connection; a receiver that refused the key or hung
+        gets the full delay untouched. One still accepting (it dropped only us) is asked three times at
+        most, so a platform is never hammered; one that crashed and came back gets us within 0.25 s.
         """
-        address = self.address() if UNREACHABLE.search(error) else None
-        if address is None:
+        address = self.address()
+        seen_down = bool(UNREACHABLE.search(error))
+        if address is None or REFUSED.search(error) or not (seen_down or DROPPED.search(error)):
             await asyncio.sleep(delay)
             return
         loop = asyncio.get_running_loop()
         deadline = loop.time() + delay
-        while loop.time() < deadline:
+        up_polls = 0
+        while loop.time() < deadline and (seen_down or up_polls < 3):
             await asyncio.sleep(min(0.25, max(0.0, deadline - loop.time())))
-            if await _accepts(*address):
+            if not await _accepts(*address):
+                seen_down = True
+            elif seen_down:
                 return
+            else:
+                up_polls += 1
+        await asyncio.sleep(max(0.0, deadline - loop.time()))
 
     def address(self) -> tuple[str, int] | None:
         """The TCP host and port this output connects to, if it is a network output over TCP."""
@@ -246,7 +256,8 @@ class Output:
 
     async def _attempt(self) -> tuple[str, float]:
         """Run ffmpeg once until it exits or is killed; returns (what went wrong, seconds it was live)."""
-        reader = self.program.reader(self.name)
+        # Start with the GOP under way: the receiver gets pictures now, not at the next keyframe.
+        reader = self.program.reader(self.name, from_last_keyframe=True)
         self._reader = reader
         self._progress = self._fed_at = self._advanced_at = self._stall_reason = None
         self.tail.new_attempt()

@@ -20,7 +20,7 @@ NEEDED_ENCODERS = ("libx264", "aac")
 # and never overwrite a file (a restarted file output must not destroy what it recorded).
 GLOBAL_ARGS = ("-hide_banner", "-loglevel", "warning", "-nostats", "-progress", "pipe:1", "-n")
 # The program arrives as FLV on stdin; its decoder headers come first, so a short probe is enough.
-INPUT_ARGS = {"f": "flv", "probesize": "256k", "analyzeduration": "500000"}
+INPUT_ARGS = {"f": "flv", "probesize": "256k", "analyzeduration": "100000"}
 OUTPUT_FORMATS = {"rtmp": "flv", "rtmps": "flv", "srt": "mpegts"}
 
 

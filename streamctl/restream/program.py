@@ -104,14 +104,23 @@ class Program:
         self._feed_start: int | None = None
         self.tags_in = 0
         self.last_tag_at: float | None = None
+        # The program since its last keyframe, so a reader can start at once instead of at the next one.
+        self._gop: list[bytes] = []
+        self._gop_bytes = 0
 
     def header_tags(self) -> list[Tag]:
         tags = [self._metadata, self._video_header, self._audio_header]
         return [Tag(t.kind, 0, t.data) for t in tags if t is not None]
 
-    def reader(self, name: str, max_bytes: int = 8 * 1024 * 1024) -> ProgramReader:
-        """A new reader; it starts at the next keyframe."""
+    def reader(self, name: str, max_bytes: int = 8 * 1024 * 1024, from_last_keyframe: bool = False) -> ProgramReader:
+        """A new reader; it starts at the next keyframe, or (`from_last_keyframe`) with the current GOP."""
         reader = ProgramReader(self, name, max_bytes)
+        # Only a GOP of a feed still flowing: after an ingest loss it is old news.
+        fresh = self.last_tag_at is not None and asyncio.get_running_loop().time() - self.last_tag_at < 2.0
+        if from_last_keyframe and fresh and self._gop and self._gop_bytes <= max_bytes // 2:
+            reader._start()
+            for chunk in self._gop:
+                reader._push(chunk)
         self._readers.add(reader)
         return reader
 
@@ -122,6 +131,7 @@ class Program:
     def new_feed(self) -> None:
         """A new publisher or a restarted pull: its timestamps start again at its own zero."""
         self._feed_start = None
+        self._gop, self._gop_bytes = [], 0
         self._offset = self._last_out + 40 if self._last_out >= 0 else 0
 
     def publish(self, tag: Tag) -> None:
@@ -147,6 +157,13 @@ class Program:
         self._last_out = max(self._last_out, ts)
         encoded = tag.encode(ts)
         out = Tag(tag.kind, ts, tag.data)
+        if out.is_keyframe:
+            self._gop, self._gop_bytes = [encoded], len(encoded)
+        elif self._gop:
+            self._gop.append(encoded)
+            self._gop_bytes += len(encoded)
+            if self._gop_bytes > 8 * 1024 * 1024:  # a very long GOP: not worth holding
+                self._gop, self._gop_bytes = [], 0
         for r in list(self._readers):
             r.offer(out, encoded)
 
