@@ -47,10 +47,17 @@ ROLE_EVENTS: dict[str, tuple[type[Event], ...]] = {
 Encoder = Callable[[Event], "str | None"]
 
 
+def _plain(value: object) -> object:
+    return dataclasses.asdict(value) if dataclasses.is_dataclass(value) else str(value)
+
+
 def event_json(event: Event, **replace) -> str:
     """`{"type": EventName, ...fields}` with secrets masked (error texts may quote URLs)."""
-    data = {"type": type(event).__name__, **dataclasses.asdict(event), **replace}
-    return redact(json.dumps(data, ensure_ascii=False, default=str))
+    # Fields are read as they are (json walks the dicts and tuples itself): asdict's deep copy of every
+    # comment of a 50-comment batch cost more than the encoding.
+    fields = {f.name: getattr(event, f.name) for f in dataclasses.fields(event)}
+    data = {"type": type(event).__name__, **fields, **replace}
+    return redact(json.dumps(data, ensure_ascii=False, default=_plain))
 
 
 class Hub:
