@@ -23,6 +23,16 @@ export function el(tag, props = {}, ...children) {
   return node;
 }
 
+// Live counters are written many times a second: writing the same text or flag again would still make the
+// browser restyle and lay the page out, so only real changes touch the DOM.
+export function setText(node, text) {
+  if (node.textContent !== text) node.textContent = text;
+}
+
+export function setHidden(node, hidden) {
+  if (node.hidden !== hidden) node.hidden = hidden;
+}
+
 export async function api(method, path, body) {
   const options = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
   if (method !== "GET") options.headers["X-CSRF-Token"] = data.csrf;

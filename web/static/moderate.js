@@ -1,7 +1,8 @@
 // /moderate: the merged comment stream, the question desk and the hall queue, live for several moderators.
-import { api, attempt, batched, clock, data, el, fold, live, number, platformBadge, T, toast, typing } from "./console.js";
+import { api, attempt, batched, clock, data, el, fold, live, number, platformBadge, setHidden, setText, T, toast, typing } from "./console.js";
 
 const MAX_ROWS = 400;        // comments kept on the page; older ones are a search away
+const CHUNK_ROWS = 40;       // comments drawn into one block (see drawComments)
 const MAX_CARDS = 200;       // question cards per tab
 const LOCK_RENEW_MS = 20000; // the server holds an edit lock for 60 s
 
@@ -33,9 +34,11 @@ function matches(c) {
   return words.every((w) => haystack.includes(w));
 }
 
+// Rows carry no buttons and no listeners of their own: hundreds arrive each second. One action bar moves to
+// the row being pointed at or selected, and the list handles clicks for all its rows.
 function commentRow(c) {
   const note = notes.get(noteKey(c.platform, c.author_id));
-  const row = el("li", { class: `item comment${c.hidden ? " hidden" : ""}${c.is_question ? " is-question" : ""}`,
+  return el("li", { class: `item comment${c.hidden ? " hidden" : ""}${c.is_question ? " is-question" : ""}`,
     dataset: { id: c.id }, tabindex: "-1" },
     el("div", { class: "meta" },
       platformBadge(c.platform),
@@ -45,16 +48,69 @@ function commentRow(c) {
       c.amount ? el("span", { class: "badge paid", text: c.amount }) : null,
       c.is_question ? el("span", { class: "badge q", title: T("comments.flagged"), text: "?" }) : null,
       c.hidden ? el("span", { class: "badge muted", text: T("comments.hidden") }) : null),
-    el("p", { class: "text", text: c.text }),
-    el("div", { class: "actions" },
-      el("button", { class: "mini", "aria-keyshortcuts": "q", text: T("action.make_question"),
-        onclick: () => makeQuestion(c.id) }),
-      el("button", { class: "mini", "aria-keyshortcuts": "h", text: c.hidden ? T("action.unhide") : T("action.hide"),
-        onclick: () => hide(c.id) }),
-      el("button", { class: "mini", "aria-keyshortcuts": "n", text: T("action.note"), onclick: () => openNote(c.id) })));
-  row.addEventListener("click", () => select("comments", row));
-  return row;
+    el("p", { class: "text", text: c.text }));
 }
+
+const rowId = (row) => Number(row.dataset.id);
+const commentActions = el("div", { class: "actions" },
+  el("button", { class: "mini", "aria-keyshortcuts": "q", text: T("action.make_question"),
+    onclick: () => makeQuestion(rowId(commentActions.parentElement)) }),
+  el("button", { class: "mini", "aria-keyshortcuts": "h", text: T("action.hide"),
+    onclick: () => hide(rowId(commentActions.parentElement)) }),
+  el("button", { class: "mini", "aria-keyshortcuts": "n", text: T("action.note"),
+    onclick: () => openNote(rowId(commentActions.parentElement)) }));
+
+function showActions(row) {
+  if (!row) { commentActions.remove(); return; }
+  const c = comments.get(rowId(row));
+  commentActions.children[1].textContent = c?.hidden ? T("action.unhide") : T("action.hide");
+  if (commentActions.parentElement !== row) row.append(commentActions);
+}
+
+const commentRows = lists.comments.getElementsByClassName("comment"); // live, newest first
+const findItem = (pane, id) => lists[pane].querySelector(`.item[data-id="${id}"]`);
+const selectedRow = () => (selected.comments == null ? null : findItem("comments", selected.comments));
+lists.comments.addEventListener("mouseover", (event) => {
+  const row = event.target.closest(".comment");
+  if (row && row !== commentActions.parentElement) showActions(row);
+});
+lists.comments.addEventListener("mouseleave", () => showActions(selectedRow()));
+lists.comments.addEventListener("click", (event) => {
+  const row = event.target.closest(".comment");
+  if (row && !event.target.closest("button")) select("comments", row);
+});
+
+// Rows sit in blocks of up to CHUNK_ROWS, each contained for layout and paint: a new comment on top then
+// moves a few blocks down instead of every row (which the browser would lay out and paint again, hundreds
+// of times a second). The blocks are invisible to assistive technology: the rows stay items of one list.
+function chunk(rows) {
+  return el("li", { class: "chunk", role: "none" }, el("ol", { role: "none" }, rows));
+}
+
+function prependRows(rows) {
+  const first = lists.comments.firstElementChild;
+  const room = first ? CHUNK_ROWS - first.firstElementChild.children.length : 0;
+  if (room > 0) first.firstElementChild.prepend(...rows.slice(-room));
+  const rest = rows.slice(0, Math.max(0, rows.length - room));
+  const chunks = [];
+  for (let end = rest.length; end > 0; end -= CHUNK_ROWS) chunks.unshift(chunk(rest.slice(Math.max(0, end - CHUNK_ROWS), end)));
+  lists.comments.prepend(...chunks);
+}
+
+// Comments are drawn once per animation frame, however many messages came in it; a burst larger than the
+// list only draws the newest MAX_ROWS (the rest stay a search away, as older rows do).
+let unrendered = [];
+const drawComments = batched(() => {
+  const batch = unrendered;
+  unrendered = [];
+  const rows = [];
+  for (let i = batch.length - 1; i >= 0 && rows.length < MAX_ROWS; i -= 1) {
+    if (matches(batch[i])) rows.push(commentRow(batch[i]));
+  }
+  if (rows.length) prependRows(rows);
+  trimComments();
+  updateCommentsMeta();
+});
 
 function addComments(batch) {
   for (const c of batch) {
@@ -63,43 +119,60 @@ function addComments(batch) {
   }
   if (paused) {
     held.push(...batch);
-    $("paused-note").hidden = false;
-    $("paused-note").textContent = T("comments.held", { n: held.length });
+    setHidden($("paused-note"), false);
+    setText($("paused-note"), T("comments.held", { n: held.length }));
     return;
   }
-  const fragment = document.createDocumentFragment();
-  for (const c of [...batch].reverse()) if (matches(c)) fragment.append(commentRow(c));
-  lists.comments.prepend(fragment);
-  trimComments();
-  updateCommentsMeta();
+  unrendered.push(...batch);
+  if (unrendered.length > MAX_ROWS * 2) unrendered = unrendered.slice(-MAX_ROWS);
+  drawComments();
 }
 
 function trimComments() {
-  while (lists.comments.children.length > MAX_ROWS) lists.comments.lastElementChild.remove();
+  let extra = commentRows.length - MAX_ROWS;
+  while (extra > 0) {
+    const rows = lists.comments.lastElementChild.firstElementChild;
+    if (rows.children.length <= extra) {
+      extra -= rows.children.length;
+      lists.comments.lastElementChild.remove();
+    } else {
+      // One range removal instead of a removal per row.
+      const range = document.createRange();
+      range.setStartBefore(rows.children[rows.children.length - extra]);
+      range.setEndAfter(rows.lastElementChild);
+      range.deleteContents();
+      extra = 0;
+    }
+  }
   if (comments.size > MAX_ROWS * 3) {
-    const keep = new Set([...lists.comments.children].map((r) => Number(r.dataset.id)));
+    const keep = new Set(unrendered.map((c) => c.id).concat(held.map((c) => c.id)));
+    for (const row of commentRows) keep.add(rowId(row));
     for (const id of comments.keys()) if (!keep.has(id)) comments.delete(id);
   }
 }
 
 function rerenderComments() {
+  unrendered = [];
   const rows = [...comments.values()].filter(matches).sort((a, b) => b.id - a.id).slice(0, MAX_ROWS);
-  lists.comments.replaceChildren(...rows.map(commentRow));
+  lists.comments.replaceChildren();
+  prependRows(rows.map(commentRow));
   restoreSelection("comments");
   updateCommentsMeta();
 }
 
 function updateCommentsMeta() {
-  $("comments-count").textContent = number(lists.comments.children.length);
-  $("comments-empty").hidden = lists.comments.children.length > 0;
+  setText($("comments-count"), number(commentRows.length));
+  setHidden($("comments-empty"), commentRows.length > 0);
 }
 
 function replaceComment(id) {
-  const row = lists.comments.querySelector(`[data-id="${id}"]`);
+  const row = findItem("comments", id);
   if (row) {
     const fresh = commentRow(comments.get(id));
+    const hadActions = commentActions.parentElement === row;
     if (row.classList.contains("selected")) fresh.classList.add("selected");
     row.replaceWith(fresh);
+    if (hadActions) showActions(fresh);
   }
 }
 
@@ -208,10 +281,18 @@ function questionCard(q, position) {
   return card;
 }
 
+// Puts `nodes` in `list` in order, moving only what changed: a new card is one insert, not 200 reinserted
+// cards to restyle and lay out again.
 function setChildren(list, nodes) {
   const current = list.children;
   if (current.length === nodes.length && nodes.every((node, i) => current[i] === node)) return;
-  list.replaceChildren(...nodes);
+  const wanted = new Set(nodes);
+  for (const child of [...current]) if (!wanted.has(child)) child.remove();
+  let at = list.firstElementChild;
+  for (const node of nodes) {
+    if (node === at) at = at.nextElementSibling;
+    else list.insertBefore(node, at);
+  }
 }
 
 const byId = (a, b) => a.id - b.id;
@@ -221,26 +302,26 @@ const renderQuestions = batched(() => {
   const all = [...questions.values()];
   const counts = { pending: 0, approved: 0, dismissed: 0 };
   for (const q of all) if (q.state in counts) counts[q.state] += 1;
-  for (const [state, n] of Object.entries(counts)) document.querySelector(`[data-count="${state}"]`).textContent = n ? number(n) : "";
+  for (const [state, n] of Object.entries(counts)) setText(document.querySelector(`[data-count="${state}"]`), n ? number(n) : "");
 
   let shown = all.filter((q) => q.state === tab).sort(byId);
   if (tab === "dismissed") shown = shown.reverse();
   const nodes = shown.slice(0, MAX_CARDS).map((q) => cachedCard(q));
   if (shown.length > MAX_CARDS) {
-    moreNode.textContent = T("questions.more", { n: shown.length - MAX_CARDS });
+    setText(moreNode, T("questions.more", { n: shown.length - MAX_CARDS }));
     nodes.push(moreNode);
   }
   setChildren(lists.questions, nodes);
-  $("questions-empty").hidden = shown.length > 0;
+  setHidden($("questions-empty"), shown.length > 0);
 
   const queue = all.filter((q) => ["forwarded", "on_air"].includes(q.state)).sort(byOrder);
   setChildren(lists.queue, queue.map((q, i) => cachedCard(q, i + 1)));
-  $("queue-count").textContent = queue.length ? number(queue.length) : "";
-  $("queue-empty").hidden = queue.length > 0;
+  setText($("queue-count"), queue.length ? number(queue.length) : "");
+  setHidden($("queue-empty"), queue.length > 0);
 
   const answered = all.filter((q) => q.state === "answered").sort((a, b) => (b.answered_at || "").localeCompare(a.answered_at || ""));
   setChildren($("answered"), answered.slice(0, 50).map((q) => cachedCard(q)));
-  $("answered-count").textContent = answered.length ? number(answered.length) : "";
+  setText($("answered-count"), answered.length ? number(answered.length) : "");
   restoreSelection("questions");
   restoreSelection("queue");
 });
@@ -353,15 +434,17 @@ function select(pane, item) {
   if (!item) { selected[pane] = null; return; }
   item.classList.add("selected");
   selected[pane] = Number(item.dataset.id);
+  if (pane === "comments") showActions(item);
   item.focus({ preventScroll: true });
   item.scrollIntoView({ block: "nearest" });
 }
 
 function restoreSelection(pane) {
   if (selected[pane] == null) return;
-  const item = lists[pane].querySelector(`[data-id="${selected[pane]}"]`);
+  const item = findItem(pane, selected[pane]);
   if (item) {
     item.classList.add("selected");
+    if (pane === "comments") showActions(item);
     if (activePane === pane && !document.querySelector("dialog[open]") && !typing({ target: document.activeElement })) {
       item.focus({ preventScroll: true });
     }
@@ -369,7 +452,7 @@ function restoreSelection(pane) {
 }
 
 function step(delta) {
-  const items = [...lists[activePane].querySelectorAll(":scope > .item")];
+  const items = [...lists[activePane].querySelectorAll(".item")];
   if (!items.length) return;
   const index = items.findIndex((x) => Number(x.dataset.id) === selected[activePane]);
   const next = index < 0 ? 0 : Math.max(0, Math.min(items.length - 1, index + delta));
@@ -377,8 +460,8 @@ function step(delta) {
 }
 
 function switchPane(pane) {
-  const item = selected[pane] != null ? lists[pane].querySelector(`[data-id="${selected[pane]}"]`) : null;
-  select(pane, item || lists[pane].querySelector(":scope > .item"));
+  const item = selected[pane] != null ? findItem(pane, selected[pane]) : null;
+  select(pane, item || lists[pane].querySelector(".item"));
 }
 
 const PANES = ["comments", "questions", "queue"];
@@ -457,7 +540,7 @@ function onEvent(event) {
       else notes.delete(noteKey(event.platform, event.author_id));
       for (const c of comments.values()) if (c.platform === event.platform && c.author_id === event.author_id) replaceComment(c.id);
       break;
-    case "ViewersStored": $("viewers-total").textContent = number(event.total); break;
+    case "ViewersStored": setText($("viewers-total"), number(event.total)); break;
     case "Alert": toast(`${event.source}: ${event.message}`, event.level === "error" ? "error" : "info"); break;
   }
 }

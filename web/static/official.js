@@ -6,8 +6,12 @@ const $ = (id) => document.getElementById(id);
 const mine = (q) => !data.assignee || q.assigned_to === data.assignee;
 
 function upsert(q) {
-  if (q.state === "hidden") questions.delete(q.id);
-  else questions.set(q.id, q);
+  // Every new pending question reaches this screen as "hidden": nothing here changes, so nothing is redrawn.
+  if (q.state === "hidden") {
+    if (!questions.delete(q.id)) return;
+  } else {
+    questions.set(q.id, q);
+  }
   render();
 }
 
@@ -49,6 +53,7 @@ async function catchUp() {
   if (!current) return;
   questions.clear();
   for (const q of current.questions) upsert(q);
+  render();
 }
 
 for (const q of data.questions) upsert(q);
