@@ -62,6 +62,8 @@ AUDIENCE_FIELDS: dict[str, dict[str, tuple[bool, type | tuple[type, ...], str]]]
     },
 }
 AUDIENCE_COMMON = {"name", "platform", "interval", "enabled"}
+# Fields that take one of a few words.
+AUDIENCE_CHOICES: dict[tuple[str, str], tuple[str, ...]] = {("youtube", "transport"): ("stream", "poll")}
 
 
 class ConfigError(Exception):
@@ -386,6 +388,10 @@ def _check_audience(c: _Checker, data: dict) -> tuple[AudienceConfig, ...]:
             value = c.value(table, where, key, kind, required)
             if value is not None:
                 options[key] = value
+        for key, value in options.items():
+            choices = AUDIENCE_CHOICES.get((platform, key))
+            if choices and value not in choices:
+                c.fail(f"{where}.{key}", f"{_short(value)} is not known, expected one of {', '.join(choices)}")
         for key in ("api_base", "irc_url"):
             if key in options and urlsplit(options[key]).scheme not in ("http", "https", "ws", "wss"):
                 c.fail(f"{where}.{key}", f"{_short(options[key])} is not a URL, expected http(s)://host/path")

@@ -169,3 +169,20 @@ def test_a_broken_ingest_is_reported_once_not_as_missing(write_event, capsys):
 def test_ingest_kind_follows_the_address_and_listen_overrides_it(write_event, url, kind, kept):
     event = load_event(write_event(f'[event]\nname = "x"\n[ingest]\nurl = "{url}"\n'))
     assert (event.ingest.kind, event.ingest.url) == (kind, kept)
+
+
+def test_youtube_transport_must_be_stream_or_poll(write_event, monkeypatch):
+    monkeypatch.setenv("YT_TOKEN", "ya29.secret-token")
+    path = write_event("""
+        [event]
+        name = "x"
+        [[audience]]
+        name = "yt"
+        platform = "youtube"
+        video_id = "abc"
+        credential_env = "YT_TOKEN"
+        transport = "push"
+    """)
+    with pytest.raises(ConfigError) as caught:
+        load_event(path)
+    assert caught.value.issues == [f"{path}: audience[0].transport: 'push' is not known, expected one of stream, poll"]
