@@ -13,6 +13,7 @@ from streamctl.config import DestinationConfig
 from streamctl.events import Bus, DestinationStateChanged
 from streamctl.redact import mask_url
 from streamctl.restream.destinations import Backoff, Destination, Timing, key_expiry
+from streamctl.restream.ffmpeg import ffmpeg_source
 from streamctl.restream.profiles import PROFILES, Profile
 from streamctl.restream.program import Program
 from streamctl.restream.rtmp_server import RtmpServer
@@ -249,6 +250,18 @@ async def test_unknown_encoder_is_a_permanent_failure(stage, monkeypatch):
     await wait_for(lambda: dest.state == "failed", 15, "failed")
     assert "no_such_264" in dest.error
     assert stage.states("broken") == ["starting", "failed"]
+
+
+async def test_missing_ffmpeg_is_a_clear_failure(stage, monkeypatch, tmp_path):
+    monkeypatch.setenv("STREAMCTL_FFMPEG", str(tmp_path / "no-ffmpeg-here"))
+    ffmpeg_source.cache_clear()
+    try:
+        dest = stage.destination("nowhere", "rtmp://127.0.0.1:1/live")
+        dest.start()
+        await wait_for(lambda: dest.state == "failed", 5, "failed")
+    finally:
+        ffmpeg_source.cache_clear()
+    assert dest.error == f"cannot start ffmpeg '{tmp_path / 'no-ffmpeg-here'}': No such file or directory"
 
 
 async def test_stop_and_start_again_touch_nothing_else(stage):

@@ -32,8 +32,9 @@ log = logging.getLogger(__name__)
 STATES = ("stopped", "starting", "live", "backoff", "failed")
 
 # Errors no retry can cure: the command itself is wrong for this ffmpeg.
-PERMANENT = re.compile(r"(?i)(protocol not found|unknown encoder|encoder not found|unrecognized option|"
-                       r"option not found|no such filter|error initializing complex filters|already exists)")
+PERMANENT = re.compile(r"(?i)(cannot start ffmpeg|protocol not found|unknown encoder|encoder not found|"
+                       r"unrecognized option|option not found|no such filter|error initializing complex filters|"
+                       r"already exists)")
 # The platform heard us and said no: the key is wrong or spent. Worth a few tries (it may not be ready yet).
 # ffmpeg shows an RTMP `_error`/onStatus error as "Server error: <description>" and then EPERM.
 REFUSED = re.compile(r"(?i)(server error|operation not permitted|badname|connect\.rejected|unauthori[sz]ed|"
@@ -196,6 +197,10 @@ class Output:
         reporter = asyncio.create_task(self._report(), name=f"{self.kind}:{self.name}:health")
         try:
             await self._supervise()
+        except Exception as e:
+            # A bug here must show on the console as this output failing, not vanish with the task.
+            log.exception("%s %s: supervision failed", self.kind, self.name)
+            await self.change_state("failed", f"internal error: {type(e).__name__}: {e}")
         finally:
             reporter.cancel()
             await asyncio.gather(reporter, return_exceptions=True)
@@ -262,8 +267,13 @@ class Output:
         self._progress = self._fed_at = self._advanced_at = self._stall_reason = None
         self.tail.new_attempt()
         argv = self.argv()
-        child = await self.supervisor.spawn(self.name, argv, stdin=asyncio.subprocess.PIPE,
-                                            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        try:
+            child = await self.supervisor.spawn(self.name, argv, stdin=asyncio.subprocess.PIPE,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        except OSError as e:
+            reader.close()
+            self._reader = None
+            return f"cannot start ffmpeg {argv[0]!r}: {e.strerror or e}", 0.0
         self.child = child
         live_for = 0.0
         helpers = [
