@@ -146,9 +146,15 @@ class Output:
             await asyncio.gather(task, return_exceptions=True)
         await self.change_state("stopped")
 
+    async def start_now(self) -> None:
+        """Start it and show `starting` at once, so an answer to "start" never still says `stopped`."""
+        self.start()
+        if self.state in ("stopped", "failed"):
+            await self.change_state("starting")
+
     async def restart(self) -> None:
         await self.stop()
-        self.start()
+        await self.start_now()
 
     async def change_state(self, new: str, error: str | None = None) -> None:
         """The one place a state changes; every change is logged and published on the bus."""

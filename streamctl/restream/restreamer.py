@@ -126,7 +126,7 @@ class Restreamer:
 
     async def start(self, name: str) -> dict:
         dest = self.get(name)
-        dest.start()
+        await dest.start_now()
         return dest.describe()
 
     async def stop(self, name: str) -> dict:
