@@ -191,7 +191,10 @@ class Ingest:
             return
         if state != self.state:
             self.since = now()
-            log.info("ingest %s%s", state, f": {error}" if error else "")
+            log.log(logging.WARNING if error else logging.INFO, "ingest %s%s", state, f": {error}" if error else "")
+        elif error:
+            # Same state, new trouble (e.g. still waiting, but now the port is taken): say so once.
+            log.warning("ingest %s: %s", state, error)
         self.state, self.error = state, error
         await self.bus.publish(IngestStateChanged(state, self.probe.facts(), error))
 
