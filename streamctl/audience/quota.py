@@ -42,7 +42,7 @@ class QuotaPlanner:
     """Keeps the day's ledger of units and plans the interval from what is left and the time to go."""
 
     def __init__(self, daily: int, planned_s: float, started_at: float, min_interval_s: float = 1.0,
-                 viewers_every_s: float = 30.0, used: int = 0, day: str | None = None):
+                 viewers_every_s: float = 15.0, used: int = 0, day: str | None = None):
         if daily <= 0:
             raise ValueError("daily quota must be positive")
         self.daily = daily
