@@ -125,6 +125,7 @@ function addComments(batch) {
   }
   unrendered.push(...batch);
   if (unrendered.length > MAX_ROWS * 2) unrendered = unrendered.slice(-MAX_ROWS);
+  forgetOldComments(); // here, not when drawing: a hidden tab draws no frames
   drawComments();
 }
 
@@ -144,6 +145,9 @@ function trimComments() {
       extra = 0;
     }
   }
+}
+
+function forgetOldComments() {
   if (comments.size > MAX_ROWS * 3) {
     const keep = new Set(unrendered.map((c) => c.id).concat(held.map((c) => c.id)));
     for (const row of commentRows) keep.add(rowId(row));
