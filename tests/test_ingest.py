@@ -14,8 +14,9 @@ from aiohttp import web
 
 from streamctl.config import IngestConfig
 from streamctl.events import Bus, IngestStateChanged
+from streamctl.restream.drawtext import FONT, filter_value
 from streamctl.restream.flv import VIDEO, FlvReader, Tag
-from streamctl.restream.ingest import FONT, Ingest, ffmpeg_argv, filter_value
+from streamctl.restream.ingest import Ingest, ffmpeg_argv
 from streamctl.restream.program import Program
 from streamctl.restream.supervisor import Supervisor
 from tests.conftest import LOOPBACK, free_port

@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections import deque
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,16 +18,17 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from ..config import IngestConfig
 from ..events import Bus, IngestStateChanged, now
 from ..redact import redact, register_secret
+from .drawtext import FONT, drawtext
 from .ffmpeg import find_ffmpeg
-from .flv import FlvParseError, FlvReader, Tag
+from .flv import Tag
+from .flvchild import run_flv_child
 from .probe import StreamProbe
 from .program import Program
 from .rtmp_server import RtmpServer, RtmpSession
-from .supervisor import Child, Supervisor
+from .supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 
-FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 TESTSRC_SIZE = "1280x720"
 STALL_S = 5.0  # a live feed with no tag for this long is lost
 FIRST_TAG_S = 15.0  # a pull, file or testsrc that has sent nothing by now is restarted
@@ -62,23 +62,12 @@ def rtmp_app_and_key(config: IngestConfig) -> tuple[str, str | None]:
     return app, key
 
 
-def filter_value(text: str) -> str:
-    """`text` as one option value inside an ffmpeg filtergraph, taken literally.
-
-    Two parsers read it: the option parser (quote it; a quote inside becomes '\\'') and then the graph
-    parser (backslash before each of \\ ' [ ] , ;).
-    """
-    quoted = "'" + text.replace("'", "'\\''") + "'"
-    return re.sub(r"([\\'\[\],;])", r"\\\1", quoted)
-
-
 def testsrc_filter(event_name: str, font: Path = FONT) -> str | None:
     """drawtext filters for the running clock and the event name; None when the font is missing."""
     if not font.is_file():
         return None
-    common = f"fontfile={filter_value(str(font))}:fontcolor=white:box=1:boxcolor=black@0.6:boxborderw=14:x=(w-tw)/2"
-    clock = f"drawtext={common}:fontsize=h/12:y=h*0.30:text={filter_value('%{localtime}')}"
-    name = f"drawtext={common}:fontsize=h/20:y=h*0.72:expansion=none:text={filter_value(event_name or 'streamctl')}"
+    clock = drawtext("%{localtime}", fontsize="h/12", y="h*0.30", font=font, box=True, expand=True)
+    name = drawtext(event_name or "streamctl", fontsize="h/20", y="h*0.72", font=font, box=True)
     return f"{clock},{name}"
 
 
@@ -299,63 +288,16 @@ class Ingest:
         """One ffmpeg run: its FLV into the program until it ends or stalls; returns why it ended."""
         assert self.config is not None
         kind = self.config.kind
-        child = await self.supervisor.spawn(f"ingest-{kind}", argv, stdout=asyncio.subprocess.PIPE,
-                                            stderr=asyncio.subprocess.PIPE)
-        tail: deque[str] = deque(maxlen=4)
-        drain = asyncio.create_task(_drain_stderr(child, tail), name="ingest.stderr")
-        try:
-            stopped = await self._pump(child)
-            if stopped is not None:
-                return stopped
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(child.process.wait()), 2.0)
-            await asyncio.wait([drain], timeout=1.0)  # ffmpeg's last words say why it ended
-            code = child.returncode
-            why = f"ffmpeg exited with code {code}" if code is not None else "ffmpeg closed its output"
-            return f"{why}: {tail[-1]}" if tail else why
-        finally:
-            await self.supervisor.stop(child)
-            drain.cancel()
-            await asyncio.gather(drain, return_exceptions=True)
-
-    async def _pump(self, child: Child) -> str | None:
-        """Tags from the child's stdout into the program; why it stopped, or None at the end of its output."""
-        assert self.config is not None and child.process.stdout is not None
-        reader = FlvReader()
-        # A listener may wait for its caller as long as it takes; other sources must start promptly.
-        timeout: float | None = None if self.config.kind == "srt_listen" else self.first_tag_s
         started = False
-        while True:  # ends with the child's output, or a stall
-            try:
-                async with asyncio.timeout(timeout):
-                    data = await child.process.stdout.read(65536)
-            except TimeoutError:
-                return f"no data for {timeout:g} s"
-            if not data:
-                return None
-            try:
-                tags = reader.feed(data)
-            except FlvParseError as e:
-                return f"ffmpeg sent something that is not FLV: {e}"
-            for tag in tags:
-                if not started:
-                    started = True
-                    await self._new_feed(None)
-                    timeout = self.stall_s
-                await self._take(tag)
 
+        async def take(tag: Tag) -> None:
+            nonlocal started
+            if not started:
+                started = True
+                await self._new_feed(None)
+            await self._take(tag)
 
-async def _drain_stderr(child: Child, tail: deque[str]) -> None:
-    """Keep ffmpeg's stderr flowing (a full pipe would stall it); remember the last lines, masked."""
-    stream = child.process.stderr
-    if stream is None:
-        return
-    pending = b""
-    while chunk := await stream.read(4096):
-        *lines, pending = (pending + chunk).split(b"\n")
-        pending = pending[-4096:]
-        for raw in lines:
-            line = redact(raw.decode("utf-8", "replace").strip())
-            if line:
-                tail.append(line)
-                log.debug("%s: %s", child.name, line)
+        # A listener may wait for its caller as long as it takes; other sources must start promptly.
+        first_tag_s = None if kind == "srt_listen" else self.first_tag_s
+        return await run_flv_child(self.supervisor, f"ingest-{kind}", argv, take, first_tag_s=first_tag_s,
+                                   stall_s=self.stall_s)
