@@ -18,6 +18,8 @@ DESTINATION_PLATFORMS = tuple(PLATFORMS)
 AUDIENCE_PLATFORMS = ("youtube", "facebook", "tiktok", "twitch", "webhook", "simulated", "manual")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+SLATE_TEXT = "Chương trình sẽ tiếp tục trong giây lát — We'll be right back"
+SLATE_TEXT_MAX = 200  # characters; the card has room for a few lines
 
 # Per audience platform: field -> (required, expected type, help). The help text is the documentation.
 AUDIENCE_FIELDS: dict[str, dict[str, tuple[bool, type | tuple[type, ...], str]]] = {
@@ -89,6 +91,8 @@ class IngestConfig:
     kind: str
     key_env: str | None = None
     key: str | None = field(default=None, repr=False)
+    slate: bool = True  # a holding card keeps every platform fed while the program is lost
+    slate_text: str = SLATE_TEXT
 
     @property
     def display_url(self) -> str:
@@ -272,9 +276,15 @@ def _check_ingest(c: _Checker, data: dict, base: Path) -> IngestConfig | None:
     table = c.table(data, "ingest", required=False)
     if table is None:
         return None
-    c.unknown(table, "ingest", {"url", "key_env"})
+    c.unknown(table, "ingest", {"url", "key_env", "slate", "slate_text"})
     url = c.value(table, "ingest", "url", str, True)
     key_env = c.value(table, "ingest", "key_env", str, False)
+    slate = c.value(table, "ingest", "slate", bool, False, True)
+    slate_text = c.value(table, "ingest", "slate_text", str, False, SLATE_TEXT)
+    if len(slate_text) > SLATE_TEXT_MAX or any(ord(ch) < 32 and ch != "\n" for ch in slate_text):
+        c.fail("ingest.slate_text", f"{_short(slate_text)} is too long or has control characters, expected at most "
+                                    f"{SLATE_TEXT_MAX} characters of text (new lines allowed)")
+        slate_text = SLATE_TEXT
     key = c.secret("ingest.key_env", key_env, required=True)
     if url is None:
         return None
@@ -299,7 +309,7 @@ def _check_ingest(c: _Checker, data: dict, base: Path) -> IngestConfig | None:
         parts = urlsplit(url)
         if not parts.path.strip("/"):
             c.fail("ingest.url", f"{url!r} has no app path, expected e.g. rtmp://0.0.0.0:1935/live")
-    return IngestConfig(url=url, kind=kind, key_env=key_env, key=key)
+    return IngestConfig(url=url, kind=kind, key_env=key_env, key=key, slate=slate, slate_text=slate_text)
 
 
 def _check_destinations(c: _Checker, data: dict) -> tuple[DestinationConfig, ...]:

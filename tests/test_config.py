@@ -186,3 +186,22 @@ def test_youtube_transport_must_be_stream_or_poll(write_event, monkeypatch):
     with pytest.raises(ConfigError) as caught:
         load_event(path)
     assert caught.value.issues == [f"{path}: audience[0].transport: 'push' is not known, expected one of stream, poll"]
+
+
+def test_ingest_slate_is_on_by_default_and_its_keys_are_checked(write_event):
+    default = load_event(write_event(GOOD_EVENT)).ingest
+    assert default.slate is True and default.slate_text.startswith("Chương trình sẽ tiếp tục")
+    custom = load_event(write_event(GOOD_EVENT + 'slate = false\nslate_text = "Nghỉ giải lao\\nBreak"\n')).ingest
+    assert (custom.slate, custom.slate_text) == (False, "Nghỉ giải lao\nBreak")
+    path = write_event(GOOD_EVENT + f'slate = "yes"\nslate_text = "{"x" * 201}"\n')
+    with pytest.raises(ConfigError) as caught:
+        load_event(path)
+    assert caught.value.issues == [
+        f"{path}: ingest.slate: 'yes' is a str, expected true or false",
+        f"{path}: ingest.slate_text: '{'x' * 56}... is too long or has control characters, expected at most 200 "
+        "characters of text (new lines allowed)",
+    ]
+    path = write_event(GOOD_EVENT + 'slate_text = ""\n')
+    with pytest.raises(ConfigError) as caught:
+        load_event(path)
+    assert caught.value.issues == [f"{path}: ingest.slate_text: is empty, expected a string"]
