@@ -143,7 +143,9 @@ async def page_socket(request: web.Request) -> web.StreamResponse:
         raise web.HTTPForbidden(text='{"error": "cross-origin websocket refused"}', content_type="application/json")
     hub = request.app[HUB]
     bus = request.app[CONTROLLER].bus
-    ws = web.WebSocketResponse(heartbeat=25, max_msg_size=4096)
+    # No permessage-deflate: it would compress every message once per page (browsers ask for it), in a thread
+    # for anything over 4 KB; a busy stream is ~150 KB/s of JSON per page, nothing for a hall's network.
+    ws = web.WebSocketResponse(heartbeat=25, max_msg_size=4096, compress=False)
     await ws.prepare(request)
     sub = bus.subscribe(*ROLE_EVENTS[identity.role], maxsize=CLIENT_QUEUE, name=f"ws:{identity.name}")
     await serve(ws, sub, page_encoder(hub, identity.role), hub)
