@@ -107,12 +107,13 @@ class DestinationRemoved(Event):
 
 @dataclass(frozen=True)
 class IngestStateChanged(Event):
-    """The program feed went waiting/live/lost; `probe` is what was seen of it."""
+    """The program feed went waiting/live/lost; `probe` is what was seen of it; `slate`: the holding card is on air."""
 
     state: str
     probe: dict = field(default_factory=dict)
     error: str | None = None
     at: float = field(default_factory=now)
+    slate: bool = False
 
 
 @dataclass(frozen=True)

@@ -140,8 +140,10 @@ class RtmpReceiver:
     (a platform accepts the reconnect); `sessions` counts the publishers seen.
     """
 
-    def __init__(self, port: int, respawn: bool = True, scheme: str = "rtmp", probe_us: int = 100_000):
+    def __init__(self, port: int, respawn: bool = True, scheme: str = "rtmp", probe_us: int = 100_000,
+                 record: Path | None = None):
         self.port = port
+        self.record = record  # also keep what arrives there (FLV, the last session's), to decode it afterwards
         self.respawn = respawn
         self.scheme = scheme
         # A short probe counts frames from the moment they arrive, as a platform would see them; a relay
@@ -187,7 +189,9 @@ class RtmpReceiver:
                 FFMPEG, "-hide_banner", "-loglevel", "error", *(["-listen", "1"] if self.scheme == "rtmp" else []),
                 "-analyzeduration", str(self.probe_us),
                 "-i", self.listen_url, "-c", "copy", "-flush_packets", "1",
-                "-f", "framecrc", "pipe:1", stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                "-f", "framecrc", "pipe:1",
+                *(["-c", "copy", "-y", "-f", "flv", str(self.record)] if self.record else []),
+                stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL)
             await self._read_session(self.process)
             await self.process.wait()

@@ -2,6 +2,13 @@
 
 RTMP publishes arrive on our own server (app and key checked). Everything else is an ffmpeg child, started
 by the supervisor, writing FLV to its stdout; it is restarted with backoff when it dies or stalls.
+
+When a feed that was live sends nothing for `slate_after_s`, the slate (a holding card in the program's own
+format, see slate.py) goes on air at its first keyframe, so every destination keeps streaming; the program
+comes back at the returning feed's first keyframe and the slate's ffmpeg is stopped. The state stays
+`lost` meanwhile (the program is lost; the slate only covers it) and `IngestStateChanged.slate` and
+`status()["slate"]` say that the card is on air. No slate before the first feed: the platforms would go live
+with a card before the show.
 """
 
 from __future__ import annotations
@@ -21,10 +28,11 @@ from ..redact import redact, register_secret
 from .drawtext import FONT, drawtext
 from .ffmpeg import find_ffmpeg
 from .flv import Tag
-from .flvchild import run_flv_child
+from .flvchild import FLV_OUT, run_flv_child
 from .probe import StreamProbe
 from .program import Program
 from .rtmp_server import RtmpServer, RtmpSession
+from .slate import DecoderHeaders, NoSlate, Slate, slate_format
 from .supervisor import Supervisor
 
 log = logging.getLogger(__name__)
@@ -34,10 +42,14 @@ STALL_S = 5.0  # a live feed with no tag for this long is lost
 FIRST_TAG_S = 15.0  # a pull, file or testsrc that has sent nothing by now is restarted
 BACKOFF_S = (1.0, 2.0, 4.0, 8.0, 15.0)
 STEADY_S = 10.0  # live this long and the backoff starts over
+# Nothing from a live feed for this long and the slate goes on air (some 0.2 s later, its first keyframe): well
+# within the 2 s after which destinations call the program gone (destinations.Timing.program_idle_s).
+SLATE_AFTER_S = 1.0
+SWITCH_BACK_S = 10.0  # a returning feed with no keyframe by then (audio only?) takes over from the slate anyway
+WATCH_EVERY_S = 0.1
 SRT_PASSPHRASE = (10, 79)
 DEFAULT_PORTS = {"rtmp": 1935, "srt": 9000}
 FILE_LIKE = re.compile(r"\.(mp4|m4v|mov|mkv|flv|ts|webm)$", re.IGNORECASE)
-FLV_OUT = ("-sn", "-dn", "-f", "flv", "-flvflags", "no_duration_filesize", "pipe:1")
 
 
 def listen_address(config: IngestConfig) -> tuple[str, int]:
@@ -131,7 +143,8 @@ class Ingest:
 
     def __init__(self, config: IngestConfig | None, program: Program, bus: Bus, supervisor: Supervisor,
                  event_name: str, *, realtime: bool = True, stall_s: float = STALL_S,
-                 first_tag_s: float = FIRST_TAG_S, backoff_s: tuple[float, ...] = BACKOFF_S):
+                 first_tag_s: float = FIRST_TAG_S, backoff_s: tuple[float, ...] = BACKOFF_S,
+                 slate_after_s: float = SLATE_AFTER_S):
         self.config = config
         self.program = program
         self.bus = bus
@@ -151,6 +164,18 @@ class Ingest:
         self._announced = False
         self._live_at: float | None = None
         self.server: RtmpServer | None = None
+        self.slate_after_s = slate_after_s
+        self.slate = Slate(supervisor, event_name, config.slate_text, self._slate_tag) \
+            if config is not None and config.slate else None
+        self.on_air = "ingest"  # whose tags the program carries: "ingest" or "slate"
+        self.slate_times = 0
+        self._headers = DecoderHeaders()  # of the current feed, to send again when it takes over from the slate
+        self._last_in: float | None = None  # loop time of the feed's last tag; None until a first feed
+        self._held_since: float | None = None  # the feed is back but waits for a keyframe to take over
+        self._slate_run = 0  # which of the slate's ffmpeg runs is on air
+        self._slate_since: float | None = None
+        self._facts: dict[str, Any] = {}  # the last complete probe: the slate's format
+        self._no_slate: str | None = None
 
     # ---- state -------------------------------------------------------------------------------------
 
@@ -167,6 +192,21 @@ class Ingest:
             "publisher": self.publisher,
             "feeds": self.feeds,
             "restarts": self.restarts,
+            "slate": self.slate_status(),
+        }
+
+    def slate_status(self) -> dict[str, Any]:
+        """Whether the slate is enabled and on air, since when, how often so far, its last error and format."""
+        on_air = self.on_air == "slate"
+        fmt = self.slate.format if self.slate else None
+        return {
+            "enabled": self.slate is not None,
+            "on_air": on_air,
+            "since": datetime.fromtimestamp(self._slate_since, UTC).isoformat() if on_air and self._slate_since
+            else None,
+            "times": self.slate_times,
+            "error": self.slate.error if self.slate else None,
+            "format": fmt.describe() if fmt else None,
         }
 
     def probe_facts(self) -> dict[str, Any]:
@@ -185,11 +225,19 @@ class Ingest:
             # Same state, new trouble (e.g. still waiting, but now the port is taken): say so once.
             log.warning("ingest %s: %s", state, error)
         self.state, self.error = state, error
-        await self.bus.publish(IngestStateChanged(state, self.probe.facts(), error))
+        await self._announce()
+
+    async def _announce(self) -> None:
+        await self.bus.publish(IngestStateChanged(self.state, self.probe.facts(), self.error,
+                                                  slate=self.on_air == "slate"))
 
     async def _new_feed(self, publisher: str | None) -> None:
         """A publisher started or a child produced its first tag: a fresh timeline and a fresh probe."""
-        self.program.new_feed()
+        if self.on_air == "ingest":
+            self.program.new_feed()
+        # else the slate stays on air until this feed's first keyframe (`_take`).
+        self._headers.clear()
+        self._held_since = None
         self.probe = StreamProbe()
         self._announced = False
         self.publisher = publisher
@@ -198,32 +246,139 @@ class Ingest:
         await self._set_state("live")
 
     async def _take(self, tag: Tag) -> None:
-        self.program.publish(tag)
+        """A tag of the feed: into the program, or held back while the slate finishes (until a keyframe)."""
+        now_s = asyncio.get_running_loop().time()
+        self._last_in = now_s
         self.probe.feed(tag)
+        header = self._headers.keep(tag)
+        if self.on_air == "ingest":
+            self.program.publish(tag)
+        elif not header:
+            if self._held_since is None:
+                self._held_since = now_s
+            if tag.is_keyframe or now_s - self._held_since >= SWITCH_BACK_S:
+                self._put_on_air("ingest", self._headers, tag)
+                await self._program_back()
         if not self._announced and self.probe.ready:
             self._announced = True
-            log.info("ingest probed: %s", self.probe.facts())
-            await self.bus.publish(IngestStateChanged(self.state, self.probe.facts(), self.error))
+            self._facts = self.probe.facts()
+            log.info("ingest probed: %s", self._facts)
+            await self._announce()
+
+    # ---- the slate ---------------------------------------------------------------------------------
+
+    def _put_on_air(self, source: str, headers: DecoderHeaders, tag: Tag) -> None:
+        """From `tag` (a keyframe) on the program carries `source`: its timeline continues the old one, and
+        its decoder headers go first (readers pass changed ones inline)."""
+        self.on_air = source
+        self._held_since = None
+        self.program.new_feed()
+        for header in headers:
+            self.program.publish(header)
+        self.program.publish(tag)
+
+    def _gone(self) -> bool:
+        """A feed was live and has sent nothing for `slate_after_s`."""
+        return self._last_in is not None and asyncio.get_running_loop().time() - self._last_in >= self.slate_after_s
+
+    async def _slate_tag(self, tag: Tag) -> None:
+        """A tag of the slate: carried while its run is on air; its first keyframe goes on air if still needed."""
+        assert self.slate is not None
+        if self.on_air == "slate" and self._slate_run == self.slate.starts:
+            self.program.publish(tag)
+            return
+        if not tag.is_keyframe or tag.is_sequence_header or (self.on_air == "ingest" and not self._gone()):
+            return  # not a place to cut in, or the program came back meanwhile (the watch stops the slate)
+        was = self.on_air
+        self._slate_run = self.slate.starts  # a restarted slate is a new feed too
+        self._put_on_air("slate", self.slate.headers, tag)
+        if was == "ingest":
+            await self._slate_on()
+
+    async def _slate_on(self) -> None:
+        self.slate_times += 1
+        self._slate_since = now()
+        gone = asyncio.get_running_loop().time() - (self._last_in or 0.0)
+        fmt = self.slate.format.describe() if self.slate and self.slate.format else "?"
+        log.warning("ingest: no program for %.1f s; slate on air (%s) until it returns", gone, fmt)
+        if self.state == "live":
+            # The feed stalled without ending (its own time-out has not fired yet): for the platforms it is lost.
+            await self._set_state("lost", f"no data for {self.slate_after_s:g} s")
+        else:
+            await self._announce()
+
+    async def _program_back(self) -> None:
+        covered = now() - (self._slate_since or now())
+        log.info("ingest: program back on air after %.1f s of slate", covered)
+        self._slate_since = None
+        if self.state != "live":
+            await self._set_state("live")
+        else:
+            await self._announce()
+
+    def _start_slate(self) -> None:
+        assert self.slate is not None
+        facts = self.probe.facts() if self.probe.ready else (self._facts or self.probe.facts())
+        try:
+            fmt = slate_format(facts)
+        except NoSlate as e:
+            if str(e) != self._no_slate:  # said once, not every tick
+                self._no_slate = str(e)
+                log.warning("ingest lost and no slate: %s", e)
+            return
+        self._no_slate = None
+        self.slate.start(fmt)
+
+    async def _watch_for_loss(self) -> None:
+        """Start the slate once the feed has been gone `slate_after_s`; stop it once the program is back."""
+        assert self.slate is not None
+        while True:
+            await asyncio.sleep(WATCH_EVERY_S)
+            try:
+                if self.on_air == "slate":
+                    continue  # only the returning feed's keyframe takes the slate off the air
+                if self._gone():
+                    if not self.slate.running:
+                        self._start_slate()
+                elif self.slate.running:
+                    await self.slate.stop()
+            except Exception:
+                log.exception("slate watch failed")  # the ingest itself carries on
 
     # ---- running -----------------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Feed the program until cancelled; then close the listener or stop the child."""
+        """Feed the program until cancelled; then stop the slate, close the listener or stop the child."""
+        feeding = asyncio.create_task(self._feed(), name="ingest.feed")
+        watching = asyncio.create_task(self._watch_for_loss(), name="ingest.slate") if self.slate else None
         try:
-            if self.config is None:
-                await asyncio.Event().wait()  # nothing to ingest; stay "stopped" until the event ends
-                return
-            await self._set_state("waiting")
-            if self.config.kind == "rtmp_listen":
-                await self._run_rtmp()
-            else:
-                await self._run_children()
+            await asyncio.wait([feeding])
+            feeding.result()
         finally:
+            # The slate goes first: a deliberate stop must never put it on air while the feed winds down.
+            if watching is not None:
+                watching.cancel()
+                await asyncio.gather(watching, return_exceptions=True)
+            if self.slate is not None:
+                await self.slate.stop()
+            self.on_air = "ingest"
+            feeding.cancel()
+            await asyncio.gather(feeding, return_exceptions=True)
             self.publisher = None
             if self.state != "stopped":
                 self.state, self.since = "stopped", now()
                 with contextlib.suppress(asyncio.QueueFull):
                     self.bus.publish_nowait(IngestStateChanged("stopped", self.probe.facts(), self.error))
+
+    async def _feed(self) -> None:
+        if self.config is None:
+            await asyncio.Event().wait()  # nothing to ingest; stay "stopped" until the event ends
+            return
+        await self._set_state("waiting")
+        if self.config.kind == "rtmp_listen":
+            await self._run_rtmp()
+        else:
+            await self._run_children()
 
     async def _run_rtmp(self) -> None:
         assert self.config is not None
