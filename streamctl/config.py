@@ -21,6 +21,15 @@ ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 SLATE_TEXT = "Chương trình sẽ tiếp tục trong giây lát — We'll be right back"
 SLATE_TEXT_MAX = 200  # characters; the card has room for a few lines
 
+# The keys each table of the event file takes (README's "Event file" section documents every one).
+TABLE_KEYS: dict[str, set[str]] = {
+    "event": {"name", "timezone", "database"},
+    "ingest": {"url", "key_env", "slate", "slate_text"},
+    "destination": {"name", "platform", "url", "key_env", "autostart", "profile"},
+    "console": {"listen"},
+    "archive": {"path", "segment_s"},
+}
+
 # Per audience platform: field -> (required, expected type, help). The help text is the documentation.
 AUDIENCE_FIELDS: dict[str, dict[str, tuple[bool, type | tuple[type, ...], str]]] = {
     "youtube": {
@@ -259,7 +268,7 @@ def ingest_kind(url: str) -> str | None:
 
 def _check_event(c: _Checker, data: dict, base: Path) -> EventInfo:
     table = c.table(data, "event", required=True) or {}
-    c.unknown(table, "event", {"name", "timezone", "database"})
+    c.unknown(table, "event", TABLE_KEYS["event"])
     name = c.value(table, "event", "name", str, True, "event")
     tz = c.value(table, "event", "timezone", str, False, "UTC")
     try:
@@ -276,7 +285,7 @@ def _check_ingest(c: _Checker, data: dict, base: Path) -> IngestConfig | None:
     table = c.table(data, "ingest", required=False)
     if table is None:
         return None
-    c.unknown(table, "ingest", {"url", "key_env", "slate", "slate_text"})
+    c.unknown(table, "ingest", TABLE_KEYS["ingest"])
     url = c.value(table, "ingest", "url", str, True)
     key_env = c.value(table, "ingest", "key_env", str, False)
     slate = c.value(table, "ingest", "slate", bool, False, True)
@@ -340,7 +349,7 @@ def check_destination(table: dict, where: str, c: _Checker) -> DestinationConfig
     from .restream.profiles import PROFILES
 
     before = len(c.issues)
-    c.unknown(table, where, {"name", "platform", "url", "key_env", "autostart", "profile"})
+    c.unknown(table, where, TABLE_KEYS["destination"])
     name = c.value(table, where, "name", str, True)
     if name is not None and not NAME_RE.match(name):
         c.fail(f"{where}.name", f"{_short(name)} is not a plain name, expected letters, digits, '-', '_' or '.'")
@@ -434,7 +443,7 @@ def parse_listen(value: str) -> tuple[str, int] | None:
 
 def _check_console(c: _Checker, data: dict) -> ConsoleConfig:
     table = c.table(data, "console", required=False) or {}
-    c.unknown(table, "console", {"listen"})
+    c.unknown(table, "console", TABLE_KEYS["console"])
     listen = c.value(table, "console", "listen", str, False, "127.0.0.1:8080")
     parsed = parse_listen(listen)
     if parsed is None:
@@ -447,7 +456,7 @@ def _check_archive(c: _Checker, data: dict, base: Path) -> ArchiveConfig | None:
     table = c.table(data, "archive", required=False)
     if table is None:
         return None
-    c.unknown(table, "archive", {"path", "segment_s"})
+    c.unknown(table, "archive", TABLE_KEYS["archive"])
     path = c.value(table, "archive", "path", str, True, "archive")
     seg = c.value(table, "archive", "segment_s", int, False, 600)
     if not 10 <= seg <= 86400:
@@ -473,7 +482,7 @@ def load_event(path: str | os.PathLike, environ: dict[str, str] | None = None,
     except tomllib.TOMLDecodeError as e:
         raise ConfigError([f"{path}: {e}: not valid TOML, expected key = value lines and [tables]"]) from None
     base = path.resolve().parent
-    c.unknown(data, "", {"event", "ingest", "destination", "audience", "console", "archive"})
+    c.unknown(data, "", set(TABLE_KEYS) | {"audience"})
     event = _check_event(c, data, base)
     ingest = _check_ingest(c, data, base)
     destinations = _check_destinations(c, data)

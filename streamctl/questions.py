@@ -31,7 +31,8 @@ MAX_NOTE = 500
 TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
     "approve": (frozenset({"pending"}), "approved"),
     "forward": (frozenset({"pending", "approved"}), "forwarded"),
-    "on_air": (frozenset({"forwarded"}), "on_air"),
+    # Straight to air from approved too: the hall sees it forwarded and on air at once.
+    "on_air": (frozenset({"approved", "forwarded"}), "on_air"),
     "off_air": (frozenset({"on_air"}), "forwarded"),
     "answered": (frozenset({"forwarded", "on_air"}), "answered"),
     "dismiss": (frozenset({"pending", "approved", "forwarded"}), "dismissed"),
@@ -237,6 +238,9 @@ class QuestionDesk:
             extra = ", ord = (SELECT COALESCE(MAX(ord), 0) + 1 FROM questions WHERE state IN ('forwarded', 'on_air'))"
         if target == "answered":
             extra, params = ", answered_by = ?", [actor]
+        if target == "on_air" and row["state"] == "approved":
+            extra, params = ", forwarded_at = ?, ord = (SELECT COALESCE(MAX(ord), 0) + 1 FROM questions" \
+                " WHERE state IN ('forwarded', 'on_air'))", [at]
         db.execute(f"UPDATE questions SET state = ?, {STAMPS[target]} = ?, updated_at = ?{extra}"  # noqa: S608
                    " WHERE id = ?", (target, at, at, *params, row["id"]))
 

@@ -263,3 +263,15 @@ async def test_officials_read_only_the_forwarded_queue(tmp_path):
         assert status == 200 and [q["id"] for q in body["questions"]] == [first]
         status, _ = await chair.call("POST", f"/api/questions/{first}/on_air")
         assert status == 403
+
+
+async def test_an_approved_question_can_go_straight_on_air_and_joins_the_hall_queue(store):
+    desk = QuestionDesk(store, Bus())
+    queued = await question_for(desk, "Câu đã chuyển?", 1)
+    await desk.act(queued["id"], "forward", "mod1")
+    q = await question_for(desk, "Bao giờ sửa cầu?", 2)
+    await desk.act(q["id"], "approve", "mod1")
+    on_air = await desk.act(q["id"], "on_air", "mod1")
+    assert on_air["state"] == "on_air"
+    assert on_air["forwarded_at"] and on_air["on_air_at"]
+    assert on_air["order"] == 2  # behind the question already in the hall's queue
