@@ -26,6 +26,12 @@ def register_secret(value: str | None) -> None:
         _pattern = re.compile("|".join(re.escape(s) for s in ordered))
 
 
+def mask_secrets(text: str) -> str:
+    """Mask only the registered secrets: for audience text, which must otherwise reach pages as typed."""
+    pattern = _pattern
+    return pattern.sub(MASK, text) if pattern is not None and text else text
+
+
 _QUERY_SECRET = re.compile(
     r"(?i)(?<![A-Za-z0-9_])((?:access_token|token|key|sign|auth_key|passphrase|secret|password|s_bl|a)=)[^&\s\"']+"
 )
@@ -35,10 +41,7 @@ def redact(text: str) -> str:
     """Mask every registered secret and every secret-looking query parameter in `text`."""
     if not text:
         return text
-    pattern = _pattern
-    if pattern is not None:
-        text = pattern.sub(MASK, text)
-    return _QUERY_SECRET.sub(lambda m: m.group(1) + MASK, text)
+    return _QUERY_SECRET.sub(lambda m: m.group(1) + MASK, mask_secrets(text))
 
 
 def mask_url(url: str) -> str:

@@ -169,3 +169,18 @@ async def test_the_overlay_socket_pushes_the_on_air_question_and_viewers(tmp_pat
         await console.controller.bus.publish(ViewersSampled(ViewerSample("yt", "youtube", 1.0, 1234)))
         assert await next_event(ws) == {"type": "viewers", "total": 1234}
         await ws.close()
+
+
+async def test_audience_text_reaches_pages_as_typed_but_our_keys_never_do(tmp_path):
+    async with running_console(tmp_path) as console:
+        mod = await console.client("mod1")
+        ws = await socket(mod)
+        register_secret("live_sk_zyxw98765")
+        typed = "Xem tại https://baoquangninh.vn/tin?token=abc&a=1 nhé"
+        leaked = "key là live_sk_zyxw98765 phải không?"
+        await console.feed(typed, leaked)
+        got = [e for e in await silence(ws, 0.5) if e["type"] == "CommentsStored"]
+        texts = [c["text"] for e in got for c in e["comments"]]
+        assert typed in texts
+        assert "key là **** phải không?" in texts and not any("live_sk_zyxw98765" in t for t in texts)
+        await ws.close()

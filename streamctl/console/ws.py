@@ -27,7 +27,7 @@ from ..events import (
     ViewersStored,
 )
 from ..questions import official_view
-from ..redact import redact
+from ..redact import mask_secrets, redact
 from .app import CONTROLLER
 from .auth import IDENTITY, Identity, same_origin
 
@@ -45,6 +45,8 @@ ROLE_EVENTS: dict[str, tuple[type[Event], ...]] = {
 }
 
 Encoder = Callable[[Event], "str | None"]
+# Events that carry audience text (comments, questions, notes): shown exactly as typed.
+AUDIENCE_TEXT: tuple[type[Event], ...] = (CommentsStored, QuestionChanged, AuthorNoted)
 
 
 def _plain(value: object) -> object:
@@ -57,7 +59,10 @@ def event_json(event: Event, **replace) -> str:
     # comment of a 50-comment batch cost more than the encoding.
     fields = {f.name: getattr(event, f.name) for f in dataclasses.fields(event)}
     data = {"type": type(event).__name__, **fields, **replace}
-    return redact(json.dumps(data, ensure_ascii=False, default=_plain))
+    text = json.dumps(data, ensure_ascii=False, default=_plain)
+    # What the audience typed reaches pages as typed ("?a=1" in a comment is not a secret); only our own
+    # registered keys are masked there. Everything else may quote URLs with keys and is fully redacted.
+    return mask_secrets(text) if isinstance(event, AUDIENCE_TEXT) else redact(text)
 
 
 class Hub:
