@@ -118,6 +118,7 @@ async def test_control_one_destination_mid_stream_others_uninterrupted(api):
     assert 'streamctl_destination_state{name="a",platform="custom",state="live"} 1' in metrics
     assert 'streamctl_ingest_state{state="live"} 1' in metrics
     assert "streamctl_processes " in metrics
+    assert "streamctl_ingest_slate_on_air 0" in metrics and "streamctl_ingest_slate_total 0" in metrics
 
     actions = [r["action"] for r in holder.store.query("SELECT action FROM audit ORDER BY id")]
     assert actions == ["destination.add", "destination.restart", "destination.stop", "destination.start",

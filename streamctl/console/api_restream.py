@@ -131,6 +131,10 @@ def metrics_text(controller) -> str:
     ingest_status = restreamer.ingest_status()
     m.family("ingest_state", "gauge", "1 for the ingest's current state",
              [({"state": s}, ingest_status.get("state") == s) for s in ("stopped", "waiting", "live", "lost")])
+    slate = ingest_status.get("slate") or {}
+    m.family("ingest_slate_on_air", "gauge", "1 while the holding card feeds the platforms in place of the program",
+             [({}, bool(slate.get("on_air")))])
+    m.family("ingest_slate_total", "counter", "times the holding card went on air", [({}, slate.get("times"))])
     probe = ingest_status.get("probe") or {}
     m.family("ingest_video_kbps", "gauge", "probed video bitrate of the program, kbit/s",
              [({}, probe.get("video_kbps"))])
