@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+import secrets
 from pathlib import Path
 
+from streamctl.audience import poller
+from streamctl.config import AUDIENCE_PLATFORMS
 from streamctl.console.i18n import CATALOGUES, LANGS, catalogue
-from streamctl.console.pages import NAV, SHORTCUTS
+from streamctl.console.pages import NAV, RECENT_ALERTS, SHORTCUTS
+from streamctl.events import Alert
 from streamctl.questions import ACTIONS, STATES
+from streamctl.redact import register_secret
+from streamctl.restream.platforms import PLATFORMS
+from streamctl.restream.profiles import PROFILES
 from streamctl.store import ROLES
 
 from .console_harness import page_data, running_console
@@ -22,7 +30,17 @@ DYNAMIC = ([f"state.{s}" for s in STATES] + [f"role.{r}" for r in ROLES] + [f"au
            + [f"live.{s}" for s in ("connecting", "live", "offline")]
            + [f"dstate.{s}" for s in ("stopped", "starting", "live", "backoff", "failed")]
            + [f"ops.{v}" for v in ("start", "stop", "restart")] + ["overlay.question", "overlay.viewers"]
-           + [key for _, key in SHORTCUTS] + [key for _, _, key in NAV])
+           + [key for _, key in SHORTCUTS] + [key for _, _, key in NAV]
+           # /operate: ingest, source and alert words, platform notes, profiles, the confirm step
+           + [f"istate.{s}" for s in ("stopped", "waiting", "live", "lost")]
+           + [f"ikind.{k}" for k in ("rtmp_listen", "srt_listen", "pull", "file", "testsrc")]
+           + [f"sstate.{s}" for s in (poller.STARTING, poller.OK, poller.WAITING_STATE, poller.BACKOFF, poller.FAILED,
+                                      poller.ENDED, poller.STOPPED)]
+           + [f"alert.{level}" for level in ("info", "warning", "error")]
+           + [f"aplatform.{p}" for p in AUDIENCE_PLATFORMS] + [f"pnote.{p}" for p in PLATFORMS]
+           + [f"profile.{p.replace('-', '_')}" for p in PROFILES]
+           + [f"ops.confirm_{v}{end}" for v in ("stop", "restart", "remove") for end in ("", "_title")]
+           + ["ops.remove"])
 
 
 def used_keys() -> set[str]:
@@ -135,3 +153,34 @@ async def test_overlays_need_an_overlay_token_and_show_what_is_on_air(tmp_path):
         assert status == 200
         status, _ = await client.page(f"/overlay/nothing?token={token}")
         assert status == 404
+
+
+async def test_the_operate_page_carries_its_data_and_the_recent_alerts(tmp_path):
+    async with running_console(tmp_path) as console:
+        secret = "sk-" + secrets.token_hex(8)
+        register_secret(secret)
+        bus = console.controller.bus
+        await bus.publish(Alert("warning", "destination:fb", f"publish to rtmps://x/rtmp/{secret} refused"))
+        op = await console.client("op")
+
+        async def page_when(ready) -> tuple[str, dict]:
+            async with asyncio.timeout(5):
+                while True:
+                    _, text = await op.page("/operate")
+                    data = page_data(text)
+                    if ready(data["alerts"]):
+                        return text, data
+                    await asyncio.sleep(0.02)
+
+        text, data = await page_when(lambda alerts: alerts)
+        # Alerts are not stored: the page is handed the recent ones so a reload loses none, secrets masked.
+        assert [(a["level"], a["source"], a["message"]) for a in data["alerts"]] == [
+            ("warning", "destination:fb", "publish to rtmps://x/rtmp/**** refused")]
+        assert secret not in text
+        assert data["ingest"]["state"] == "stopped" and data["destinations"] == [] and data["sources"] == []
+        assert set(data["platforms"]) == set(PLATFORMS) and data["platforms"]["youtube"]["url"].startswith("rtmp")
+        last = f"alert {RECENT_ALERTS + 4}"
+        for i in range(RECENT_ALERTS + 5):
+            await bus.publish(Alert("info", "test", f"alert {i}"))
+        _, data = await page_when(lambda alerts: alerts[-1]["message"] == last)
+        assert len(data["alerts"]) == RECENT_ALERTS and data["alerts"][0]["message"] == "alert 5"

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Awaitable, Callable
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial, wraps
 from urllib.parse import quote, urlsplit
 
 import jinja2
 from aiohttp import web
 
-from ..config import DESTINATION_PLATFORMS
+from ..events import Alert
 from ..questions import OFFICIAL_STATES, QuestionDesk, official_view
+from ..redact import redact
+from ..restream.platforms import PLATFORMS
+from ..restream.profiles import PROFILES
 from ..store import Store
 from . import accounts
 from .api_questions import DESK
@@ -40,6 +44,8 @@ from .i18n import LANGS, ROOT, catalogue, pick_lang, translate
 WEB = ROOT / "web"
 OVERLAYS = ROOT / "overlays"
 LIMITER: web.AppKey[LoginLimiter] = web.AppKey("login_limiter", LoginLimiter)
+RECENT_ALERTS = 100  # what /operate shows on opening: alerts are not stored, and a reload must not lose them
+ALERTS: web.AppKey[deque] = web.AppKey("recent_alerts", deque)
 
 templates = jinja2.Environment(
     loader=jinja2.FileSystemLoader([WEB / "templates", OVERLAYS]),
@@ -254,11 +260,38 @@ async def official(request: web.Request) -> web.Response:
 
 @page("operator")
 async def operate(request: web.Request) -> web.Response:
-    viewers, total = request.app[CONTROLLER].store.latest_viewers()
-    return render(request, "operate.html", page="operate", title_key="nav.operate", script="operate",
-                  data={"viewers": {"sources": viewers, "total": total}},
-                  destination_platforms=DESTINATION_PLATFORMS)
+    """Everything the operator watches, in the page itself so it shows at once; the socket keeps it live."""
+    controller = request.app[CONTROLLER]
+    viewers, total = controller.store.latest_viewers()
+    data = {
+        "viewers": {"sources": viewers, "total": total},
+        "ingest": controller.restreamer.ingest_status(),
+        "destinations": controller.restreamer.destinations(),
+        "sources": controller.audience.sources_status(),
+        "alerts": list(request.app[ALERTS]),
+        "platforms": {name: {"url": rules.default_url or "", "note": rules.note} for name, rules in PLATFORMS.items()},
+    }
+    return render(request, "operate.html", page="operate", title_key="nav.operate", script="operate", data=data,
+                  destination_platforms=list(PLATFORMS), profiles=PROFILES)
 
+
+async def keep_alerts(app: web.Application) -> AsyncIterator[None]:
+    """Keep the latest alerts from the bus while the console runs (cleanup context)."""
+    alerts = app[ALERTS]
+    sub = app[CONTROLLER].bus.subscribe(Alert, maxsize=RECENT_ALERTS, name="pages.alerts")
+
+    async def keep() -> None:
+        async for event in sub:
+            alerts.append({"level": event.level, "source": redact(event.source), "message": redact(event.message),
+                           "at": event.at})
+
+    task = asyncio.create_task(keep(), name="pages.alerts")
+    try:
+        yield
+    finally:
+        sub.close()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
 
 async def favicon(request: web.Request) -> web.FileResponse:
@@ -269,6 +302,8 @@ async def favicon(request: web.Request) -> web.FileResponse:
 def setup(app: web.Application) -> None:
     """Register this area's routes."""
     app[LIMITER] = LoginLimiter()
+    app[ALERTS] = deque(maxlen=RECENT_ALERTS)
+    app.cleanup_ctx.append(keep_alerts)
     app.router.add_get("/", home)
     app.router.add_get("/login", login_form)
     app.router.add_post("/login", login)

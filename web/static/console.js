@@ -9,6 +9,11 @@ export function T(key, params) {
   return text;
 }
 
+// A message from a family (states, kinds) the server may grow: an unknown member shows as itself, not as a key.
+export function Tor(key, fallback) {
+  return key in data.messages ? T(key) : String(fallback ?? "–");
+}
+
 export function el(tag, props = {}, ...children) {
   const node = document.createElement(tag);
   for (const [key, value] of Object.entries(props)) {
@@ -46,6 +51,7 @@ export async function api(method, path, body) {
   if (!response.ok) {
     const error = new Error(payload?.error || `HTTP ${response.status}`);
     error.status = response.status;
+    error.issues = Array.isArray(payload?.issues) ? payload.issues.map(String) : [error.message];
     throw error;
   }
   return payload;
@@ -68,13 +74,19 @@ export function fold(text) {
     .replace(/\s+/g, " ").trim();
 }
 
-const locale = data.lang === "en" ? "en-GB" : "vi-VN";
+export const locale = data.lang === "en" ? "en-GB" : "vi-VN";
 const timeFormat = new Intl.DateTimeFormat(locale, {
   hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false, timeZone: data.timezone || undefined,
 });
 export const numberFormat = new Intl.NumberFormat(locale);
 export function clock(iso) { return iso ? timeFormat.format(new Date(iso)) : ""; }
 export function number(value) { return value == null ? "–" : numberFormat.format(value); }
+const decimals = [0, 1, 2].map((n) => new Intl.NumberFormat(locale, { maximumFractionDigits: n }));
+// 2.5 as "2.5" (en) or "2,5" (vi), with at most `digits` decimals and none that are zero.
+export function decimal(value, digits = 1) { return value == null ? "–" : decimals[digits].format(value); }
+const fixedDecimals = [1, 2].map((n) => new Intl.NumberFormat(locale, { minimumFractionDigits: n, maximumFractionDigits: n }));
+// Always `digits` decimals (1 or 2), for figures read down a column.
+export function fixed(value, digits = 1) { return value == null ? "–" : fixedDecimals[digits - 1].format(value); }
 
 const SHORT = { youtube: "YT", facebook: "FB", tiktok: "TT", twitch: "TW", zalo: "ZL", weibo: "WB",
   webhook: "WH", simulated: "SIM", manual: "MAN", custom: "RTMP" };

@@ -1,191 +1,602 @@
-// /operate: ingest, every destination with live health and controls, audience sources, viewers, alerts.
-import { api, attempt, batched, clock, data, el, live, number, platformBadge, T, toast } from "./console.js";
+// /operate: the control room's view of the program. Ingest, every destination with live health and controls,
+// audience sources with quota and typed viewer counts, viewers, alerts. Rows are updated in place (a button
+// redrawn under the pointer would swallow the click; an input redrawn would lose what is being typed).
+import {
+  api, batched, clock, data, decimal, el, fixed, live, number, platformBadge, setHidden, setText, T, toast, Tor,
+} from "./console.js";
 
 const $ = (id) => document.getElementById(id);
-const destinations = new Map();
-let sources = [];
-let viewers = data.viewers;
+const MAX_ALERTS = 100;
+const RUNNING = ["starting", "live", "backoff"];
+const TAKES_READINGS = ["manual", "webhook"];
 
-const fixed = (value, digits = 0) => (value == null ? "–" : Number(value).toFixed(digits));
+// ---- formatting ------------------------------------------------------------------------------------------
+
+const iso = (epochSeconds) => new Date(epochSeconds * 1000).toISOString();
+
 function duration(seconds) {
-  if (seconds == null) return "–";
+  if (seconds == null || seconds < 0) return "–";
   const s = Math.floor(seconds);
   const h = Math.floor(s / 3600);
   const m = Math.floor((s % 3600) / 60);
-  return h ? `${h}:${String(m).padStart(2, "0")}:${String(s % 60).padStart(2, "0")}` : `${m}:${String(s % 60).padStart(2, "0")}`;
-}
-const stateBadge = (state) => el("span", { class: `badge st-${String(state || "unknown").replace(/[^a-z_]/g, "")}`,
-  text: T(`dstate.${state}`) === `dstate.${state}` ? String(state || "–") : T(`dstate.${state}`) });
-
-// ---- destinations --------------------------------------------------------------------------------------
-
-function control(name, verb) {
-  return el("button", { class: `mini${verb === "stop" ? " danger" : ""}`, text: T(`ops.${verb}`),
-    onclick: () => destinationAction(name, verb) });
+  const ss = String(s % 60).padStart(2, "0");
+  return h ? `${h}:${String(m).padStart(2, "0")}:${ss}` : `${m}:${ss}`;
 }
 
-function destinationRow(d) {
-  const h = d.health || {};
-  return el("tr", { dataset: { name: d.name } },
-    el("th", { scope: "row" }, platformBadge(d.platform), " ", d.name),
-    el("td", {}, stateBadge(d.state)),
-    el("td", { class: "url", text: d.url || "" }),
-    el("td", { class: "num", text: fixed(h.bitrate_kbps) }),
-    el("td", { class: "num", text: fixed(h.fps, 1) }),
-    el("td", { class: "num", text: h.speed == null ? "–" : `${fixed(h.speed, 2)}×` }),
-    el("td", { class: "num", text: duration(h.uptime_s) }),
-    el("td", { class: "num", text: h.reconnects == null ? "–" : String(h.reconnects) }),
-    el("td", { class: "error small", text: h.last_error || d.error || "" }),
-    el("td", { class: "controls" },
-      ["stopped", "failed"].includes(d.state) ? control(d.name, "start") : control(d.name, "stop"),
-      control(d.name, "restart"),
-      el("button", { class: "mini ghost", text: T("ops.remove"), onclick: () => removeDestination(d.name) })));
+const secondsSince = (isoTime) => (isoTime ? (Date.now() - Date.parse(isoTime)) / 1000 : null);
+
+function rate(kbps) {
+  if (!kbps || kbps <= 0) return null;
+  return kbps >= 1000 ? T("unit.mbps", { n: decimal(kbps / 1000, 1) }) : T("unit.kbps", { n: number(Math.round(kbps)) });
 }
 
-const renderDestinations = batched(() => {
-  const rows = [...destinations.values()].sort((a, b) => a.name.localeCompare(b.name)).map(destinationRow);
-  $("dest-rows").replaceChildren(...rows);
-  $("dest-empty").hidden = rows.length > 0;
-});
+const CODECS = { h264: "H.264", hevc: "H.265", av1: "AV1", vp6: "VP6", vp9: "VP9", flv1: "Sorenson H.263",
+  aac: "AAC", mp3: "MP3", opus: "Opus", ac3: "AC-3", eac3: "E-AC-3", flac: "FLAC", pcm: "PCM", speex: "Speex" };
+const codec = (name) => CODECS[name] || String(name).toUpperCase();
 
-async function loadDestinations() {
-  const answer = await api("GET", "/api/destinations").catch(() => null);
-  if (!answer) return;
-  destinations.clear();
-  for (const d of answer.destinations) destinations.set(d.name, d);
-  renderDestinations();
+function frameRate(fps) {
+  const whole = Math.abs(fps - Math.round(fps)) < 0.05; // a measured 29.98 is the 30 fps the encoder sends
+  return T("unit.fps", { n: decimal(whole ? Math.round(fps) : fps, 2) });
 }
 
-async function destinationAction(name, verb) {
-  if (await attempt(api("POST", `/api/destinations/${encodeURIComponent(name)}/${verb}`))) {
-    toast(T("ops.done", { name, verb: T(`ops.${verb}`) }), "info");
-    loadDestinations();
+function channelLayout(n) {
+  if (n === 1) return T("ingest.mono");
+  if (n === 2) return T("ingest.stereo");
+  return { 6: "5.1", 8: "7.1" }[n] || T("ingest.channels", { n });
+}
+
+function videoSummary(p) {
+  if (!p.video_codec) return null;
+  let head = [codec(p.video_codec), p.video_profile].filter(Boolean).join(" ");
+  if (p.width && p.height) head += ` ${p.width}×${p.height}`;
+  const parts = [head];
+  if (p.fps) parts.push(frameRate(p.fps));
+  const gop = p.keyframe_interval_max_s ?? p.keyframe_interval_s;
+  if (gop != null) parts.push(T("ingest.keyframe", { n: decimal(gop, 1) }));
+  if (rate(p.video_kbps)) parts.push(rate(p.video_kbps));
+  return parts.join(" · ");
+}
+
+function audioSummary(p) {
+  if (!p.audio_codec) return null;
+  const parts = [[codec(p.audio_codec), p.audio_profile].filter(Boolean).join(" ")];
+  if (p.sample_rate) parts.push(T("unit.khz", { n: decimal(p.sample_rate / 1000, 1) }));
+  if (p.channels) parts.push(channelLayout(p.channels));
+  if (rate(p.audio_kbps)) parts.push(rate(p.audio_kbps));
+  return parts.join(" · ");
+}
+
+function setBadge(node, family, state) {
+  const kind = String(state || "unknown").replace(/[^a-z_]/g, "");
+  const name = `badge st-${kind}`;
+  if (node.className !== name) node.className = name;
+  setText(node, Tor(`${family}.${state}`, state));
+}
+
+// Rebuild a node's children only when what they show changed (`key` says what they show).
+function replaceIfChanged(node, key, build) {
+  if (node.dataset.key === key) return;
+  node.dataset.key = key;
+  node.replaceChildren(...build());
+}
+
+// One table's items by name, a <tbody> each, updated in place and kept in name order. Nodes move only when
+// the order really changed (moving a focused button would drop its focus).
+class Rows {
+  constructor(table, empty, count, view, update) {
+    Object.assign(this, { table, empty, count, view, update, entries: new Map() });
+  }
+
+  get(name) { return this.entries.get(name); }
+  values() { return this.entries.values(); }
+
+  upsert(item) {
+    let entry = this.entries.get(item.name);
+    if (!entry) {
+      entry = { name: item.name, item, v: this.view(item), busy: false };
+      this.entries.set(item.name, entry);
+    }
+    entry.item = { ...entry.item, ...item };
+    this.update(entry);
+    return entry;
+  }
+
+  show(list) {
+    const names = new Set(list.map((item) => item.name));
+    for (const name of [...this.entries.keys()]) if (!names.has(name)) this.entries.delete(name);
+    for (const item of list) this.upsert(item);
+    this.arrange();
+  }
+
+  remove(name) {
+    if (this.entries.delete(name)) this.arrange();
+  }
+
+  arrange() {
+    const sorted = [...this.entries.values()].sort((a, b) => a.name.localeCompare(b.name));
+    const bodies = [...this.table.tBodies];
+    if (sorted.length !== bodies.length || sorted.some((entry, i) => entry.v.body !== bodies[i])) {
+      for (const body of bodies) if (!sorted.some((entry) => entry.v.body === body)) body.remove();
+      for (const entry of sorted) this.table.append(entry.v.body);
+    }
+    setHidden(this.empty, sorted.length > 0);
+    setText(this.count, sorted.length ? String(sorted.length) : "");
   }
 }
 
-function confirmDialog(text) {
+function noteItems(list, notes) {
+  replaceIfChanged(list, JSON.stringify(notes), () => notes.map(([kind, label, text]) =>
+    el("li", { class: `note-${kind}` }, el("span", { class: "note-label", text: label }), el("span", { text }))));
+  setHidden(list.closest("tr"), notes.length === 0);
+}
+
+// ---- the confirm step --------------------------------------------------------------------------------------
+
+function confirmDialog(title, text, verb) {
   return new Promise((resolve) => {
     const dialog = $("confirm-dialog");
-    $("confirm-text").textContent = text;
+    setText($("confirm-title"), title);
+    setText($("confirm-text"), text);
+    setText($("confirm-ok"), verb);
+    dialog.returnValue = "";
     dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok"), { once: true });
     dialog.showModal();
   });
 }
 
-async function removeDestination(name) {
-  if (!(await confirmDialog(T("ops.confirm_remove", { name })))) return;
-  if (await attempt(api("DELETE", `/api/destinations/${encodeURIComponent(name)}`))) {
-    destinations.delete(name);
-    renderDestinations();
+// ---- ingest -------------------------------------------------------------------------------------------------
+
+let ingest = data.ingest || { state: "stopped", probe: {} };
+const LISTENERS = ["rtmp_listen", "srt_listen"];
+
+function ingestFacts(i, p) {
+  const facts = [[T("ingest.kind"), i.kind ? Tor(`ikind.${i.kind}`, i.kind) : null]];
+  if (p.video_codec) {
+    facts.push([T("ingest.video_codec"), [codec(p.video_codec), p.video_profile, p.video_level && T("ingest.level", { n: p.video_level })]
+      .filter(Boolean).join(" ")]);
   }
+  facts.push(
+    [T("ingest.resolution"), p.width && p.height ? `${p.width}×${p.height}` : null],
+    [T("ingest.frame_rate"), p.fps ? T("unit.fps", { n: decimal(p.fps, 2) }) : null],
+    [T("ingest.keyframe_last"), p.keyframe_interval_s != null ? T("unit.s", { n: decimal(p.keyframe_interval_s, 2) }) : null],
+    [T("ingest.keyframe_max"), p.keyframe_interval_max_s != null ? T("unit.s", { n: decimal(p.keyframe_interval_max_s, 2) }) : null],
+    [T("ingest.video_bitrate"), p.video_kbps ? T("unit.kbps", { n: number(p.video_kbps) }) : null],
+    [T("ingest.audio_codec"), p.audio_codec ? [codec(p.audio_codec), p.audio_profile].filter(Boolean).join(" ") : null],
+    [T("ingest.sample_rate"), p.sample_rate ? T("unit.hz", { n: number(p.sample_rate) }) : null],
+    [T("ingest.channel_count"), p.channels ? String(p.channels) : null],
+    [T("ingest.audio_bitrate"), p.audio_kbps ? T("unit.kbps", { n: number(p.audio_kbps) }) : null],
+    [T("ingest.encoder"), p.encoder],
+    [T("ingest.media_seen"), p.media_s != null ? `${T("unit.s", { n: decimal(p.media_s, 1) })} · ${p.ready ? T("ingest.probe_done") : T("ingest.probing")}` : null],
+    [T("ingest.feeds"), i.feeds != null ? number(i.feeds) : null],
+    [T("ingest.restarts"), i.restarts != null ? number(i.restarts) : null],
+  );
+  const slate = i.slate || {};
+  facts.push([T("ingest.slate"), slate.enabled
+    ? [T("ingest.slate_ready"), slate.format, slate.times ? T("ingest.slate_times", { n: number(slate.times) }) : null].filter(Boolean).join(" · ")
+    : T("ingest.slate_off")]);
+  return facts.filter(([, value]) => value != null && value !== "");
 }
 
-$("dest-add-open").addEventListener("click", () => { $("dest-form-error").hidden = true; $("dest-dialog").showModal(); });
-$("dest-form").addEventListener("submit", async (event) => {
-  const choice = event.submitter?.value;
-  if (choice !== "save") return;
-  event.preventDefault();
-  const form = new FormData($("dest-form"));
-  const body = { name: form.get("name"), platform: form.get("platform"), url: form.get("url"),
-    profile: form.get("profile") || "copy", autostart: form.get("autostart") === "on" };
-  if (form.get("key_env")) body.key_env = form.get("key_env");
+function renderIngestSince() {
+  const since = ingest.since;
+  setText($("ingest-since"), since ? T("ingest.since", { time: clock(since), for: duration(secondsSince(since)) }) : "");
+}
+
+function renderIngest() {
+  const i = ingest;
+  const p = i.probe || {};
+  const feeding = i.state === "live" || i.state === "lost";
+  $("ingest-card").dataset.state = i.state;
+  setBadge($("ingest-state"), "istate", i.state);
+  setHidden($("ingest-slate"), !i.slate?.on_air);
+  renderIngestSince();
+  setText($("ingest-url"), i.url || "–");
+  $("ingest-url").title = i.url || "";
+  setText($("ingest-kind"), i.kind ? Tor(`ikind.${i.kind}`, i.kind) : "");
+  const listening = LISTENERS.includes(i.kind);
+  setHidden($("ingest-publisher-row"), !listening);
+  setText($("ingest-publisher"), i.publisher || T("ingest.no_publisher"));
+  const probing = feeding && !p.ready ? ` · ${T("ingest.probing")}` : "";
+  const video = videoSummary(p);
+  const audio = audioSummary(p);
+  setText($("ingest-video"), video ? video + probing : feeding && p.ready ? T("ingest.no_video") : "–");
+  setText($("ingest-audio"), audio || (feeding && p.ready ? T("ingest.no_audio") : "–"));
+  $("ingest-video").classList.toggle("warn", feeding && p.ready && !video);
+  $("ingest-audio").classList.toggle("warn", feeding && p.ready && !audio);
+  setHidden($("ingest-error"), !i.error);
+  setText($("ingest-error"), i.error || "");
+  const slate = i.slate || {};
+  let note = "";
+  if (slate.on_air) note = T("ingest.slate_note", { time: clock(slate.since) || "–" });
+  else if (i.state === "lost" && !slate.enabled) note = T("ingest.no_slate");
+  if (slate.error) note = [note, T("ingest.slate_error", { error: slate.error })].filter(Boolean).join(" ");
+  setHidden($("ingest-slate-note"), !note);
+  setText($("ingest-slate-note"), note);
+  const facts = ingestFacts(i, p);
+  replaceIfChanged($("ingest-facts"), JSON.stringify(facts), () =>
+    facts.flatMap(([label, value]) => [el("dt", { text: label }), el("dd", { text: String(value) })]));
+}
+
+function ingestChanged(event) {
+  const slate = ingest.slate || {};
+  ingest = {
+    ...ingest, state: event.state, probe: event.probe || {}, error: event.error,
+    since: event.state !== ingest.state ? iso(event.at) : ingest.since,
+    slate: { ...slate, on_air: event.slate, since: event.slate ? (slate.on_air ? slate.since : iso(event.at)) : null },
+  };
+  renderIngest();
+  reloadIngest(); // the publisher and the slate's format come with the full status
+  reloadDestinations(); // a new probe re-checks every destination's platform rules
+}
+
+async function loadIngest() {
+  const answer = await api("GET", "/api/ingest").catch(() => null);
+  if (answer) { ingest = answer.ingest || answer; renderIngest(); }
+}
+
+// ---- destinations -------------------------------------------------------------------------------------------
+
+function destinationView(d) {
+  const v = {};
+  v.body = el("tbody", { class: "item-body", dataset: { name: d.name } },
+    el("tr", { class: "main" },
+      el("th", { scope: "row", class: "name-cell" },
+        el("div", { class: "name-line" }, platformBadge(d.platform), el("span", { class: "name", text: d.name, title: d.name })),
+        v.url = el("div", { class: "url" })),
+      el("td", { class: "state-cell" }, v.state = el("span", { class: "badge" }), v.since = el("span", { class: "since" })),
+      v.bitrate = el("td", { class: "num" }), v.fps = el("td", { class: "num" }), v.speed = el("td", { class: "num" }),
+      v.uptime = el("td", { class: "num" }), v.reconnects = el("td", { class: "num" }),
+      el("td", { class: "actions-cell" }, v.controls = el("div", { class: "controls" }))),
+    el("tr", { class: "notes-row", hidden: true }, el("td", { colspan: "8" }, v.notes = el("ul", { class: "notes" }))));
+  return v;
+}
+
+function destinationNotes(d) {
+  const h = d.health || {};
+  const failing = ["failed", "backoff"].includes(d.state);
+  const notes = (d.rule_warnings || []).map((text) => ["warn", T("ops.rule_warning", { platform: d.platform }), text]);
+  if (d.error) notes.push([failing ? "error" : "muted", T("ops.error"), d.error]);
+  if (h.last_error && !(d.error || "").includes(h.last_error)) notes.push([failing ? "error" : "muted", T("ops.last_error"), h.last_error]);
+  return notes;
+}
+
+function controls(entry) {
+  const { item: d } = entry;
+  const button = (verb, style) => el("button", { class: `mini ${style}`, text: T(`ops.${verb}`), disabled: entry.busy,
+    "aria-label": `${T(`ops.${verb}`)} ${d.name}`, onclick: () => destinationAction(d.name, verb) });
+  const run = RUNNING.includes(d.state) ? [button("stop", "danger"), button("restart", "")] : [button("start", "accent")];
+  return [...run, button("remove", "ghost")];
+}
+
+function updateDestination(entry) {
+  const { item: d, v } = entry;
+  const h = d.health || {};
+  const onAir = d.state === "live";
+  setText(v.url, d.url || "");
+  v.url.title = d.url || "";
+  setBadge(v.state, "dstate", d.state);
+  setText(v.since, d.since ? clock(d.since) : "");
+  setText(v.bitrate, onAir ? number(Math.round(h.bitrate_kbps || 0)) : "–");
+  setText(v.fps, onAir ? fixed(h.fps || 0, 1) : "–");
+  setText(v.speed, onAir ? `${fixed(h.speed || 0, 2)}×` : "–");
+  v.speed.classList.toggle("warn", onAir && h.speed > 0 && h.speed < 0.97); // falling behind real time
+  setText(v.uptime, onAir ? duration(h.uptime_s) : "–");
+  setText(v.reconnects, number(h.reconnects ?? 0));
+  v.reconnects.classList.toggle("warn", (h.reconnects || 0) > 0);
+  v.body.dataset.state = d.state;
+  replaceIfChanged(v.controls, `${d.state}|${entry.busy}|${data.lang}`, () => controls(entry));
+  noteItems(v.notes, destinationNotes(d));
+}
+
+const destinations = new Rows($("dest-table"), $("dest-empty"), $("dest-count"), destinationView, updateDestination);
+
+async function loadDestinations() {
+  const answer = await api("GET", "/api/destinations").catch(() => null);
+  if (answer) destinations.show(answer.destinations);
+}
+const reloadDestinations = batched(loadDestinations);
+
+async function destinationAction(name, verb) {
+  const entry = destinations.get(name);
+  if (!entry || entry.busy) return;
+  const platform = entry.item.platform;
+  // Stop and remove cut a platform off; restarting a live one drops its stream for a few seconds.
+  const asks = verb === "stop" || verb === "remove" || (verb === "restart" && entry.item.state === "live");
+  if (asks && !(await confirmDialog(T(`ops.confirm_${verb}_title`, { name }), T(`ops.confirm_${verb}`, { name, platform }),
+    T(`ops.${verb}`)))) return;
+  entry.busy = true;
+  updateDestination(entry);
   try {
-    await api("POST", "/api/destinations", body);
-    $("dest-dialog").close("save");
-    $("dest-form").reset();
-    loadDestinations();
+    if (verb === "remove") {
+      await api("DELETE", `/api/destinations/${encodeURIComponent(name)}`);
+      destinations.remove(name);
+      toast(T("ops.removed", { name }), "info");
+    } else {
+      const answer = await api("POST", `/api/destinations/${encodeURIComponent(name)}/${verb}`);
+      entry.item = { ...entry.item, ...answer };
+      toast(T("ops.done", { name, verb: T(`ops.${verb}`) }), "info");
+    }
   } catch (error) {
-    $("dest-form-error").hidden = false;
-    $("dest-form-error").textContent = error.message;
+    toast(`${name}: ${error.message}`);
+  } finally {
+    entry.busy = false;
+    if (destinations.get(name) === entry) updateDestination(entry);
+  }
+}
+
+// ---- adding a destination -------------------------------------------------------------------------------------
+
+const form = $("dest-form");
+const field = (name) => form.elements.namedItem(name);
+const FIELDS = { name: "ops.name", platform: "ops.platform", url: "ops.url", key_env: "ops.key_env", profile: "ops.profile" };
+
+function platformChosen() {
+  const platform = field("platform").value;
+  const preset = data.platforms?.[platform] || {};
+  field("url").placeholder = preset.url || "rtmp://host/app";
+  field("url").required = !preset.url;
+  setText($("dest-url-hint"), preset.url ? T("ops.url_hint_default") : T("ops.url_hint_required"));
+  setText($("dest-platform-note"), Tor(`pnote.${platform}`, preset.note || ""));
+}
+
+function profileChosen() {
+  const option = field("profile").selectedOptions[0];
+  setText($("dest-profile-note"), option ? Tor(`profile.${option.value.replaceAll("-", "_")}`, option.title) : "");
+}
+
+// The server's lines name the field ("request: destination.url: 'ftp://…' uses ftp, expected rtmp or rtmps"):
+// shown under the form's own label for it, and the field marked.
+function showIssues(issues) {
+  const bad = new Set();
+  const lines = issues.map((line) => line.replace(/^request: destination\.(\w+): /, (whole, name) => {
+    if (!FIELDS[name]) return whole;
+    bad.add(name);
+    return `${T(FIELDS[name])}: `;
+  }));
+  for (const [name, key] of Object.entries(FIELDS)) if (lines.some((line) => line.startsWith(`${T(key)}:`))) bad.add(name);
+  setHidden($("dest-form-error"), lines.length === 0);
+  $("dest-form-issues").replaceChildren(...lines.map((text) => el("li", { text })));
+  for (const name of Object.keys(FIELDS)) field(name).toggleAttribute("aria-invalid", bad.has(name));
+}
+
+function localIssues() {
+  const issues = [];
+  const name = field("name");
+  const label = (key) => T(FIELDS[key]);
+  if (name.validity.valueMissing) issues.push(`${label("name")}: ${T("ops.v_missing")}`);
+  else if (name.validity.patternMismatch) issues.push(`${label("name")}: ${T("ops.v_name_pattern")}`);
+  else if (destinations.get(name.value)) issues.push(`${label("name")}: ${T("ops.v_name_taken", { name: name.value })}`);
+  const url = field("url");
+  if (url.validity.valueMissing) issues.push(`${label("url")}: ${T("ops.v_missing")}`);
+  else if (url.value && !/^(rtmps?|srt|file):/i.test(url.value.trim())) issues.push(`${label("url")}: ${T("ops.v_url_scheme")}`);
+  if (field("key_env").validity.patternMismatch) issues.push(`${label("key_env")}: ${T("ops.v_key_env")}`);
+  return issues;
+}
+
+$("dest-add-open").addEventListener("click", () => {
+  showIssues([]);
+  platformChosen();
+  profileChosen();
+  $("dest-dialog").showModal();
+  field("name").focus();
+});
+field("platform").addEventListener("change", platformChosen);
+field("profile").addEventListener("change", profileChosen);
+form.addEventListener("submit", async (event) => {
+  if (event.submitter?.value !== "save") return; // Cancel closes the dialog
+  event.preventDefault();
+  const issues = localIssues();
+  showIssues(issues);
+  if (issues.length) {
+    form.querySelector("[aria-invalid]")?.focus();
+    return;
+  }
+  const body = { name: field("name").value.trim(), platform: field("platform").value, profile: field("profile").value,
+    autostart: field("autostart").checked };
+  if (field("url").value.trim()) body.url = field("url").value.trim();
+  if (field("key_env").value.trim()) body.key_env = field("key_env").value.trim();
+  $("dest-save").disabled = true;
+  try {
+    const entry = await api("POST", "/api/destinations", body);
+    $("dest-dialog").close("save");
+    form.reset();
+    destinations.upsert(entry);
+    destinations.arrange();
+    toast(T("ops.added", { name: entry.name }), "info");
+  } catch (error) {
+    showIssues(error.issues);
+    form.querySelector("[aria-invalid]")?.focus();
+  } finally {
+    $("dest-save").disabled = false;
   }
 });
 
-// ---- ingest, audience, viewers, alerts ------------------------------------------------------------------
+// ---- viewers ----------------------------------------------------------------------------------------------------
 
-function renderIngest(ingest) {
-  $("ingest-state").replaceWith(Object.assign(stateBadge(ingest.state), { id: "ingest-state" }));
-  const probe = ingest.probe || {};
-  const facts = Object.entries(probe).filter(([, v]) => v != null && typeof v !== "object");
-  $("ingest-facts").replaceChildren(...facts.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: String(v) })]));
-  $("ingest-error").hidden = !ingest.error;
-  $("ingest-error").textContent = ingest.error || "";
-}
-
-function quotaText(quota) {
-  if (!quota) return "–";
-  return T("ops.quota_left", { used: number(quota.used), left: number(quota.left) });
-}
-
-const renderSources = batched(() => {
-  $("aud-rows").replaceChildren(...sources.map((s) => el("tr", {},
-    el("th", { scope: "row", text: s.name }),
-    el("td", {}, platformBadge(s.platform), ` ${s.platform}`),
-    el("td", {}, stateBadge(s.state)),
-    el("td", { text: clock(s.last_ok) || "–" }),
-    el("td", { text: clock(s.last_message_at) || "–" }),
-    el("td", { class: "num", text: s.comments == null ? "–" : number(s.comments) }),
-    el("td", { text: quotaText(s.quota) }),
-    el("td", { class: "error small", text: s.error || "" }))));
-  $("aud-empty").hidden = sources.length > 0;
-});
-
-async function loadSources() {
-  const answer = await api("GET", "/api/audience").catch(() => null);
-  if (answer) { sources = answer.sources; renderSources(); }
-}
+let viewers = data.viewers || { sources: [], total: 0 };
 
 function renderViewers() {
-  $("viewers-total").textContent = number(viewers.total);
+  setText($("viewers-total"), number(viewers.total));
   const top = Math.max(1, ...viewers.sources.map((s) => s.viewers || 0));
   $("viewers-list").replaceChildren(...viewers.sources.map((s) => {
     const bar = el("span", { class: "bar" });
     bar.style.setProperty("--share", String((s.viewers || 0) / top));
-    return el("li", {}, el("span", { class: "name" }, platformBadge(s.platform), ` ${s.name}`), bar,
-      el("strong", { class: "num", text: number(s.viewers) }), s.manual ? el("span", { class: "badge muted", text: T("ops.manual") }) : null);
+    return el("li", {},
+      el("span", { class: "name", title: s.name }, platformBadge(s.platform), el("span", { class: "label", text: s.name }),
+        s.manual ? el("span", { class: "badge", text: T("ops.manual"), title: T("ops.manual_title") }) : null),
+      bar, el("strong", { class: "num", text: number(s.viewers) }));
   }));
+  setHidden($("viewers-empty"), viewers.sources.length > 0);
+  for (const entry of sources.values()) updateSource(entry);
 }
+
+// ---- audience sources -----------------------------------------------------------------------------------------
+
+
+function sourceView(s) {
+  const v = {};
+  let viewersCell;
+  if (TAKES_READINGS.includes(s.platform)) {
+    v.input = el("input", { type: "number", name: "viewers", min: "0", step: "1", inputmode: "numeric", required: true,
+      class: "reading-input", placeholder: T("ops.viewers_placeholder"), "aria-label": T("ops.viewers_for", { name: s.name }) });
+    v.send = el("button", { class: "mini accent", type: "submit", text: T("ops.set_viewers") });
+    v.readingError = el("div", { class: "error small", role: "alert", hidden: true });
+    viewersCell = el("td", { class: "viewers-cell" },
+      el("form", { class: "reading", novalidate: true, onsubmit: (event) => sendReading(s.name, event) }, v.input, v.send),
+      v.last = el("div", { class: "last" }), v.readingError);
+  } else {
+    viewersCell = el("td", { class: "viewers-cell" }, v.count = el("strong", { class: "num" }), v.last = el("div", { class: "last" }));
+  }
+  v.body = el("tbody", { class: "item-body", dataset: { name: s.name } },
+    el("tr", { class: "main" },
+      el("th", { scope: "row", class: "name-cell" },
+        el("div", { class: "name-line" }, platformBadge(s.platform), el("span", { class: "name", text: s.name, title: s.name })),
+        el("div", { class: "sub", text: Tor(`aplatform.${s.platform}`, s.platform) })),
+      el("td", { class: "state-cell" }, v.state = el("span", { class: "badge" }), v.since = el("span", { class: "since" })),
+      v.activity = el("td", { class: "activity" }),
+      v.comments = el("td", { class: "num" }),
+      v.quota = el("td", { class: "quota" }),
+      viewersCell),
+    el("tr", { class: "notes-row", hidden: true }, el("td", { colspan: "6" }, v.notes = el("ul", { class: "notes" }))));
+  return v;
+}
+
+function quotaLines(q) {
+  if (!q) return [el("span", { class: "muted", text: T("ops.no_quota") })];
+  const meter = el("span", { class: "meter", title: T("ops.quota_share", { n: decimal((100 * q.used) / Math.max(1, q.daily), 0) }) });
+  meter.style.setProperty("--share", String(Math.min(1, q.used / Math.max(1, q.daily))));
+  const runsOut = q.runs_out_at
+    ? el("span", { class: "warn", text: T("ops.quota_runs_out", { time: clock(q.runs_out_at) }) })
+    : el("span", { text: T("ops.quota_lasts") });
+  return [
+    el("div", {}, T("ops.quota_used", { used: number(q.used), daily: number(q.daily) }), " ", meter, " ",
+      el("strong", { text: T("ops.quota_left_short", { left: number(q.left) }) })),
+    el("div", { class: "sub" }, T("ops.quota_every", { n: decimal(q.interval_s, 1) }), " · ", runsOut),
+  ];
+}
+
+function lastReading(name) {
+  return viewers.sources.find((x) => x.name === name) || null;
+}
+
+function updateSource(entry) {
+  const { item: s, v } = entry;
+  setBadge(v.state, "sstate", s.state);
+  setText(v.since, s.since ? clock(s.since) : "");
+  const activity = [];
+  if (!TAKES_READINGS.includes(s.platform)) activity.push([T("ops.last_ok"), clock(s.last_ok) || "–"]);
+  if (s.platform !== "manual") activity.push([T("ops.last_message"), clock(s.last_message_at) || "–"]);
+  replaceIfChanged(v.activity, JSON.stringify(activity), () => (activity.length ? activity.map(([label, time]) =>
+    el("div", { class: "pair" }, el("span", { class: "muted", text: label }), " ", el("span", { class: "time", text: time })))
+    : [el("span", { class: "muted", text: "–" })]));
+  setText(v.comments, s.comments == null ? "–" : number(s.comments));
+  replaceIfChanged(v.quota, JSON.stringify([s.quota, data.lang]), () => quotaLines(s.quota));
+  const last = lastReading(s.name);
+  if (v.count) setText(v.count, number(last?.viewers ?? s.viewers));
+  const figures = last && { n: number(last.viewers), time: clock(last.at) };
+  const lastText = last ? (last.manual ? T("ops.last_typed", figures) : T("ops.last_reading", figures)) : "";
+  setText(v.last, v.input ? lastText || T("ops.no_reading") : last ? T("ops.reading_at", { time: clock(last.at) }) : "");
+  const failing = ["failed", "backoff"].includes(s.state);
+  noteItems(v.notes, s.error ? [[failing ? "error" : "muted", T("ops.error"), s.error]] : []);
+}
+
+const sources = new Rows($("aud-table"), $("aud-empty"), $("aud-count"), sourceView, updateSource);
+
+async function loadSources() {
+  const answer = await api("GET", "/api/audience").catch(() => null);
+  if (answer) sources.show(answer.sources);
+}
+
+async function sendReading(name, event) {
+  event.preventDefault();
+  const entry = sources.get(name);
+  if (!entry) return;
+  const { input, send, readingError } = entry.v;
+  const raw = input.value.trim();
+  const fail = (message) => { setText(readingError, message); setHidden(readingError, false); input.setAttribute("aria-invalid", ""); };
+  if (!/^\d{1,12}$/.test(raw)) return fail(T("ops.viewers_invalid"));
+  setHidden(readingError, true);
+  input.removeAttribute("aria-invalid");
+  send.disabled = true;
+  try {
+    const answer = await api("POST", `/api/viewers/${encodeURIComponent(name)}`, { viewers: Number(raw) });
+    input.value = "";
+    toast(T("ops.viewers_recorded", { name, n: number(answer.viewers) }), "info");
+    loadViewers(); // the stored figure (and its time) as every page sees it
+  } catch (error) {
+    fail(error.message);
+  } finally {
+    send.disabled = false;
+  }
+}
+
+async function loadViewers() {
+  const answer = await api("GET", "/api/viewers").catch(() => null);
+  if (answer) { viewers = answer; renderViewers(); }
+}
+
+// ---- alerts -------------------------------------------------------------------------------------------------------
 
 function addAlert(alert) {
-  $("alerts-empty").hidden = true;
-  $("alerts").prepend(el("li", { class: `alert ${alert.level}` },
-    el("time", { text: clock(new Date(alert.at * 1000).toISOString()) }), " ",
-    el("strong", { text: alert.source }), " ", alert.message));
-  while ($("alerts").children.length > 50) $("alerts").lastElementChild.remove();
+  const level = String(alert.level || "info").replace(/[^a-z]/g, "");
+  const when = iso(alert.at || Date.now() / 1000);
+  $("alerts").prepend(el("li", { class: `alert level-${level}` },
+    el("time", { datetime: when, text: clock(when) }),
+    el("span", { class: "level", text: Tor(`alert.${level}`, level) }),
+    el("span", { class: "source", text: alert.source || "", title: alert.source || "" }),
+    el("span", { class: "message", text: alert.message || "" })));
+  while ($("alerts").children.length > MAX_ALERTS) $("alerts").lastElementChild.remove();
+  setHidden($("alerts-empty"), true);
+  setText($("alerts-count"), String($("alerts").children.length));
+  if (String(alert.source || "").startsWith("destination:")) reloadDestinations(); // a rule warning changed
 }
 
-const reloadSources = batched(loadSources);
+// ---- live ---------------------------------------------------------------------------------------------------------
 
 function onEvent(event) {
   switch (event.type) {
-    case "DestinationStateChanged": {
-      const d = destinations.get(event.name) || { name: event.name, platform: event.platform, health: {} };
-      d.state = event.new;
-      d.error = event.error;
-      destinations.set(event.name, d);
-      renderDestinations();
+    case "DestinationStateChanged":
+      destinations.upsert({ name: event.name, platform: event.platform, state: event.new, error: event.error,
+        since: iso(event.at), ...(destinations.get(event.name) ? {} : { health: {}, rule_warnings: [] }) });
+      destinations.arrange();
+      if (!destinations.get(event.name).item.url) reloadDestinations(); // one added elsewhere: fetch the rest
       break;
-    }
     case "DestinationHealth": {
-      const d = destinations.get(event.name);
-      if (d) { d.health = { ...d.health, ...event.health }; renderDestinations(); }
+      const entry = destinations.get(event.name);
+      if (entry) {
+        entry.item.health = { ...entry.item.health, ...event.health };
+        updateDestination(entry);
+      }
       break;
     }
-    case "DestinationRemoved": destinations.delete(event.name); renderDestinations(); break;
-    case "IngestStateChanged": renderIngest(event); break;
-    case "SourceStateChanged": reloadSources(); break;
+    case "DestinationRemoved":
+      destinations.remove(event.name);
+      break;
+    case "IngestStateChanged": ingestChanged(event); break;
+    case "SourceStateChanged":
+      if (event.status?.name === event.name) {
+        sources.upsert(event.status);
+        sources.arrange();
+      } else {
+        reloadSources();
+      }
+      break;
     case "ViewersStored": viewers = { sources: event.sources, total: event.total }; renderViewers(); break;
     case "Alert": addAlert(event); break;
   }
 }
 
+const reloadSources = batched(loadSources);
+
 async function catchUp() {
-  const ingest = await api("GET", "/api/ingest").catch(() => null);
-  if (ingest) renderIngest(ingest.ingest || ingest);
-  await Promise.all([loadDestinations(), loadSources()]);
-  const current = await api("GET", "/api/viewers").catch(() => null);
-  if (current) { viewers = current; renderViewers(); }
+  await Promise.all([loadIngest(), loadDestinations(), loadSources(), loadViewers()]);
 }
 
+renderIngest();
+destinations.show(data.destinations || []);
 renderViewers();
+sources.show(data.sources || []);
+for (const alert of data.alerts || []) addAlert(alert);
 live(onEvent, catchUp);
+setInterval(renderIngestSince, 1000);
 setInterval(loadSources, 30000); // quota figures move without events
