@@ -137,7 +137,7 @@ def page_data(text: str) -> dict:
     return json.loads(html.unescape(found.group(1))) if found else {}
 
 
-def write_event(tmp: Path, port: int) -> Path:
+def write_event(tmp: Path, port: int, tables: str = "") -> Path:
     path = tmp / "event.toml"
     path.write_text(textwrap.dedent(f"""\
         [event]
@@ -147,15 +147,15 @@ def write_event(tmp: Path, port: int) -> Path:
 
         [console]
         listen = "{LOOPBACK}:{port}"
-        """), encoding="utf-8")
+        """) + textwrap.dedent(tables), encoding="utf-8")
     return path
 
 
 @asynccontextmanager
-async def running_console(tmp: Path, users=USERS) -> AsyncIterator[Console]:
-    """A Controller with no destinations and no audience, its console on a free loopback port."""
+async def running_console(tmp: Path, users=USERS, tables: str = "") -> AsyncIterator[Console]:
+    """A Controller on a free loopback port; no destinations and no audience unless `tables` (TOML) adds them."""
     port = free_port()
-    controller = Controller(load_event(write_event(tmp, port)))
+    controller = Controller(load_event(write_event(tmp, port, tables)))
     for name, role in users:
         add_user(controller.store, name, role, PASSWORD, lang="vi" if role != "official" else "en")
     stop = asyncio.Event()

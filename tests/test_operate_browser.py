@@ -1,0 +1,120 @@
+"""/operate in a real Chromium over a real running event: testsrc ingest, a destination to a local RTMP receiver."""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+from playwright.async_api import expect
+
+from streamctl.events import Alert
+from streamctl.restream.rtmp_server import RtmpServer
+
+from .console_harness import running_console
+from .test_browser import DESKTOP, TABLET, Watch, chromium, signed_in
+
+DESTINATION = "hall-youtube"
+
+
+def tables(receiver: RtmpServer) -> str:
+    """The program from testsrc, one destination to the local receiver, one manual audience source."""
+    return f"""
+        [ingest]
+        url = "testsrc"
+
+        [[destination]]
+        name = "{DESTINATION}"
+        platform = "youtube"
+        url = "{receiver.url}"
+        key_env = "OPERATE_TEST_KEY"
+
+        [[audience]]
+        name = "zalo"
+        platform = "manual"
+        label = "zalo"
+        """
+
+
+async def test_the_operator_reads_the_stream_in_words_and_types_a_viewer_count(tmp_path, artifacts, monkeypatch):
+    key = "live-" + secrets.token_hex(6)
+    monkeypatch.setenv("OPERATE_TEST_KEY", key)
+    receiver = RtmpServer.receiver(app="live2")
+    await receiver.start()
+    try:
+        async with running_console(tmp_path, (("op", "operator"),), tables(receiver)) as console, chromium() as browser:
+            controller, url = console.controller, console.url
+            watch = Watch()
+            op = await signed_in(browser, url, "op", watch, DESKTOP, "/operate")
+            op.set_default_timeout(20_000)  # the first probe needs a couple of seconds of the program
+
+            # The probe in words, not keys: the testsrc program is H.264 High 720p30 with a 2 s GOP and AAC stereo.
+            await expect(op.locator("#ingest-state")).to_have_text("Có tín hiệu")
+            await expect(op.locator("#ingest-video")).to_have_text(re.compile(
+                r"^H\.264 High 1280×720 · 30 fps · keyframe 2 giây · 2,\d Mbit/s$"))
+            await expect(op.locator("#ingest-audio")).to_have_text(re.compile(
+                r"^AAC LC · 48 kHz · stereo · 1[23]\d kbit/s$"))
+            await expect(op.locator("#ingest-url")).to_have_text("testsrc")
+            await expect(op.locator("#ingest-since")).to_contain_text("từ ")
+            summary = await op.locator("#ingest-card").inner_text()
+            for raw in ("video_codec", "keyframe_interval_s", "media_s", "ready", "true"):
+                assert raw not in summary, raw
+
+            # The destination is live, its figures move, and the receiver really gets the program.
+            row = op.locator(f"tbody[data-name='{DESTINATION}']")
+            await expect(row.locator(".badge")).to_have_text("Đang phát")
+            await expect(row.locator("td.num").first).not_to_have_text("–")
+            assert receiver.counters["video_frames"] > 0
+            assert key not in await op.content()
+
+            # A typed count reaches the API (and the page); a negative one is refused in the page.
+            zalo = op.locator("tbody[data-name='zalo']")
+            await zalo.locator("input").fill("-3")
+            await zalo.locator("input").press("Enter")
+            await expect(zalo.locator("[role=alert]")).to_have_text("Nhập số nguyên từ 0 trở lên.")
+            await zalo.locator("input").fill("1234")
+            await zalo.locator("button").click()
+            await expect(zalo.locator(".last")).to_contain_text("1.234")
+            await expect(zalo.locator("[role=alert]")).to_be_hidden()
+            viewers = await (await op.request.get(f"{url}/api/viewers")).json()
+            (reading,) = [s for s in viewers["sources"] if s["name"] == "zalo"]
+            assert (reading["viewers"], reading["manual"]) == (1234, True)
+            await expect(op.locator("#viewers-total")).to_have_text("1.234")
+
+            # Alerts: newest first, with level, time and source.
+            await controller.bus.publish(Alert("warning", "audience:zalo", "Zalo chưa cập nhật 10 phút"))
+            await controller.bus.publish(Alert("error", f"destination:{DESTINATION}", "token expired"))
+            await expect(op.locator("#alerts li")).to_have_count(2)
+            first = op.locator("#alerts li").first
+            await expect(first).to_have_class(re.compile(r"level-error"))
+            await expect(first.locator(".source")).to_have_text(f"destination:{DESTINATION}")
+            await expect(first.locator("time")).to_have_text(re.compile(r"^\d\d:\d\d:\d\d$"))
+
+            # The add form shows the server's reason, on the field it names.
+            await op.click("#dest-add-open")
+            await op.fill("#dest-name", "extra")
+            await op.fill("#dest-url", receiver.url)
+            await op.fill("#dest-key-env", "OPERATE_TEST_NO_SUCH_KEY")
+            await op.click("#dest-save")
+            await expect(op.locator("#dest-form-issues")).to_contain_text("OPERATE_TEST_NO_SUCH_KEY")
+            await expect(op.locator("#dest-key-env")).to_have_attribute("aria-invalid", "")
+            await op.locator("#dest-dialog button[value=cancel]").click()
+
+            for size in (DESKTOP, TABLET):
+                await op.set_viewport_size(size)
+                name = f"operate-live-{size['width']}x{size['height']}.png"
+                await op.screenshot(path=artifacts / name, full_page=True)
+
+            # Stop asks first: cancelled, the platform keeps the stream; confirmed, it stops.
+            await row.get_by_role("button", name=f"Dừng {DESTINATION}").click()
+            await expect(op.locator("#confirm-title")).to_have_text(f"Dừng {DESTINATION}?")
+            await op.locator("#confirm-dialog button[value=cancel]").click()
+            assert controller.restreamer.get(DESTINATION).state == "live"
+            await row.get_by_role("button", name=f"Dừng {DESTINATION}").click()
+            await op.click("#confirm-ok")
+            await expect(row.locator(".badge")).to_have_text("Đã dừng")
+            assert controller.restreamer.get(DESTINATION).state == "stopped"
+
+            expected = [p for p in watch.problems if "400" in p]  # the refused add, on purpose
+            assert len(expected) == 2 and [p for p in watch.problems if p not in expected] == []
+    finally:
+        await receiver.close()
