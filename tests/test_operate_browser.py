@@ -10,7 +10,9 @@ from playwright.async_api import expect
 from streamctl.events import Alert
 from streamctl.restream.rtmp_server import RtmpServer
 
+from .conftest import LOOPBACK, free_port
 from .console_harness import running_console
+from .ingest_media import Publisher, encode_args
 from .test_browser import DESKTOP, TABLET, Watch, chromium, signed_in
 
 DESTINATION = "hall-youtube"
@@ -118,3 +120,37 @@ async def test_the_operator_reads_the_stream_in_words_and_types_a_viewer_count(t
             assert len(expected) == 2 and [p for p in watch.problems if p not in expected] == []
     finally:
         await receiver.close()
+
+
+async def test_a_lost_publisher_shows_as_lost_with_the_slate_on_air(tmp_path, artifacts, monkeypatch):
+    key = "ingest-" + secrets.token_hex(6)
+    monkeypatch.setenv("OPERATE_INGEST_KEY", key)
+    port = free_port()
+    listen = f"""
+        [ingest]
+        url = "rtmp://{LOOPBACK}:{port}/live"
+        key_env = "OPERATE_INGEST_KEY"
+        """
+    async with running_console(tmp_path, (("op", "operator"),), listen) as console, chromium() as browser:
+        watch = Watch()
+        op = await signed_in(browser, console.url, "op", watch, DESKTOP, "/operate")
+        await expect(op.locator("#ingest-state")).to_have_text("Chờ tín hiệu")
+        await expect(op.locator("#ingest-publisher")).to_have_text("chưa có ai đẩy luồng")
+        await expect(op.locator("#ingest-url")).to_have_text(f"rtmp://{LOOPBACK}:{port}/live")  # as given, no key
+
+        publisher = await Publisher(encode_args(60) + ["-f", "flv", f"rtmp://{LOOPBACK}:{port}/live/{key}"]).start()
+        try:
+            await expect(op.locator("#ingest-state")).to_have_text("Có tín hiệu", timeout=15_000)
+            await expect(op.locator("#ingest-publisher")).to_have_text(re.compile(r"127\.0\.0\.1"))
+            video = re.compile(r"^H\.264 Constrained Baseline 640×360 · 30 fps · keyframe 2 giây · [\d,]+ Mbit/s$")
+            await expect(op.locator("#ingest-video")).to_have_text(video, timeout=15_000)
+        finally:
+            await publisher.stop()  # the switcher's encoder crashed
+        await expect(op.locator("#ingest-state")).to_have_text("Mất tín hiệu")
+        await expect(op.locator("#ingest-slate")).to_be_visible()
+        await expect(op.locator("#ingest-slate-note")).to_contain_text("Màn chờ đang phát từ")
+        await expect(op.locator("#ingest-card")).to_have_attribute("data-state", "lost")
+        await expect(op.locator("#ingest-video")).to_have_text(re.compile(r"640×360 .* · lần nhận cuối$"))
+        await op.screenshot(path=artifacts / "operate-ingest-lost-1920x1080.png")
+        assert key not in await op.content()
+        assert watch.problems == []

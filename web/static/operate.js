@@ -120,6 +120,7 @@ class Rows {
       for (const entry of sorted) this.table.append(entry.v.body);
     }
     setHidden(this.empty, sorted.length > 0);
+    setHidden(this.table, sorted.length === 0);
     setText(this.count, sorted.length ? String(sorted.length) : "");
   }
 }
@@ -172,7 +173,7 @@ function ingestFacts(i, p) {
   );
   const slate = i.slate || {};
   facts.push([T("ingest.slate"), slate.enabled
-    ? [T("ingest.slate_ready"), slate.format, slate.times ? T("ingest.slate_times", { n: number(slate.times) }) : null].filter(Boolean).join(" · ")
+    ? [slate.on_air ? T("ingest.slate_on_air") : T("ingest.slate_ready"), slate.format, slate.times ? T("ingest.slate_times", { n: number(slate.times) }) : null].filter(Boolean).join(" · ")
     : T("ingest.slate_off")]);
   return facts.filter(([, value]) => value != null && value !== "");
 }
@@ -196,22 +197,23 @@ function renderIngest() {
   const listening = LISTENERS.includes(i.kind);
   setHidden($("ingest-publisher-row"), !listening);
   setText($("ingest-publisher"), i.publisher || T("ingest.no_publisher"));
-  const probing = feeding && !p.ready ? ` · ${T("ingest.probing")}` : "";
-  const video = videoSummary(p);
-  const audio = audioSummary(p);
-  setText($("ingest-video"), video ? video + probing : feeding && p.ready ? T("ingest.no_video") : "–");
-  setText($("ingest-audio"), audio || (feeding && p.ready ? T("ingest.no_audio") : "–"));
-  $("ingest-video").classList.toggle("warn", feeding && p.ready && !video);
-  $("ingest-audio").classList.toggle("warn", feeding && p.ready && !audio);
-  setHidden($("ingest-error"), !i.error);
+  // Lost: the lines show the feed that went away, and say so.
+  const suffix = i.state === "lost" ? ` · ${T("ingest.last_seen")}` : feeding && !p.ready ? ` · ${T("ingest.probing")}` : "";
+  const line = (summary, missing) => (summary ? summary + suffix : feeding && p.ready ? missing : "–");
+  setText($("ingest-video"), line(videoSummary(p), T("ingest.no_video")));
+  setText($("ingest-audio"), line(audioSummary(p), T("ingest.no_audio")));
+  $("ingest-video").classList.toggle("warn", feeding && Boolean(p.ready) && !p.video_codec);
+  $("ingest-audio").classList.toggle("warn", feeding && Boolean(p.ready) && !p.audio_codec);
+  $("ingest-card").classList.toggle("stale", i.state === "lost");
+  setHidden($("ingest-error-box"), !i.error);
   setText($("ingest-error"), i.error || "");
   const slate = i.slate || {};
-  let note = "";
-  if (slate.on_air) note = T("ingest.slate_note", { time: clock(slate.since) || "–" });
-  else if (i.state === "lost" && !slate.enabled) note = T("ingest.no_slate");
-  if (slate.error) note = [note, T("ingest.slate_error", { error: slate.error })].filter(Boolean).join(" ");
-  setHidden($("ingest-slate-note"), !note);
-  setText($("ingest-slate-note"), note);
+  let slateNote = "";
+  if (slate.on_air) slateNote = T("ingest.slate_note", { time: clock(slate.since) || "–" });
+  else if (i.state === "lost" && !slate.enabled) slateNote = T("ingest.no_slate");
+  if (slate.error) slateNote = [slateNote, T("ingest.slate_error", { error: slate.error })].filter(Boolean).join(" ");
+  setHidden($("ingest-slate-note"), !slateNote);
+  setText($("ingest-slate-note"), slateNote);
   const facts = ingestFacts(i, p);
   replaceIfChanged($("ingest-facts"), JSON.stringify(facts), () =>
     facts.flatMap(([label, value]) => [el("dt", { text: label }), el("dd", { text: String(value) })]));
@@ -233,6 +235,7 @@ async function loadIngest() {
   const answer = await api("GET", "/api/ingest").catch(() => null);
   if (answer) { ingest = answer.ingest || answer; renderIngest(); }
 }
+const reloadIngest = batched(loadIngest);
 
 // ---- destinations -------------------------------------------------------------------------------------------
 
