@@ -8,6 +8,7 @@ import secrets
 from playwright.async_api import expect
 
 from streamctl.events import Alert
+from streamctl.fakes.youtube import FakeYouTube
 from streamctl.restream.rtmp_server import RtmpServer
 
 from .conftest import LOOPBACK, free_port
@@ -18,8 +19,8 @@ from .test_browser import DESKTOP, TABLET, Watch, chromium, signed_in
 DESTINATION = "hall-youtube"
 
 
-def tables(receiver: RtmpServer) -> str:
-    """The program from testsrc, one destination to the local receiver, one manual audience source."""
+def tables(receiver: RtmpServer, youtube: FakeYouTube) -> str:
+    """A testsrc program, one destination to the local receiver, YouTube chat (a local fake), a manual source."""
     return f"""
         [ingest]
         url = "testsrc"
@@ -34,16 +35,28 @@ def tables(receiver: RtmpServer) -> str:
         name = "zalo"
         platform = "manual"
         label = "zalo"
+
+        [[audience]]
+        name = "yt-chat"
+        platform = "youtube"
+        video_id = "{youtube.video_id}"
+        credential_env = "OPERATE_TEST_YT_TOKEN"
+        api_base = "{youtube.url}"
+        daily_quota = 10000
+        planned_hours = 2
         """
 
 
 async def test_the_operator_reads_the_stream_in_words_and_types_a_viewer_count(tmp_path, artifacts, monkeypatch):
     key = "live-" + secrets.token_hex(6)
     monkeypatch.setenv("OPERATE_TEST_KEY", key)
+    youtube = FakeYouTube(token="yt-" + secrets.token_hex(6))
+    monkeypatch.setenv("OPERATE_TEST_YT_TOKEN", youtube.token)
     receiver = RtmpServer.receiver(app="live2")
     await receiver.start()
     try:
-        async with running_console(tmp_path, (("op", "operator"),), tables(receiver)) as console, chromium() as browser:
+        async with youtube, running_console(tmp_path, (("op", "operator"),), tables(receiver, youtube)) as console, \
+                chromium() as browser:
             controller, url = console.controller, console.url
             watch = Watch()
             op = await signed_in(browser, url, "op", watch, DESKTOP, "/operate")
@@ -67,6 +80,13 @@ async def test_the_operator_reads_the_stream_in_words_and_types_a_viewer_count(t
             await expect(row.locator("td.num").first).not_to_have_text("–")
             assert receiver.counters["video_frames"] > 0
             assert key not in await op.content()
+
+            # The YouTube quota as people read it: used of the day's units, what is left, the pace, whether it lasts.
+            quota = op.locator("tbody[data-name='yt-chat'] td.quota")
+            await expect(quota).to_contain_text(re.compile(r"đã dùng [\d.]+/10\.000 .*còn [\d.]+"))
+            pace = re.compile(r"mỗi [\d,]+ giây · (đủ cho cả buổi|hết lúc \d\d:\d\d:\d\d)")
+            await expect(quota).to_contain_text(pace)
+            await expect(op.locator("tbody[data-name='yt-chat'] .badge")).to_have_text("Đang đọc")
 
             # A typed count reaches the API (and the page); a negative one is refused in the page.
             zalo = op.locator("tbody[data-name='zalo']")
