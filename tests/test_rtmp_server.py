@@ -12,7 +12,7 @@ import pytest
 from streamctl.restream import amf
 from streamctl.restream.flv import AUDIO, SCRIPT, VIDEO, Tag
 from streamctl.restream.probe import StreamProbe
-from streamctl.restream.rtmp_server import RtmpServer
+from streamctl.restream.rtmp_server import OUT_CHUNK_SIZE, RtmpServer
 from tests.conftest import LOOPBACK
 from tests.ingest_media import Publisher, encode_args, publish_rtmp, until
 
@@ -47,6 +47,8 @@ async def test_ffmpeg_publish_with_the_right_key_arrives_as_tags():
     assert [s.peer.startswith(f"{LOOPBACK}:") for s in got.published] == [True]
     assert got.unpublished == got.published and got.published[0].close_reason == "publisher stopped"
     assert got.published[0].app == "live"
+    # ffmpeg writes with the chunk size the server announces (else 128 bytes, a write per 128 bytes).
+    assert got.published[0].chunk_size == OUT_CHUNK_SIZE
     tags = [t for _, t in got.tags]
     assert tags[0].kind == SCRIPT and tags[0].is_metadata
     assert [t.is_sequence_header for t in tags if t.kind == VIDEO][:1] == [True]

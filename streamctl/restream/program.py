@@ -156,16 +156,16 @@ class Program:
         ts = max(0, tag.timestamp - self._feed_start) + self._offset
         self._last_out = max(self._last_out, ts)
         encoded = tag.encode(ts)
-        out = Tag(tag.kind, ts, tag.data)
-        if out.is_keyframe:
+        if tag.is_keyframe:
             self._gop, self._gop_bytes = [encoded], len(encoded)
         elif self._gop:
             self._gop.append(encoded)
             self._gop_bytes += len(encoded)
             if self._gop_bytes > 8 * 1024 * 1024:  # a very long GOP: not worth holding
                 self._gop, self._gop_bytes = [], 0
-        for r in list(self._readers):
-            r.offer(out, encoded)
+        # Readers see the encoded bytes (re-timed); the tag itself only says whether it is a keyframe.
+        for r in self._readers:  # offer() never adds or removes a reader
+            r.offer(tag, encoded)
 
     def close(self) -> None:
         for r in list(self._readers):

@@ -27,7 +27,11 @@ log = logging.getLogger(__name__)
 HANDSHAKE_SIZE = 1536
 RTMP_VERSION = 3
 DEFAULT_CHUNK_SIZE = 128
-OUT_CHUNK_SIZE = 4096
+# The chunk size we announce. ffmpeg publishes with whatever the server announces (128 if nothing) and writes
+# each chunk and each 1-byte continuation header separately: 64 KiB carries most frames in one chunk, so an
+# ffmpeg publisher makes a few writes per frame instead of hundreds, and we read one chunk per message. (SRS
+# announces 60000; nginx-rtmp 4096.)
+OUT_CHUNK_SIZE = 65536
 WINDOW_ACK_SIZE = 2_500_000
 
 # Message types (RTMP spec 5.4 and 7.1).
@@ -64,6 +68,7 @@ class RtmpSession:
     publishing: bool = False
     tags: int = 0
     bytes: int = 0
+    chunk_size: int = DEFAULT_CHUNK_SIZE  # what the client writes with (its Set Chunk Size)
     first_tag_at: float | None = None
     last_tag_at: float | None = None
     close_reason: str | None = None
@@ -265,7 +270,7 @@ class _Connection:
             size = int.from_bytes(_need(payload, 4), "big") & 0x7FFFFFFF
             if size == 0:
                 raise RtmpProtocolError("chunk size 0")
-            self.chunks.chunk_size = size
+            self.chunks.chunk_size = self.session.chunk_size = size
         elif type_id == ABORT:
             self.chunks.abort(int.from_bytes(_need(payload, 4), "big"))
         elif type_id == WINDOW_ACK:
@@ -529,9 +534,16 @@ class RtmpServer:
                      writer: asyncio.StreamWriter) -> None:
         """Handshake and messages, with the idle deadline pushed back by every chunk that arrives."""
         loop = asyncio.get_running_loop()
-        async with asyncio.timeout(self.idle_timeout_s) as deadline:
+        idle = self.idle_timeout_s
+        slack = min(0.5, idle / 10)
+        async with asyncio.timeout(idle) as deadline:
             def touch() -> None:
-                deadline.reschedule(loop.time() + self.idle_timeout_s)
+                # Moved at most every `slack` seconds, not per chunk: never sooner than `idle` after the last
+                # chunk, at most `slack` later.
+                now = loop.time()
+                when = deadline.when()
+                if when is not None and when < now + idle:
+                    deadline.reschedule(now + idle + slack)
 
             conn = _Connection(self, session, reader, writer, touch)
             await conn.handshake()
