@@ -130,13 +130,9 @@ class Poller:
             try:
                 batch = await call()
             except SourceError as e:
-                await self._account()
                 failures += 1
-                await self._trouble(channel, e)
-                if e.kind == FATAL:
-                    await self._stop_all()
+                if await self._failed(channel, e, failures):
                     return
-                await asyncio.sleep(self._error_wait(e, failures))
                 continue
             await self._account()
             failures = 0
@@ -146,6 +142,16 @@ class Poller:
                     await self._finish()
                 return
             await asyncio.sleep(wait(batch))
+
+    async def _failed(self, channel: str, error: SourceError, failures: int) -> bool:
+        """After a failed call: count its quota, report it, wait; True when the source must stop for good."""
+        await self._account()
+        await self._trouble(channel, error)
+        if error.kind == FATAL:
+            await self._stop_all()
+            return True
+        await asyncio.sleep(self._error_wait(error, failures))
+        return False
 
     async def _listen(self) -> None:
         failures = 0
@@ -162,13 +168,9 @@ class Poller:
                             await self._finish()
                             return
             except SourceError as e:
-                await self._account()
                 failures += 1
-                await self._trouble("comments", e)
-                if e.kind == FATAL:
-                    await self._stop_all()
+                if await self._failed("comments", e, failures):
                     return
-                await asyncio.sleep(self._error_wait(e, failures))
                 continue
             await self._account()
             if not getattr(self.source, "streaming", True):
