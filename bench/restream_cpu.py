@@ -8,7 +8,13 @@ CPU seconds come from /proc/PID/stat (utime + stime) over the same window for ea
 times start (POST …/start to frames at every receiver) and reconnect (a receiver killed, back after 3 s,
 until frames flow again), and checks the other receivers saw no gap meanwhile.
 
-Run from the checkout: `python bench/restream_cpu.py [--seconds 60] [--destinations 5] [--kbps 6000]`.
+The receivers decide how ffmpeg publishes to them: ffmpeg's RTMP client writes in the chunk size the server
+announces, 128 bytes if none. `--receivers ffmpeg` (default) are `ffmpeg -listen` (announce 128, count every
+frame); `--receivers nginx` are applications of one nginx-rtmp (announce 4096; bytes counted from its /stat,
+start time to ±50 ms, no reconnect run).
+
+Run from the checkout: `python bench/restream_cpu.py [--seconds 60] [--destinations 5] [--kbps 6000]
+[--receivers ffmpeg|nginx]`.
 """
 
 from __future__ import annotations
@@ -137,9 +143,72 @@ async def end(process: asyncio.subprocess.Process, sig: int = signal.SIGTERM, wi
             await process.wait()
 
 
-async def all_receiving(receivers: list[RtmpReceiver], since_frames: list[int], within: float) -> None:
-    await wait_for(lambda: all(len(r.video) > n for r, n in zip(receivers, since_frames, strict=True)), within,
-                   "frames at every receiver")
+class FfmpegReceivers:
+    """`ffmpeg -listen` receivers: they announce no bigger chunk size, so ffmpeg publishers stay at 128 bytes."""
+
+    label = "ffmpeg -listen receivers (chunk size 128)"
+
+    def __init__(self, n: int, probe_us: int):
+        self.rx = [RtmpReceiver(free_port(), probe_us=probe_us) for _ in range(n)]
+
+    async def start(self) -> None:
+        for r in self.rx:
+            await r.start()
+
+    async def kill(self) -> None:
+        for r in self.rx:
+            await r.kill()
+
+    @property
+    def urls(self) -> list[str]:
+        return [r.url for r in self.rx]
+
+    async def counts(self) -> list[int]:
+        """Video frames each receiver got so far."""
+        return [len(r.video) for r in self.rx]
+
+    async def all_receiving(self, before: list[int], within: float) -> float:
+        """Wait until every receiver got frames beyond `before`; the loop time the last of them arrived."""
+        await wait_for(lambda: all(len(r.video) > n for r, n in zip(self.rx, before, strict=True)), within,
+                       "frames at every receiver")
+        return max(r.video[n].at for r, n in zip(self.rx, before, strict=True))
+
+
+class NginxReceivers:
+    """Receivers as applications r0…rN-1 of one nginx-rtmp, which announces 4096-byte chunks to publishers."""
+
+    label = "nginx-rtmp receivers (chunk size 4096)"
+    ENOUGH = 100_000  # bytes beyond the count before: media, not a handshake
+
+    def __init__(self, n: int, work: Path):
+        self.n = n
+        self.platform = NginxPlatform(work, "rx", [f"r{i}" for i in range(n)])
+
+    async def start(self) -> None:
+        await self.platform.start()
+        self.http = aiohttp.ClientSession()
+
+    async def kill(self) -> None:
+        await self.http.close()
+        await self.platform.kill()
+
+    @property
+    def urls(self) -> list[str]:
+        return [f"rtmp://127.0.0.1:{self.platform.rtmp_port}/r{i}" for i in range(self.n)]
+
+    async def counts(self) -> list[int]:
+        """Bytes each application took in so far (from nginx's /stat)."""
+        apps = await self.platform.bytes_in(self.http)
+        return [apps.get(f"r{i}", 0) for i in range(self.n)]
+
+    async def all_receiving(self, before: list[int], within: float) -> float:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while loop.time() < deadline:
+            if all(c > b + self.ENOUGH for c, b in zip(await self.counts(), before, strict=True)):
+                return loop.time()
+            await asyncio.sleep(0.05)
+        raise SystemExit("media never reached every nginx receiver")
 
 
 async def post(http: aiohttp.ClientSession, url: str, json: dict | None = None, status: int = 200) -> None:
@@ -151,18 +220,19 @@ async def post(http: aiohttp.ClientSession, url: str, json: dict | None = None, 
 class NginxPlatform:
     """nginx-rtmp as a platform's ingest: takes any number of connections; its /stat says what arrived."""
 
-    def __init__(self, work: Path):
+    def __init__(self, work: Path, name: str = "platform", apps: list[str] | None = None):
         self.rtmp_port, self.http_port = free_port(), free_port()
-        self.conf = work / "platform.conf"
+        self.conf = work / f"{name}.conf"
+        applications = " ".join(f"application {app} {{ live on; }}" for app in apps or ["live"])
         self.conf.write_text(textwrap.dedent(f"""
             load_module {RTMP_MODULE};
             daemon off;
             master_process off;
             user root;
-            pid {work}/platform.pid;
-            error_log {work}/platform-error.log warn;
+            pid {work}/{name}.pid;
+            error_log {work}/{name}-error.log warn;
             events {{ worker_connections 64; }}
-            rtmp {{ server {{ listen 127.0.0.1:{self.rtmp_port}; application live {{ live on; }} }} }}
+            rtmp {{ server {{ listen 127.0.0.1:{self.rtmp_port}; {applications} }} }}
             http {{ access_log off; server {{ listen 127.0.0.1:{self.http_port};
                     location /stat {{ rtmp_stat all; }} }} }}
         """))
@@ -180,19 +250,28 @@ class NginxPlatform:
         if self.process:
             await end(self.process, signal.SIGKILL)
 
+    async def bytes_in(self, http: aiohttp.ClientSession) -> dict[str, int]:
+        """Bytes taken in per application so far, summed over its streams (from /stat)."""
+        try:
+            async with http.get(f"http://127.0.0.1:{self.http_port}/stat") as response:
+                text = await response.text()
+        except aiohttp.ClientError:
+            return {}
+        found: dict[str, int] = {}
+        for app in re.findall(r"<application>.*?</application>", text, re.S):
+            name = re.search(r"<name>([^<]*)</name>", app)
+            streams = re.findall(r"<stream>\s*<name>[^<]*</name>\s*<time>\d+</time><bw_in>\d+</bw_in>\s*"
+                                 r"<bytes_in>(\d+)</bytes_in>", app)
+            if name:
+                found[name.group(1)] = sum(int(b) for b in streams)
+        return found
+
     async def flowing(self, http: aiohttp.ClientSession, within: float, enough: int = 200_000) -> None:
         """Wait until the publisher's bytes at the platform pass `enough` (media, not just a handshake)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + within
         while loop.time() < deadline:
-            try:
-                async with http.get(f"http://127.0.0.1:{self.http_port}/stat") as response:
-                    text = await response.text()
-            except aiohttp.ClientError:
-                text = ""
-            found = re.search(r"<stream>\s*<name>[^<]*</name>\s*<time>\d+</time><bw_in>\d+</bw_in>\s*"
-                              r"<bytes_in>(\d+)</bytes_in>", text)
-            if found and int(found.group(1)) >= enough:
+            if (await self.bytes_in(http)).get("live", 0) >= enough:
                 return
             await asyncio.sleep(0.05)
         raise SystemExit("media never reached the nginx platform")
@@ -205,15 +284,18 @@ def row(name: str, used: dict[str, float], rss: dict[str, str], seconds: float) 
     return f"| {name} | {total:.2f} | {100 * total / seconds:.1f} % | {parts} | {mem} |"
 
 
-async def bench_streamctl(clip: Path, receivers: list[RtmpReceiver], seconds: float, work: Path) -> tuple[str, list]:
+Receivers = FfmpegReceivers | NginxReceivers
+
+
+async def bench_streamctl(clip: Path, receivers: Receivers, seconds: float, work: Path) -> tuple[str, list]:
     ingest_port, console_port = free_port(), free_port()
     dests = "\n".join(textwrap.dedent(f"""
         [[destination]]
         name = "d{i}"
-        url = "{rx.url}"
+        url = "{url}"
         key_env = "BENCH_KEY_{i}"
         autostart = false
-    """) for i, rx in enumerate(receivers))
+    """) for i, url in enumerate(receivers.urls))
     event = work / "bench.toml"
     event.write_text(textwrap.dedent(f"""
         [event]
@@ -225,7 +307,8 @@ async def bench_streamctl(clip: Path, receivers: list[RtmpReceiver], seconds: fl
         [console]
         listen = "127.0.0.1:{console_port}"
     """) + dests)
-    keys = {f"BENCH_KEY_{i}": f"key-{i}" for i in range(len(receivers))} | {"BENCH_KEY_NGINX": "key-nginx"}
+    n = len(receivers.urls)
+    keys = {f"BENCH_KEY_{i}": f"key-{i}" for i in range(n)} | {"BENCH_KEY_NGINX": "key-nginx"}
     env = {**os.environ, "BENCH_INGEST_KEY": INGEST_KEY, **keys}
     cli = [sys.executable, "-m", "streamctl"]
     maker = await spawn([*cli, "token", "create", "--role", "operator", "--event", str(event)], env=env,
@@ -255,18 +338,18 @@ async def bench_streamctl(clip: Path, receivers: list[RtmpReceiver], seconds: fl
                 await asyncio.sleep(0.1)
             await asyncio.sleep(1.0)
             loop = asyncio.get_running_loop()
-            before = [len(r.video) for r in receivers]
+            before = await receivers.counts()
             t0 = loop.time()
-            await asyncio.gather(*(post(http, f"{base}/api/destinations/d{i}/start") for i in range(len(receivers))))
-            await all_receiving(receivers, before, 20)
-            start_s = max(r.video[n].at for r, n in zip(receivers, before, strict=True)) - t0
+            await asyncio.gather(*(post(http, f"{base}/api/destinations/d{i}/start") for i in range(n)))
+            start_s = await receivers.all_receiving(before, 20) - t0
             await asyncio.sleep(2.0)
             ffmpegs = {f"dest{i}": pid for i, pid in enumerate(p for p in children(run.pid) if comm(p) == "ffmpeg")}
             pids = {"python": run.pid, **ffmpegs, "feeder": feeder.pid}
             used = await measure(pids, seconds)
             rss = memory({"python": run.pid, "dest0": ffmpegs["dest0"], "feeder": feeder.pid})
-            notes.append(f"start: POST start of {len(receivers)} destinations → frames at every receiver: "
-                         f"{start_s:.2f} s")
+            notes.append(f"start: POST start of {n} destinations → media at every receiver: {start_s:.2f} s")
+            if not isinstance(receivers, FfmpegReceivers):
+                return row(f"streamctl (asyncio fan-out, {n}× ffmpeg -c copy)", used, rss, seconds), notes
 
             # A platform (nginx-rtmp, which like a real ingest takes many connections) is added mid-event,
             # then crashes and comes back after 3 s, three times: time until media flows again. The five
@@ -288,14 +371,14 @@ async def bench_streamctl(clip: Path, receivers: list[RtmpReceiver], seconds: fl
                     times.append(loop.time() - back)
             finally:
                 await platform.kill()
-            gaps = [r.largest_gap(since) for r in receivers]
+            gaps = [r.largest_gap(since) for r in receivers.rx]
             state = {d["name"]: d for d in (await get("/api/destinations"))["destinations"]}
             reconnects = state["nginx"]["health"]["reconnects"]
             notes.append(f"reconnect: platform back after 3 s down → media flowing again: "
                          f"{', '.join(f'{t:.2f}' for t in times)} s (reconnects={reconnects})"
                          f"; the other receivers' largest gap meanwhile (add + 3 outages): "
                          f"{max(g[1] for g in gaps):.3f} s, timestamps {max(g[0] for g in gaps)} ms")
-        return row(f"streamctl (asyncio fan-out, {len(receivers)}× ffmpeg -c copy)", used, rss, seconds), notes
+        return row(f"streamctl (asyncio fan-out, {n}× ffmpeg -c copy)", used, rss, seconds), notes
     finally:
         if feeder:
             await end(feeder)
@@ -305,9 +388,9 @@ async def bench_streamctl(clip: Path, receivers: list[RtmpReceiver], seconds: fl
                      f"exit code {run.returncode}")
 
 
-async def bench_nginx(clip: Path, receivers: list[RtmpReceiver], seconds: float, work: Path) -> str:
+async def bench_nginx(clip: Path, receivers: Receivers, seconds: float, work: Path) -> str:
     port = free_port()
-    pushes = "\n".join(f"            push {rx.url}/x;" for rx in receivers)
+    pushes = "\n".join(f"            push {url}/x;" for url in receivers.urls)
     conf = work / "nginx.conf"
     conf.write_text(textwrap.dedent(f"""
         load_module {RTMP_MODULE};
@@ -333,31 +416,31 @@ async def bench_nginx(clip: Path, receivers: list[RtmpReceiver], seconds: float,
     feeder = None
     try:
         await wait_for(lambda: any(comm(p) == "nginx" for p in children(nginx.pid)), 10, "the nginx worker")
-        before = [len(r.video) for r in receivers]
+        before = await receivers.counts()
         feeder = await spawn(feeder_argv(clip, f"rtmp://127.0.0.1:{port}/live/stream"))
-        await all_receiving(receivers, before, 20)
+        await receivers.all_receiving(before, 20)
         await asyncio.sleep(2.0)
         worker = next(p for p in children(nginx.pid) if comm(p) == "nginx")
         pids = {"nginx master": nginx.pid, "nginx worker": worker, "feeder": feeder.pid}
         used = await measure(pids, seconds)
         rss = memory({"nginx worker": worker, "feeder": feeder.pid})
-        return row(f"nginx-rtmp push ×{len(receivers)} (C floor)", used, rss, seconds)
+        return row(f"nginx-rtmp push ×{len(receivers.urls)} (C floor)", used, rss, seconds)
     finally:
         if feeder:
             await end(feeder)
         await end(nginx, signal.SIGQUIT)
 
 
-async def bench_tee(clip: Path, receivers: list[RtmpReceiver], seconds: float) -> str:
-    slaves = "|".join(f"[f=flv:onfail=ignore]{rx.url}/x" for rx in receivers)
-    before = [len(r.video) for r in receivers]
+async def bench_tee(clip: Path, receivers: Receivers, seconds: float) -> str:
+    slaves = "|".join(f"[f=flv:onfail=ignore]{url}/x" for url in receivers.urls)
+    before = await receivers.counts()
     tee = await spawn([FFMPEG, "-hide_banner", "-loglevel", "error", "-re", "-stream_loop", "-1", "-i", str(clip),
                        "-map", "0", "-c", "copy", "-f", "tee", slaves])
     try:
-        await all_receiving(receivers, before, 20)
+        await receivers.all_receiving(before, 20)
         await asyncio.sleep(2.0)
         used = await measure({"ffmpeg tee": tee.pid}, seconds)
-        return row(f"one ffmpeg tee ×{len(receivers)}", used, memory({"ffmpeg tee": tee.pid}), seconds)
+        return row(f"one ffmpeg tee ×{len(receivers.urls)}", used, memory({"ffmpeg tee": tee.pid}), seconds)
     finally:
         await end(tee)
 
@@ -367,8 +450,12 @@ async def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0, help="measuring window per way (default 60)")
     parser.add_argument("--destinations", type=int, default=5)
     parser.add_argument("--kbps", type=int, default=6000, help="video bitrate of the 1080p30 clip (default 6000)")
+    parser.add_argument("--receivers", choices=("ffmpeg", "nginx"), default="ffmpeg",
+                        help="`ffmpeg -listen` (announce 128-byte chunks) or nginx-rtmp (4096); default ffmpeg")
     parser.add_argument("--json", action="store_true", help="print the results as JSON too")
     args = parser.parse_args()
+    if args.receivers == "nginx" and not HAVE_NGINX:
+        raise SystemExit("--receivers nginx needs nginx with the rtmp module")
     clip = await make_clip(60, args.kbps)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -378,7 +465,9 @@ async def main() -> None:
                 continue
             # nginx-rtmp relays audio well before the first video keyframe: its receivers probe longer.
             probe_us = 100_000 if way == "streamctl" else 3_000_000
-            receivers = [await RtmpReceiver(free_port(), probe_us=probe_us).start() for _ in range(args.destinations)]
+            receivers = FfmpegReceivers(args.destinations, probe_us) if args.receivers == "ffmpeg" \
+                else NginxReceivers(args.destinations, work)
+            await receivers.start()
             try:
                 if way == "streamctl":
                     ours, notes = await bench_streamctl(clip, receivers, args.seconds, work)
@@ -388,10 +477,9 @@ async def main() -> None:
                 else:
                     rows.append(await bench_tee(clip, receivers, args.seconds))
             finally:
-                for r in receivers:
-                    await r.kill()
+                await receivers.kill()
     print(f"\n{args.destinations} destinations, 1080p30 H.264 {args.kbps} kbit/s + AAC 128 kbit/s, stream copy, "
-          f"{args.seconds:g} s window, {os.cpu_count()} cores\n")
+          f"{args.seconds:g} s window, {os.cpu_count()} cores, {receivers.label}\n")
     print("| way | CPU s | of one core | CPU s by process | RSS MB (own) |")
     print("|---|---|---|---|---|")
     for line in rows:
