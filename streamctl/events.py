@@ -130,9 +130,12 @@ class Alert(Event):
     """Something the operator must see (token expired, quota running out, platform rules broken)."""
 
     level: str  # info | warning | error
-    source: str
-    message: str
+    source: str  # who it is about: a destination, source or input name, "ingest", "program", "disk"
+    message: str  # English, for the log; pages render the code and params in the reader's language
     at: float = field(default_factory=now)
+    code: str = "general"  # one of the codes in DESIGN.md (ingest.refused, destination.backoff, ...)
+    params: dict = field(default_factory=dict)  # what the sentence for `code` needs (never a secret)
+    resolved: bool = False  # a recovery: closes the open alert of the same code and source
 
 
 @dataclass(frozen=True)
