@@ -12,6 +12,7 @@ from urllib.parse import quote, urlsplit
 import jinja2
 from aiohttp import web
 
+from .. import assets
 from ..events import Alert
 from ..questions import OFFICIAL_STATES, QuestionDesk, official_view
 from ..redact import redact
@@ -39,10 +40,10 @@ from .auth import (
     set_cookie,
     tokens_match,
 )
-from .i18n import LANGS, ROOT, catalogue, pick_lang, translate
+from .i18n import LANGS, catalogue, pick_lang, translate
 
-WEB = ROOT / "web"
-OVERLAYS = ROOT / "overlays"
+WEB = assets.path("web")
+OVERLAYS = assets.path("overlays")
 LIMITER: web.AppKey[LoginLimiter] = web.AppKey("login_limiter", LoginLimiter)
 RECENT_ALERTS = 100  # what /operate shows on opening: alerts are not stored, and a reload must not lose them
 ALERTS: web.AppKey[deque] = web.AppKey("recent_alerts", deque)
