@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
+from . import assets
 from .alerts import AlertDesk
 from .config import EventFile
 from .events import Bus, now
@@ -69,6 +70,7 @@ class Controller:
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Run until `stop` is set (or the task is cancelled); every component is stopped on the way out."""
         stop = stop or asyncio.Event()
+        assets.require()  # before anything starts: a broken install says what it lacks, not a task group's traceback
         self._mark_started()
         try:
             async with asyncio.TaskGroup() as tg:

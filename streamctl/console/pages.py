@@ -11,6 +11,7 @@ from urllib.parse import quote, urlsplit
 import jinja2
 from aiohttp import web
 
+from .. import assets
 from ..questions import OFFICIAL_STATES, QuestionDesk, official_view
 from ..restream.platforms import PLATFORMS
 from ..restream.profiles import PROFILES
@@ -36,11 +37,11 @@ from .auth import (
     set_cookie,
     tokens_match,
 )
-from .i18n import LANGS, ROOT, catalogue, pick_lang, translate
+from .i18n import LANGS, catalogue, pick_lang, translate
 from .summary import program_summary
 
-WEB = ROOT / "web"
-OVERLAYS = ROOT / "overlays"
+WEB = assets.path("web")
+OVERLAYS = assets.path("overlays")
 LIMITER: web.AppKey[LoginLimiter] = web.AppKey("login_limiter", LoginLimiter)
 RECENT_ALERTS = 200  # what /operate shows on opening (older ones: GET /api/alerts)
 
