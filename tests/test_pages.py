@@ -169,8 +169,8 @@ async def test_the_operate_page_carries_its_data_and_the_stored_alerts(tmp_path)
         assert secret not in text
         assert data["ingest"]["state"] == "stopped" and data["destinations"] == [] and data["sources"] == []
         assert set(data["platforms"]) == set(PLATFORMS) and data["platforms"]["youtube"]["url"].startswith("rtmp")
-        assert data["status"] == {"program": None, "on_air": False, "destinations_live": 0, "destinations": 0,
-                                  "sources_reading": 0, "sources": 0, "viewers": 0}
+        assert data["status"] == {"state": "off_air", "program": None, "on_air": False, "destinations_live": 0,
+                                  "destinations": 0, "sources_reading": 0, "sources": 0, "viewers": 0}
         for i in range(RECENT_ALERTS + 5):
             await desk.take(Alert("info", f"test-{i}", f"alert {i}", code="something.new"))
         data = page_data((await op.page("/operate"))[1])

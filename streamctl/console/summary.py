@@ -15,7 +15,8 @@ from ..events import (
     SourceStateChanged,
     ViewersStored,
 )
-from .app import CONTROLLER
+from .app import CONTROLLER, json_response
+from .auth import requires
 
 READING = ("ok",)  # audience source states that mean comments are being read
 
@@ -31,9 +32,10 @@ def program_on_air(ingest: dict) -> str | None:
 
 
 def program_summary(controller, viewers: int | None = None) -> dict:
-    """`{program, on_air, destinations_live, destinations, sources_reading, sources, viewers}` right now.
+    """`{state, program, on_air, destinations_live, destinations, sources_reading, sources, viewers}` right now.
 
-    `on_air` is true when a program (any input, or the slate) reaches at least one live destination.
+    `on_air` is true when a program (any input, or the slate) reaches at least one live destination; `state`
+    is what the top bar's dot says: on_air (the primary input), backup, slate or off_air.
     """
     restreamer, audience = controller.restreamer, controller.audience
     ingest = restreamer.ingest_status() if restreamer.event.ingest else {}
@@ -43,8 +45,10 @@ def program_summary(controller, viewers: int | None = None) -> dict:
     pollers = list(getattr(audience, "pollers", {}).values())
     if viewers is None:
         viewers = controller.store.latest_viewers()[1]
+    on_air = bool(program and live)
     return {
-        "program": program, "on_air": bool(program and live), "destinations_live": live,
+        "state": ({"primary": "on_air"}.get(program, program) if on_air else "off_air"),
+        "program": program, "on_air": on_air, "destinations_live": live,
         "destinations": len(states), "sources_reading": sum(p.state in READING for p in pollers),
         "sources": len(pollers), "viewers": viewers,
     }
@@ -76,6 +80,13 @@ async def watch(app: web.Application) -> AsyncIterator[None]:
         await asyncio.gather(task, return_exceptions=True)
 
 
+@requires("moderator")
+async def status(request: web.Request) -> web.Response:
+    """`GET /api/status`: the program at a glance (what the top bar and /operate's strip show)."""
+    return json_response(program_summary(request.app[CONTROLLER]))
+
+
 def setup(app: web.Application) -> None:
-    """Register this area's background task."""
+    """Register this area's route and background task."""
+    app.router.add_get("/api/status", status)
     app.cleanup_ctx.append(watch)
