@@ -54,7 +54,7 @@ async def test_an_output_that_cannot_keep_real_time_raises_destination_slow(stag
     await wait_for(lambda: not alerts.queue.empty(), 15, "destination.slow")
     alert = alerts.get_nowait()
     assert alert.code == "destination.slow" and not alert.resolved
-    assert alert.source == "destination:slowpoke" and alert.params["speed"] < 0.8
+    assert alert.source == "slowpoke" and alert.params["speed"] < 0.8
     await dest.stop()
     resolved = alerts.get_nowait()
     assert resolved.code == "destination.slow" and resolved.resolved
