@@ -49,7 +49,7 @@ def cmd_check(args) -> int:
           f"{len(event.audience)} audience source(s)")
     for d in event.destinations:
         print(f"  destination {d.name}: {d.platform} {d.display_url} profile={d.profile}")
-    from .restream.probe import check_ingest_against_rules
+    from .restream.check import check_ingest_against_rules
 
     problems = asyncio.run(check_ingest_against_rules(event, timeout=args.probe_timeout))
     for line in problems:
