@@ -93,14 +93,53 @@ def cmd_demo(args) -> int:
     return run_demo(port=args.port, workdir=args.dir)
 
 
+def _read_password(args) -> str:
+    """The password from standard input (--password-stdin) or typed twice at a terminal; SystemExit otherwise."""
+    command = f"streamctl user {args.user_command}"
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    if not sys.stdin.isatty():
+        print(f"{command}: there is no terminal to type the password in; give it on standard input with "
+              f"--password-stdin, e.g. printf '%s\\n' \"$PASSWORD\" | {command} {args.name} --event {args.event} "
+              + ("--role ROLE " if args.user_command == "add" else "") + "--password-stdin", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+    try:
+        password = getpass.getpass(f"password for {args.name}: ")
+        again = getpass.getpass("the same password again: ")
+    except EOFError:
+        print(f"\n{command}: no password typed; nothing changed", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE) from None
+    if password != again:
+        print(f"{command}: the two passwords differ; nothing changed", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+    return password
+
+
+def _when(ts: float | None, timezone: str) -> str:
+    """A stored time as the event's local time, to the minute, or "never"."""
+    if ts is None:
+        return "never"
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    return datetime.fromtimestamp(ts, ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M")
+
+
+def _table(rows: list[list[str]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows)
+
+
+def _event_store(args):
+    event = _load(args.event, need_secrets=False)
+    return event, Store(event.event.database)
+
+
 def cmd_user_add(args) -> int:
     from .console.accounts import add_user
 
     event = _load(args.event, need_secrets=False)
-    if args.password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    else:
-        password = getpass.getpass(f"password for {args.name}: ")
+    password = _read_password(args)
     store = Store(event.event.database)
     try:
         add_user(store, args.name, args.role, password, lang=args.lang)
@@ -113,13 +152,95 @@ def cmd_user_add(args) -> int:
     return 0
 
 
-def cmd_token_create(args) -> int:
+def cmd_user_list(args) -> int:
+    from .console.accounts import list_users
+
+    event, store = _event_store(args)
+    try:
+        users = list_users(store)
+    finally:
+        store.close()
+    if not users:
+        print(f"no users in {event.event.database} (add one with `streamctl user add NAME --role ROLE "
+              f"--event {args.event}`)")
+        return 0
+    tz = event.event.timezone
+    print(_table([["name", "role", "language", f"created ({tz})", "signed in"]]
+                 + [[u["username"], u["role"], u["lang"], _when(u["created_at"], tz), str(u["sessions"])]
+                    for u in users]))
+    return 0
+
+
+def cmd_user_passwd(args) -> int:
+    from .console.accounts import set_password
+
     event = _load(args.event, need_secrets=False)
+    password = _read_password(args)
     store = Store(event.event.database)
+    try:
+        ended = set_password(store, args.name, password)
+    except (LookupError, ValueError) as e:
+        print(f"streamctl user passwd: {e.args[0]}", file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        store.close()
+    print(f"new password for {args.name}; {ended} session(s) signed out")
+    return 0
+
+
+def cmd_user_remove(args) -> int:
+    from .console.accounts import remove_user
+
+    _event, store = _event_store(args)
+    try:
+        ended = remove_user(store, args.name)
+    except LookupError as e:
+        print(f"streamctl user remove: {e.args[0]}", file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        store.close()
+    print(f"user {args.name} removed; {ended} session(s) signed out")
+    return 0
+
+
+def cmd_token_create(args) -> int:
+    _event, store = _event_store(args)
     try:
         print(store.create_token(args.role, args.label))
     finally:
         store.close()
+    return 0
+
+
+def cmd_token_list(args) -> int:
+    event, store = _event_store(args)
+    try:
+        tokens = store.tokens()
+    finally:
+        store.close()
+    if not tokens:
+        print(f"no tokens in {event.event.database} (make one with `streamctl token create --role ROLE "
+              f"--event {args.event}`)")
+        return 0
+    tz = event.event.timezone
+    print(_table([["id", "role", "label", f"created ({tz})", "last used", "state"]]
+                 + [[str(t["id"]), t["role"], t["label"] or "-", _when(t["created_at"], tz),
+                     _when(t["last_used_at"], tz), "revoked" if t["revoked"] else "active"] for t in tokens]))
+    return 0
+
+
+def cmd_token_revoke(args) -> int:
+    _event, store = _event_store(args)
+    try:
+        known = {t["id"]: t for t in store.tokens()}
+        revoked = store.revoke_token(args.id)
+    finally:
+        store.close()
+    if not revoked:
+        why = "was already revoked" if args.id in known else "does not exist (see `streamctl token list`)"
+        print(f"streamctl token revoke: token {args.id} {why}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"token {args.id} ({known[args.id]['role']}) revoked; whatever used it is refused from now on")
     return 0
 
 
@@ -162,6 +283,18 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     u.add_argument("--lang", choices=["vi", "en"], default="vi", help="the user's console language")
     u.set_defaults(func=cmd_user_add)
+    u = usub.add_parser("list", help="the accounts: name, role, language, created, signed-in sessions")
+    u.add_argument("--event", required=True)
+    u.set_defaults(func=cmd_user_list)
+    u = usub.add_parser("passwd", help="set a new password; signs out the user's sessions")
+    u.add_argument("name")
+    u.add_argument("--event", required=True)
+    u.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    u.set_defaults(func=cmd_user_passwd)
+    u = usub.add_parser("remove", help="delete an account; its sessions end at once")
+    u.add_argument("name")
+    u.add_argument("--event", required=True)
+    u.set_defaults(func=cmd_user_remove)
 
     p = sub.add_parser("token", help="API bearer tokens")
     tsub = p.add_subparsers(dest="token_command", required=True)
@@ -170,6 +303,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--event", required=True)
     t.add_argument("--label", default=None, help="what the token is for, e.g. 'stream deck'")
     t.set_defaults(func=cmd_token_create)
+    t = tsub.add_parser("list", help="the tokens: id, role, label, created, last used (never the token)")
+    t.add_argument("--event", required=True)
+    t.set_defaults(func=cmd_token_list)
+    t = tsub.add_parser("revoke", help="revoke a token by its id (from `token list`); its users are refused")
+    t.add_argument("id", type=int)
+    t.add_argument("--event", required=True)
+    t.set_defaults(func=cmd_token_revoke)
 
     p = sub.add_parser("report", help="the post-event viewer report")
     p.add_argument("database", help="the event's SQLite database")
