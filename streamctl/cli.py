@@ -131,24 +131,27 @@ def _table(rows: list[list[str]]) -> str:
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows)
 
 
-def _event_store(args):
+def _on_store(args, action, password: bool = False):
+    """(event, action(store[, password])) on the event's database, closed after; a LookupError or ValueError
+    (no such user, a bad password) is printed as `streamctl COMMAND: what is wrong` and exits 2."""
     event = _load(args.event, need_secrets=False)
-    return event, Store(event.event.database)
+    given = (_read_password(args),) if password else ()
+    store = Store(event.event.database)
+    try:
+        return event, action(store, *given)
+    except (LookupError, ValueError) as e:
+        command = " ".join(a for a in (args.command, getattr(args, "user_command", None),
+                                       getattr(args, "token_command", None)) if a)
+        print(f"streamctl {command}: {e.args[0]}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE) from None
+    finally:
+        store.close()
 
 
 def cmd_user_add(args) -> int:
     from .console.accounts import add_user
 
-    event = _load(args.event, need_secrets=False)
-    password = _read_password(args)
-    store = Store(event.event.database)
-    try:
-        add_user(store, args.name, args.role, password, lang=args.lang)
-    except ValueError as e:
-        print(f"streamctl user add: {e}", file=sys.stderr)
-        return EXIT_USAGE
-    finally:
-        store.close()
+    event, _ = _on_store(args, lambda store, pw: add_user(store, args.name, args.role, pw, lang=args.lang), True)
     print(f"user {args.name} ({args.role}) added to {event.event.database}")
     return 0
 
@@ -156,11 +159,7 @@ def cmd_user_add(args) -> int:
 def cmd_user_list(args) -> int:
     from .console.accounts import list_users
 
-    event, store = _event_store(args)
-    try:
-        users = list_users(store)
-    finally:
-        store.close()
+    event, users = _on_store(args, list_users)
     if not users:
         print(f"no users in {event.event.database} (add one with `streamctl user add NAME --role ROLE "
               f"--event {args.event}`)")
@@ -175,16 +174,7 @@ def cmd_user_list(args) -> int:
 def cmd_user_passwd(args) -> int:
     from .console.accounts import set_password
 
-    event = _load(args.event, need_secrets=False)
-    password = _read_password(args)
-    store = Store(event.event.database)
-    try:
-        ended = set_password(store, args.name, password)
-    except (LookupError, ValueError) as e:
-        print(f"streamctl user passwd: {e.args[0]}", file=sys.stderr)
-        return EXIT_USAGE
-    finally:
-        store.close()
+    _, ended = _on_store(args, lambda store, pw: set_password(store, args.name, pw), True)
     print(f"new password for {args.name}; {ended} session(s) signed out")
     return 0
 
@@ -192,33 +182,19 @@ def cmd_user_passwd(args) -> int:
 def cmd_user_remove(args) -> int:
     from .console.accounts import remove_user
 
-    _event, store = _event_store(args)
-    try:
-        ended = remove_user(store, args.name)
-    except LookupError as e:
-        print(f"streamctl user remove: {e.args[0]}", file=sys.stderr)
-        return EXIT_USAGE
-    finally:
-        store.close()
+    _, ended = _on_store(args, lambda store: remove_user(store, args.name))
     print(f"user {args.name} removed; {ended} session(s) signed out")
     return 0
 
 
 def cmd_token_create(args) -> int:
-    _event, store = _event_store(args)
-    try:
-        print(store.create_token(args.role, args.label))
-    finally:
-        store.close()
+    _, token = _on_store(args, lambda store: store.create_token(args.role, args.label))
+    print(token)
     return 0
 
 
 def cmd_token_list(args) -> int:
-    event, store = _event_store(args)
-    try:
-        tokens = store.tokens()
-    finally:
-        store.close()
+    event, tokens = _on_store(args, lambda store: store.tokens())
     if not tokens:
         print(f"no tokens in {event.event.database} (make one with `streamctl token create --role ROLE "
               f"--event {args.event}`)")
@@ -230,18 +206,18 @@ def cmd_token_list(args) -> int:
     return 0
 
 
+def _revoke(store: Store, token_id: int) -> str:
+    """The revoked token's role; LookupError saying why nothing was revoked."""
+    known = {t["id"]: t for t in store.tokens()}
+    if not store.revoke_token(token_id):
+        why = "was already revoked" if token_id in known else "does not exist (see `streamctl token list`)"
+        raise LookupError(f"token {token_id} {why}")
+    return known[token_id]["role"]
+
+
 def cmd_token_revoke(args) -> int:
-    _event, store = _event_store(args)
-    try:
-        known = {t["id"]: t for t in store.tokens()}
-        revoked = store.revoke_token(args.id)
-    finally:
-        store.close()
-    if not revoked:
-        why = "was already revoked" if args.id in known else "does not exist (see `streamctl token list`)"
-        print(f"streamctl token revoke: token {args.id} {why}", file=sys.stderr)
-        return EXIT_USAGE
-    print(f"token {args.id} ({known[args.id]['role']}) revoked; whatever used it is refused from now on")
+    _, role = _on_store(args, lambda store: _revoke(store, args.id))
+    print(f"token {args.id} ({role}) revoked; whatever used it is refused from now on")
     return 0
 
 
