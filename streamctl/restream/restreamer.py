@@ -12,8 +12,7 @@ from .destinations import BackupOutput, Destination, Timing
 from .ffmpeg import encoder_for
 from .hardware import find_hardware_encoder
 from .ingest import Ingest
-from .platforms import StreamFacts
-from .probe import facts_from_dict
+from .platforms import StreamFacts, facts_from_dict
 from .program import Program
 from .supervisor import Supervisor
 
