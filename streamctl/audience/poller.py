@@ -204,7 +204,8 @@ class Poller:
             await self._account()
             if not source.streaming and isinstance(source, PolledSource):
                 # The platform cannot push here (YouTube without streamList): poll the same source instead.
-                await self._alert("warning", f"{self.name}: pushed chat is not available, polling instead")
+                await self._alert("info", f"{self.name}: pushed chat is not available, polling instead",
+                                  code="audience.polling")
                 await self._loop("comments", source.fetch, self._comments_wait)
                 return
             # Closed by the platform (or asked to reconnect, as Twitch does before a restart): not a failure.
@@ -290,7 +291,7 @@ class Poller:
         self._errors.pop(channel, None)
         if batch.ended and channel != "viewers":
             self._ended = True
-            await self._alert("info", f"{self.name}: the live chat has ended", key="ended")
+            await self._alert("info", f"{self.name}: the live chat has ended", key="ended", code="audience.ended")
         await self._refresh_state()
         return len(comments)
 
@@ -305,22 +306,23 @@ class Poller:
         for message in self.planner.warnings(at):
             left = self.planner.left(at)
             await self._raise(QUOTA_LOW, "warning", f"{self.name}: {message}",
-                              {"left": left, "daily": self.planner.daily, "error": message})
+                              {"left": left, "daily": self.planner.daily, "detail": message})
 
     async def _trouble(self, channel: str, e: SourceError, failures: int) -> None:
         """Record a failed call; raise the alert it calls for (each once, until the source recovers)."""
         self._errors[channel] = e
         error = str(e)
         if e.kind == QUOTA:
-            params = {"error": error, "left": 0, "daily": self.planner.daily if self.planner else None}
+            params = {"detail": error, "left": 0, "daily": self.planner.daily if self.planner else None}
             await self._raise(QUOTA_LOW, "error", f"{self.name}: {error}; polling resumes after the "
                                                   "Pacific midnight reset", params)
         elif e.kind in (BLOCKED, FATAL):
             fix = self._fix(e)
-            await self._raise(BLOCKED_ALERT, "error", f"{self.name}: {error} ({fix})", {"error": error, "fix": fix})
+            detail = f"{error} ({fix})"
+            await self._raise(BLOCKED_ALERT, "error", f"{self.name}: {detail}", {"detail": detail, "fix": fix})
         elif e.kind != WAITING and failures >= self.timing.failing_after:
             await self._raise(FAILING, "warning", f"{self.name}: failing: {error}; retrying with backoff",
-                              {"error": error, "failures": failures})
+                              {"detail": error, "failures": failures})
         await self._refresh_state()
 
     def _fix(self, e: SourceError) -> str:
@@ -338,6 +340,7 @@ class Poller:
         opened = self._open.get(code)
         if opened is not None and LEVELS.index(opened.level) >= LEVELS.index(level):
             return
+        params = {"platform": self.source.platform, **params}
         alert = Alert(level, self.name, redact(message), code=code,
                       params={k: redact(v) if isinstance(v, str) else v for k, v in params.items()})
         self._open[code] = alert
@@ -345,19 +348,22 @@ class Poller:
 
     async def _resolve(self, code: str, message: str) -> None:
         if self._open.pop(code, None) is not None:
-            await self.bus.publish(Alert("info", self.name, redact(message), code=code, resolved=True))
+            await self.bus.publish(Alert("info", self.name, redact(message), code=code, resolved=True,
+                                         params={"platform": self.source.platform}))
 
     async def close_alerts(self, why: str) -> None:
         """Resolve every open alert of this source (it was disabled or replaced)."""
         for code in list(self._open):
             await self._resolve(code, f"{self.name}: {why}")
 
-    async def _alert(self, level: str, message: str, key: str | None = None) -> None:
+    async def _alert(self, level: str, message: str, code: str, key: str | None = None) -> None:
+        """A one-off notice (chat ended, polling instead): given once, never resolved."""
         key = key or message
         if key in self._alerted:
             return
         self._alerted.add(key)
-        await self.bus.publish(Alert(level, self.name, redact(message)))
+        await self.bus.publish(Alert(level, self.name, redact(message), code=code,
+                                     params={"platform": self.source.platform}))
 
     # ---- state --------------------------------------------------------------------------------------
 
