@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 
 from ..config import DestinationConfig, EventFile
 from ..events import Alert, Bus, DestinationRemoved, IngestStateChanged
+from ..redact import register_secret
 from .archive import Archive
 from .destinations import Destination, Timing
 from .ingest import Ingest
@@ -124,6 +126,21 @@ class Restreamer:
         self._destinations.pop(name, None)
         await self.bus.publish(DestinationRemoved(name))
         log.info("destination %s removed", name)
+
+    async def replace_key(self, name: str, key: str) -> dict:
+        """Give one destination a new stream key (kept in memory); a running or failed one restarts with it.
+
+        Only that destination's ffmpeg is restarted; the others and the program never notice.
+        """
+        dest = self.get(name)
+        config = replace(dest.config, key=key, key_env=None)
+        register_secret(key)
+        register_secret(config.publish_url)
+        dest.config = config
+        if dest.state != "stopped":
+            await dest.restart()
+        log.info("destination %s has a new key (%s)", name, config.display_url)
+        return dest.describe()
 
     async def start(self, name: str) -> dict:
         dest = self.get(name)
