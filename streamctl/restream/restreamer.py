@@ -12,8 +12,7 @@ from ..redact import register_secret
 from .archive import Archive
 from .destinations import Destination, Timing
 from .ingest import Ingest
-from .platforms import StreamFacts
-from .probe import facts_from_dict
+from .platforms import StreamFacts, facts_from_dict
 from .program import Program
 from .supervisor import Supervisor
 
