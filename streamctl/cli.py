@@ -50,6 +50,12 @@ def cmd_check(args) -> int:
           f"{len(event.audience)} audience source(s)")
     for d in event.destinations:
         print(f"  destination {d.name}: {d.platform} {d.display_url} profile={d.profile}")
+    console = event.console
+    if not console.loopback_only and not console.tls and console.trusted_proxy is None:
+        print(f"{args.event}: console.listen: warning: {console.host}:{console.port} serves the console to the "
+              "network over plain HTTP, so passwords and session cookies cross it readable; set tls_cert and "
+              "tls_key, or put an HTTPS reverse proxy in front and set trusted_proxy (README: HTTPS)",
+              file=sys.stderr)
     from .restream.probe import check_ingest_against_rules
 
     problems = asyncio.run(check_ingest_against_rules(event, timeout=args.probe_timeout))

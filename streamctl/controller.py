@@ -47,18 +47,20 @@ class Controller:
 
     async def _console(self) -> None:
         from .console.app import make_app
+        from .console.https import ssl_context
 
         app = make_app(self)
         runner = web.AppRunner(app, handle_signals=False, access_log=None)
         await runner.setup()
         try:
-            site = web.TCPSite(runner, self.event.console.host, self.event.console.port)
+            site = web.TCPSite(runner, self.event.console.host, self.event.console.port,
+                               ssl_context=ssl_context(self.event.console))
             await site.start()
             sock = site._server.sockets[0] if site._server and site._server.sockets else None
             port = sock.getsockname()[1] if sock else self.event.console.port
             host = self.event.console.host
             host = f"[{host}]" if ":" in host else host
-            self.console_url = f"http://{host}:{port}"
+            self.console_url = f"{'https' if self.event.console.tls else 'http'}://{host}:{port}"
             log.info("console at %s", self.console_url)
             self.started.set()
             await asyncio.Event().wait()
