@@ -1,4 +1,4 @@
-"""The `streamctl` command: run, demo, check, doctor, user, token, report."""
+"""The `streamctl` command: run, demo, check, doctor, user, token, backup, report."""
 
 from __future__ import annotations
 
@@ -130,6 +130,19 @@ def cmd_token_create(args) -> int:
     return 0
 
 
+def cmd_backup(args) -> int:
+    from .backup import BackupError, backup
+
+    try:
+        copied = backup(Path(args.database), Path(args.output))
+    except BackupError as e:
+        print(f"streamctl backup: {e}", file=sys.stderr)
+        return 1
+    print(f"{args.database} copied to {copied.target}: {copied.pages} pages, {copied.bytes / 1e6:.1f} MB, "
+          f"{copied.seconds:.2f} s")
+    return 0
+
+
 def cmd_report(args) -> int:
     from .report.cli import run_report
 
@@ -177,6 +190,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--event", required=True)
     t.add_argument("--label", default=None, help="what the token is for, e.g. 'stream deck'")
     t.set_defaults(func=cmd_token_create)
+
+    p = sub.add_parser("backup", help="a consistent copy of the event database, also while the event runs")
+    p.add_argument("database", help="the event's SQLite database")
+    p.add_argument("output", help="the copy (replaced atomically if it exists)")
+    p.set_defaults(func=cmd_backup)
 
     p = sub.add_parser("report", help="the post-event viewer report")
     p.add_argument("database", help="the event's SQLite database")

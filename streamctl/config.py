@@ -21,7 +21,7 @@ AUDIENCE_PLATFORMS = ("youtube", "facebook", "tiktok", "twitch", "webhook", "sim
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 SLATE_TEXT = "Chương trình sẽ tiếp tục trong giây lát — We'll be right back"
-SNAPSHOT_EVERY_S = (10, 86400)  # bounds of [event] snapshot_every_s
+SNAPSHOT_EVERY_S = (1, 86400)  # bounds of [event] snapshot_every_s
 SLATE_TEXT_MAX = 200  # characters; the card has room for a few lines
 
 # The keys each table of the event file takes (README's "Event file" section documents every one).

@@ -82,6 +82,12 @@ class Controller:
                     tg.create_task(self._console(), name="console"),
                 ]
                 tasks += [tg.create_task(factory(), name=name) for name, factory in self.extra_tasks]
+                if self.event.event.snapshot_every_s:
+                    from .backup import Snapshots
+
+                    snapshots = Snapshots(self.event.event.database, self.event.event.snapshot_every_s,
+                                          self.event.event.snapshot_dir, self.bus)
+                    tasks.append(tg.create_task(snapshots.run(), name="snapshots"))
                 await stop.wait()
                 log.info("stopping")
                 # The audience first, so what it fetched is stored; the restreamer stops its processes.
