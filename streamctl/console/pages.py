@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from functools import partial, wraps
 from urllib.parse import quote, urlsplit
 
@@ -13,9 +12,7 @@ import jinja2
 from aiohttp import web
 
 from .. import assets
-from ..events import Alert
 from ..questions import OFFICIAL_STATES, QuestionDesk, official_view
-from ..redact import redact
 from ..restream.platforms import PLATFORMS
 from ..restream.profiles import PROFILES
 from ..store import Store
@@ -41,12 +38,12 @@ from .auth import (
     tokens_match,
 )
 from .i18n import LANGS, catalogue, pick_lang, translate
+from .summary import program_summary
 
 WEB = assets.path("web")
 OVERLAYS = assets.path("overlays")
 LIMITER: web.AppKey[LoginLimiter] = web.AppKey("login_limiter", LoginLimiter)
-RECENT_ALERTS = 100  # what /operate shows on opening: alerts are not stored, and a reload must not lose them
-ALERTS: web.AppKey[deque] = web.AppKey("recent_alerts", deque)
+RECENT_ALERTS = 200  # what /operate shows on opening (older ones: GET /api/alerts)
 
 templates = jinja2.Environment(
     loader=jinja2.FileSystemLoader([WEB / "templates", OVERLAYS]),
@@ -79,6 +76,10 @@ def render(request: web.Request, template: str, *, page: str, title_key: str, sc
         "user": identity.name if identity else None, "role": identity.role if identity else None,
         "timezone": event.timezone, **(data or {}),
     }
+    if may(identity, "moderator"):
+        page_data["status"] = program_summary(controller)
+    if may(identity, "operator"):
+        page_data["alerts_unacknowledged"] = controller.store.unacknowledged_alerts()
     nav = [{"href": href, "key": key, "current": request.path == href}
            for role, href, key in NAV if may(identity, role)]
     html = templates.get_template(template).render(
@@ -269,30 +270,11 @@ async def operate(request: web.Request) -> web.Response:
         "ingest": controller.restreamer.ingest_status(),
         "destinations": controller.restreamer.destinations(),
         "sources": controller.audience.sources_status(),
-        "alerts": list(request.app[ALERTS]),
+        "alerts": controller.alerts.alerts(pick_lang(request[IDENTITY].lang), limit=RECENT_ALERTS),
         "platforms": {name: {"url": rules.default_url or "", "note": rules.note} for name, rules in PLATFORMS.items()},
     }
     return render(request, "operate.html", page="operate", title_key="nav.operate", script="operate", data=data,
                   destination_platforms=list(PLATFORMS), profiles=PROFILES)
-
-
-async def keep_alerts(app: web.Application) -> AsyncIterator[None]:
-    """Keep the latest alerts from the bus while the console runs (cleanup context)."""
-    alerts = app[ALERTS]
-    sub = app[CONTROLLER].bus.subscribe(Alert, maxsize=RECENT_ALERTS, name="pages.alerts")
-
-    async def keep() -> None:
-        async for event in sub:
-            alerts.append({"level": event.level, "source": redact(event.source), "message": redact(event.message),
-                           "at": event.at})
-
-    task = asyncio.create_task(keep(), name="pages.alerts")
-    try:
-        yield
-    finally:
-        sub.close()
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
 
 
 async def favicon(request: web.Request) -> web.FileResponse:
@@ -303,8 +285,6 @@ async def favicon(request: web.Request) -> web.FileResponse:
 def setup(app: web.Application) -> None:
     """Register this area's routes."""
     app[LIMITER] = LoginLimiter()
-    app[ALERTS] = deque(maxlen=RECENT_ALERTS)
-    app.cleanup_ctx.append(keep_alerts)
     app.router.add_get("/", home)
     app.router.add_get("/login", login_form)
     app.router.add_post("/login", login)

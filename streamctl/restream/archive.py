@@ -41,9 +41,14 @@ class Archive(Output):
         return None
 
     async def announce(self, old: str, new: str, error: str | None) -> None:
+        params = {"path": str(self.config.path), "error": error or ""}
         if new in ("backoff", "failed"):
             level = "error" if new == "failed" else "warning"
-            await self.bus.publish(Alert(level, "archive", f"archive recording {new}: {error or 'stopped'}"))
+            await self.bus.publish(Alert(level, "archive", f"archive recording {new}: {error or 'stopped'}",
+                                         code="archive.failed", params=params))
+        elif new == "live":
+            await self.bus.publish(Alert("info", "archive", "archive recording again", code="archive.failed",
+                                         params=params, resolved=True))
 
     def files(self) -> list[Path]:
         """The segments recorded so far, oldest first."""
