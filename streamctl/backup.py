@@ -90,12 +90,12 @@ class Snapshots:
             if not self.failing:
                 self.failing = True
                 await self.bus.publish(Alert("warning", "snapshot", f"database snapshot failed: {e}",
-                                             code="snapshot.failed", params={"target": str(self.target)}))
+                                             code="snapshot.failed", params={"path": str(self.target)}))
             return None
         if self.failing:
             self.failing = False
             await self.bus.publish(Alert("info", "snapshot", f"database snapshot works again: {self.target}",
-                                         code="snapshot.failed", params={"target": str(self.target)}, resolved=True))
+                                         code="snapshot.failed", params={"path": str(self.target)}, resolved=True))
         log.debug("snapshot of %s: %d pages in %.2f s", self.database, copied.pages, copied.seconds)
         return copied
 

@@ -99,7 +99,7 @@ async def test_snapshot_every_s_keeps_a_fresh_copy_and_alerts_once_while_it_cann
             async with asyncio.timeout(10):
                 first = await alerts.get()
             assert (first.code, first.level, first.resolved) == ("snapshot.failed", "warning", False)
-            assert first.params == {"target": str(target)}
+            assert first.params == {"path": str(target)}
             await asyncio.sleep(1.5)
             with pytest.raises(asyncio.QueueEmpty):  # one alert while it keeps failing, not one a second
                 alerts.get_nowait()
