@@ -50,15 +50,15 @@ def cmd_check(args) -> int:
           f"{len(event.audience)} audience source(s)")
     for d in event.destinations:
         print(f"  destination {d.name}: {d.platform} {d.display_url} profile={d.profile}")
-    console = event.console
-    if not console.loopback_only and not console.tls and console.trusted_proxy is None:
-        print(f"{args.event}: console.listen: warning: {console.host}:{console.port} serves the console to the "
-              "network over plain HTTP, so passwords and session cookies cross it readable; set tls_cert and "
-              "tls_key, or put an HTTPS reverse proxy in front and set trusted_proxy (README: HTTPS)",
-              file=sys.stderr)
+    from .audience.registry import missing_extras
+    from .console.https import plain_http_warning
+
+    if (warning := plain_http_warning(event)) is not None:
+        print(warning, file=sys.stderr)
     from .restream.check import check_ingest_against_rules
 
-    problems = asyncio.run(check_ingest_against_rules(event, timeout=args.probe_timeout))
+    problems = [f"{args.event}: audience {config.name!r}: {hint}" for config, hint in missing_extras(event.audience)]
+    problems += asyncio.run(check_ingest_against_rules(event, timeout=args.probe_timeout))
     for line in problems:
         print(redact(line), file=sys.stderr)
     return EXIT_USAGE if problems else 0

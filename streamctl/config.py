@@ -7,17 +7,25 @@ import os
 import re
 import ssl
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from .audience.options import (
+    AUDIENCE_PLATFORMS,
+    COMMON_OPTIONS,
+    PLATFORM_OPTIONS,
+    Option,
+    env_option,
+    make_options,
+    options_of,
+)
 from .redact import mask_url, register_secret
 from .restream.platforms import PLATFORMS
 
 DESTINATION_PLATFORMS = tuple(PLATFORMS)
-AUDIENCE_PLATFORMS = ("youtube", "facebook", "tiktok", "twitch", "webhook", "simulated", "manual")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 SLATE_TEXT = "Chương trình sẽ tiếp tục trong giây lát — We'll be right back"
@@ -36,51 +44,10 @@ TABLE_KEYS: dict[str, set[str]] = {
     "archive": {"path", "segment_s"},
 }
 
-# Per audience platform: field -> (required, expected type, help). The help text is the documentation.
-AUDIENCE_FIELDS: dict[str, dict[str, tuple[bool, type | tuple[type, ...], str]]] = {
-    "youtube": {
-        "video_id": (True, str, "the live video's id (the v= of its watch URL)"),
-        "live_chat_id": (False, str, "the chat id, if known; otherwise read from the video"),
-        "credential_env": (True, str, "environment variable holding an OAuth bearer token or API key"),
-        "api_base": (False, str, "API root, default https://www.googleapis.com"),
-        "daily_quota": (False, int, "quota units available for the day, default 10000"),
-        "planned_hours": (False, (int, float), "planned event length in hours, for the quota planner"),
-        "transport": (False, str, "how chat is read: \"stream\" (default; liveChatMessages.streamList pushes "
-                      "messages as they are typed, 5 units a connection; falls back to polling when the endpoint "
-                      "answers 404/405/501 or not JSON) or \"poll\" (liveChatMessages.list, 5 units a poll)"),
-    },
-    "facebook": {
-        "live_video_id": (True, str, "the live video's id"),
-        "credential_env": (True, str, "environment variable holding the Page access token"),
-        "api_base": (False, str, "API root, default https://graph.facebook.com/v21.0"),
-    },
-    "tiktok": {
-        "unique_id": (True, str, "the broadcasting account, e.g. @baoquangninh"),
-        "credential_env": (False, str, "environment variable holding a sign-server API key"),
-    },
-    "twitch": {
-        "channel": (True, str, "the channel login"),
-        "credential_env": (True, str, "environment variable holding an app access token"),
-        "client_id": (True, str, "the Twitch application's client id"),
-        "api_base": (False, str, "Helix root, default https://api.twitch.tv/helix"),
-        "irc_url": (False, str, "chat websocket, default wss://irc-ws.chat.twitch.tv:443"),
-    },
-    "webhook": {
-        "secret_env": (True, str, "environment variable holding the HMAC-SHA256 secret"),
-        "label": (False, str, "platform name shown for these comments, e.g. zalo"),
-    },
-    "simulated": {
-        "api_base": (False, str, "root of the local fake platform APIs, set by the demo"),
-        "rate": (False, (int, float), "comments per second on average, default 1"),
-        "seed": (False, int, "random seed for a repeatable audience"),
-    },
-    "manual": {
-        "label": (False, str, "platform name shown for these counts, e.g. zalo"),
-    },
-}
-AUDIENCE_COMMON = {"name", "platform", "interval", "enabled"}
-# Fields that take one of a few words.
-AUDIENCE_CHOICES: dict[tuple[str, str], tuple[str, ...]] = {("youtube", "transport"): ("stream", "poll")}
+AUDIENCE_COMMON = set(COMMON_OPTIONS)
+# Per audience platform: option -> (required, expected type, help), derived from audience/options.py.
+AUDIENCE_FIELDS: dict[str, dict[str, tuple[bool, type, str]]] = {
+    platform: {o.name: (o.required, o.kind, o.help) for o in options_of(platform)} for platform in PLATFORM_OPTIONS}
 
 
 class ConfigError(Exception):
@@ -144,15 +111,29 @@ class DestinationConfig:
 
 @dataclass(frozen=True)
 class AudienceConfig:
+    """One `[[audience]]` table: `options` is the platform's typed options (audience/options.py)."""
+
     name: str
     platform: str
-    options: dict[str, Any]
+    options: Any  # YouTubeOptions, FacebookOptions, ... (a plain dict is turned into them)
     credential: str | None = field(default=None, repr=False)
     interval: float | None = None
     enabled: bool = True
 
+    def __post_init__(self) -> None:
+        if isinstance(self.options, dict):  # sources built in code (the simulation, tests) pass plain values
+            object.__setattr__(self, "options", make_options(self.platform, self.options))
+
     def get(self, key: str, default: Any = None) -> Any:
-        return self.options.get(key, default)
+        """An option's value, or `default` when it is unset (kept for callers written before typed options)."""
+        value = getattr(self.options, key, None)
+        return default if value is None else value
+
+    @property
+    def credential_env(self) -> str | None:
+        """The environment variable the file names for this source's secret, if any."""
+        env = env_option(self.platform)
+        return getattr(self.options, env.name) if env else None
 
 
 @dataclass(frozen=True)
@@ -473,30 +454,18 @@ def _check_audience(c: _Checker, data: dict) -> tuple[AudienceConfig, ...]:
         if name is not None and not NAME_RE.match(name):
             c.fail(f"{where}.name", f"{_short(name)} is not a plain name, expected letters, digits, '-', '_' or '.'")
         platform = c.value(table, where, "platform", str, True)
-        if platform not in AUDIENCE_FIELDS:
+        if platform not in PLATFORM_OPTIONS:
             if platform is not None:
                 c.fail(f"{where}.platform", f"{platform!r} is unknown, expected one of {', '.join(AUDIENCE_PLATFORMS)}")
             continue
-        fields = AUDIENCE_FIELDS[platform]
-        c.unknown(table, where, AUDIENCE_COMMON | set(fields))
-        options = {}
-        for key, (required, kind, _help) in fields.items():
-            value = c.value(table, where, key, kind, required)
-            if value is not None:
-                options[key] = value
-        for key, value in options.items():
-            choices = AUDIENCE_CHOICES.get((platform, key))
-            if choices and value not in choices:
-                c.fail(f"{where}.{key}", f"{_short(value)} is not known, expected one of {', '.join(choices)}")
-        for key in ("api_base", "irc_url"):
-            if key in options and urlsplit(options[key]).scheme not in ("http", "https", "ws", "wss"):
-                c.fail(f"{where}.{key}", f"{_short(options[key])} is not a URL, expected http(s)://host/path")
+        c.unknown(table, where, AUDIENCE_COMMON | {o.name for o in options_of(platform)})
+        options = check_options(c, table, where, platform)
         interval = c.value(table, where, "interval", (int, float), False)
         if interval is not None and not 0.2 <= interval <= 3600:
             c.fail(f"{where}.interval", f"{interval} is out of range, expected seconds between 0.2 and 3600")
         enabled = c.value(table, where, "enabled", bool, False, True)
-        env_key = "secret_env" if "secret_env" in fields else "credential_env"
-        credential = c.secret(f"{where}.{env_key}", options.get(env_key), required=fields.get(env_key, (False,))[0])
+        env = env_option(platform)
+        credential = c.secret(f"{where}.{env.name}", getattr(options, env.name), required=env.required) if env else None
         if name in seen:
             c.fail(f"{where}.name", f"{name!r} is used twice, expected a unique name")
         seen.add(name)
@@ -505,6 +474,57 @@ def _check_audience(c: _Checker, data: dict) -> tuple[AudienceConfig, ...]:
                                       interval=float(interval) if interval is not None else None,
                                       enabled=enabled))
     return tuple(out)
+
+
+def check_options(c: _Checker, table: dict, where: str, platform: str) -> Any:
+    """One platform's options from a table, each checked against its declaration (kind, choices, URL)."""
+    values: dict[str, Any] = {}
+    for opt in options_of(platform):
+        value = c.value(table, where, opt.name, (int, float) if opt.kind is float else opt.kind, opt.required)
+        if value is None or not _fits(c, f"{where}.{opt.name}" if where else opt.name, opt, value):
+            continue
+        values[opt.name] = float(value) if opt.kind is float else value
+    return make_options(platform, values)
+
+
+def _fits(c: _Checker, where: str, opt: Option, value: Any) -> bool:
+    if opt.choices and value not in opt.choices:
+        c.fail(where, f"{_short(value)} is not known, expected one of {', '.join(opt.choices)}")
+        return False
+    if opt.url and urlsplit(value).scheme not in ("http", "https", "ws", "wss"):
+        c.fail(where, f"{_short(value)} is not a URL, expected http(s)://host/path")
+        return False
+    return True
+
+
+def audience_from_api(current: AudienceConfig, changes: dict, environ: dict[str, str] | None = None
+                      ) -> AudienceConfig:
+    """`current` with the options and `enabled`/`interval` a request changes, checked as the file's are.
+
+    A secret's environment variable cannot be changed this way (the credential route replaces the secret).
+    Raises ConfigError with `request: key: problem` lines.
+    """
+    c = _Checker(Path("request"), dict(os.environ if environ is None else environ), need_secrets=False)
+    if not isinstance(changes, dict) or not changes:
+        raise ConfigError(["request: body: expected an object with the keys to change"])
+    env = env_option(current.platform)
+    if env is not None and env.name in changes:
+        c.fail(env.name, f"cannot be changed while running, expected PUT /api/audience/{current.name}/credential "
+                         "to replace the secret")
+        changes = {k: v for k, v in changes.items() if k != env.name}
+    c.unknown(changes, "", {o.name for o in options_of(current.platform) if not o.env} | {"enabled", "interval"})
+    merged = {o.name: getattr(current.options, o.name) for o in options_of(current.platform)}
+    merged = {k: v for k, v in merged.items() if v is not None}
+    merged.update({k: v for k, v in changes.items() if k not in ("enabled", "interval")})
+    options = check_options(c, merged, "", current.platform)
+    enabled = c.value(changes, "", "enabled", bool, False, current.enabled)
+    interval = c.value(changes, "", "interval", (int, float), False, current.interval)
+    if interval is not None and not 0.2 <= interval <= 3600:
+        c.fail("interval", f"{interval} is out of range, expected seconds between 0.2 and 3600")
+    if c.issues:
+        raise ConfigError(c.issues)
+    return replace(current, options=options, enabled=enabled,
+                   interval=float(interval) if interval is not None else None)
 
 
 def parse_listen(value: str) -> tuple[str, int] | None:

@@ -11,7 +11,7 @@ import ssl
 
 from aiohttp import web
 
-from ..config import ConsoleConfig
+from ..config import ConsoleConfig, EventFile
 
 HSTS = "max-age=31536000"  # a year; browsers ignore it for bare IP addresses, so a hall's 10.x console is unaffected
 
@@ -24,6 +24,16 @@ def ssl_context(console: ConsoleConfig) -> ssl.SSLContext | None:
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(console.tls_cert, console.tls_key)
     return context
+
+
+def plain_http_warning(event: EventFile) -> str | None:
+    """What `streamctl check` says when the console is reachable from the network over plain HTTP."""
+    console = event.console
+    if console.loopback_only or console.tls or console.trusted_proxy is not None:
+        return None
+    return (f"{event.path}: console.listen: warning: {console.host}:{console.port} serves the console to the network "
+            "over plain HTTP, so passwords and session cookies cross it readable; set tls_cert and tls_key, or put "
+            "an HTTPS reverse proxy in front and set trusted_proxy (README: HTTPS)")
 
 
 def _last(value: str | None) -> str | None:

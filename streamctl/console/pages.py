@@ -226,7 +226,7 @@ def latest_comments(store: Store, n: int, **filters) -> list[dict]:
 def _platforms(request: web.Request) -> list[str]:
     controller = request.app[CONTROLLER]
     seen = {r["platform"] for r in controller.store.query("SELECT DISTINCT platform FROM comments")}
-    configured = {a.options.get("label") or a.platform for a in controller.event.audience}
+    configured = {a.get("label") or a.platform for a in controller.event.audience}
     return sorted(seen | configured)
 
 
