@@ -69,6 +69,14 @@ def cmd_doctor(args) -> int:
 
     text, ok = doctor_report()
     print(text)
+    if ok:
+        import asyncio
+
+        from .restream.hardware import find_hardware_encoder
+        from .restream.supervisor import Supervisor
+
+        # A working hardware encoder is a bonus, not a need: none found is not a failure.
+        print("\n".join(asyncio.run(find_hardware_encoder(Supervisor())).lines()))
     return 0 if ok else 1
 
 

@@ -39,9 +39,11 @@ TABLE_KEYS: dict[str, set[str]] = {
     "event": {"name", "timezone", "database", "snapshot_every_s", "snapshot_dir"},
     "ingest": {"url", "key_env", "slate", "slate_text", "backup_url", "backup_key_env", "failback",
                "failback_after_s"},
-    "destination": {"name", "platform", "url", "key_env", "autostart", "profile"},
+    "destination": {"name", "platform", "url", "key_env", "autostart", "profile", "backup", "backup_url"},
     "console": {"listen", "tls_cert", "tls_key", "trusted_proxy"},
     "archive": {"path", "segment_s"},
+    "monitor": {"enabled", "preview_fps", "preview_width", "black_after_s", "frozen_after_s", "silent_after_s",
+                "silence_db"},
 }
 
 AUDIENCE_COMMON = set(COMMON_OPTIONS)
@@ -95,18 +97,63 @@ class DestinationConfig:
     key: str | None = field(default=None, repr=False)
     autostart: bool = True
     profile: str = "copy"
+    backup: bool = False  # also publish to the platform's backup ingest, as a second supervised output
+    backup_url: str | None = None  # that backup ingest; None: derived from the platform (YouTube) if it can be
 
     @property
     def publish_url(self) -> str:
         """The full URL ffmpeg publishes to: base URL joined with the stream key."""
-        if not self.key:
-            return self.url
-        return self.url.rstrip("/") + "/" + self.key
+        return join_key(self.url, self.key)
+
+    @property
+    def backup_base_url(self) -> str | None:
+        """The backup ingest without the key: `backup_url`, else the platform's documented one, else None."""
+        if self.backup_url:
+            return self.backup_url
+        return youtube_backup_url(self.url) if self.platform == "youtube" else None
+
+    @property
+    def backup_publish_url(self) -> str | None:
+        """The full backup URL ffmpeg publishes to (same key as the primary), or None when there is none."""
+        base = self.backup_base_url if self.backup else None
+        return join_key(base, self.key) if base else None
 
     @property
     def display_url(self) -> str:
         """The URL with the key masked, fit for logs, pages and API answers."""
         return mask_url(self.publish_url)
+
+
+def join_key(url: str, key: str | None) -> str:
+    """A base ingest URL joined with its stream key (`rtmp://host/app` + `KEY`)."""
+    return url.rstrip("/") + "/" + key if key else url
+
+
+# YouTube's documented backup ingest: the primary host with b. for a., app `live2?backup=1`, the same key.
+YOUTUBE_PRIMARY = {"a.rtmp.youtube.com": "b.rtmp.youtube.com", "a.rtmps.youtube.com": "b.rtmps.youtube.com"}
+
+
+def youtube_backup_url(url: str) -> str | None:
+    """`rtmps://a.rtmps.youtube.com/live2` → `rtmps://b.rtmps.youtube.com/live2?backup=1`; None for other hosts."""
+    parts = urlsplit(url)
+    backup_host = YOUTUBE_PRIMARY.get((parts.hostname or "").lower())
+    if backup_host is None:
+        return None
+    netloc = backup_host + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/") or "/live2", "backup=1", ""))
+
+
+@dataclass(frozen=True)
+class MonitorConfig:
+    """The confidence monitor: one low-rate decoder of the program for the preview, meters and detectors."""
+
+    enabled: bool = True
+    preview_fps: float = 2.0  # pictures a second; the preview is at most 1 / fps + the decoder's delay old
+    preview_width: int = 480  # pixels; height follows the program's shape
+    black_after_s: float = 5.0  # a black picture this long raises program.black
+    frozen_after_s: float = 10.0  # an unchanging picture this long raises program.frozen (a slide can be still)
+    silent_after_s: float = 10.0  # every channel under silence_db this long raises program.silent
+    silence_db: float = -50.0  # RMS level (dBFS) under which a channel counts as silent
 
 
 @dataclass(frozen=True)
@@ -178,6 +225,7 @@ class EventFile:
     audience: tuple[AudienceConfig, ...]
     console: ConsoleConfig
     archive: ArchiveConfig | None
+    monitor: MonitorConfig = field(default_factory=MonitorConfig)
 
 
 class _Checker:
@@ -423,6 +471,12 @@ def check_destination(table: dict, where: str, c: _Checker) -> DestinationConfig
     if profile not in PROFILES:
         c.fail(f"{where}.profile", f"{profile!r} is unknown, expected one of {', '.join(PROFILES)}")
     key = c.secret(f"{where}.key_env", key_env, required=True)
+    backup = c.value(table, where, "backup", bool, False, False)
+    backup_url = c.value(table, where, "backup_url", str, False)
+    if backup_url is not None:
+        _check_backup_url(c, where, backup_url, platform)
+    if backup and backup_url is None and url is not None:
+        _check_backup_derivable(c, where, table, platform, url)
     if url is not None:
         scheme = urlsplit(url).scheme.lower() or "file"
         if scheme not in rules.schemes:
@@ -434,7 +488,30 @@ def check_destination(table: dict, where: str, c: _Checker) -> DestinationConfig
     if len(c.issues) > before or name is None or url is None:
         return None
     return DestinationConfig(name=name, platform=platform, url=url, key_env=key_env, key=key,
-                             autostart=autostart, profile=profile)
+                             autostart=autostart, profile=profile, backup=backup, backup_url=backup_url)
+
+
+def _check_backup_url(c: _Checker, where: str, backup_url: str, platform: str) -> None:
+    rules = PLATFORMS[platform]
+    scheme = urlsplit(backup_url).scheme.lower()
+    if scheme not in rules.schemes or scheme == "file" or not urlsplit(backup_url).hostname:
+        c.fail(f"{where}.backup_url", f"{mask_url(backup_url)!r} is not a {platform} ingest URL, expected "
+                                      f"{' or '.join(s for s in rules.schemes if s != 'file')}://host/app")
+
+
+def _check_backup_derivable(c: _Checker, where: str, table: dict, platform: str, url: str) -> None:
+    """`backup = true` without `backup_url`: only where the platform's backup ingest is known."""
+    if platform == "youtube":
+        if youtube_backup_url(url) is None:
+            c.fail(f"{where}.backup", f"YouTube's backup ingest is known only for a.rtmp(s).youtube.com, not "
+                                      f"{mask_url(url)!r}; expected backup_url")
+    elif platform == "facebook":
+        # Facebook hands out a secondary URL only for a live video created through its API with backup on.
+        if table.get("broadcast") != "create":
+            c.fail(f"{where}.backup", "Facebook gives a backup (secondary) URL only for a live video streamctl "
+                                      "creates, expected broadcast = \"create\" (or an explicit backup_url)")
+    else:
+        c.fail(f"{where}.backup", f"{platform} has no documented backup ingest, expected backup_url")
 
 
 def _check_audience(c: _Checker, data: dict) -> tuple[AudienceConfig, ...]:
@@ -593,6 +670,25 @@ def _check_archive(c: _Checker, data: dict, base: Path) -> ArchiveConfig | None:
     return ArchiveConfig(path=(base / path).resolve(), segment_s=seg)
 
 
+def _check_monitor(c: _Checker, data: dict) -> MonitorConfig:
+    table = c.table(data, "monitor", required=False) or {}
+    c.unknown(table, "monitor", TABLE_KEYS["monitor"])
+    d = MonitorConfig()
+    enabled = c.value(table, "monitor", "enabled", bool, False, d.enabled)
+    ranges = {"preview_fps": (1.0, 10.0, d.preview_fps), "preview_width": (64, 1920, d.preview_width),
+              "black_after_s": (0.5, 3600.0, d.black_after_s), "frozen_after_s": (0.5, 3600.0, d.frozen_after_s),
+              "silent_after_s": (0.5, 3600.0, d.silent_after_s), "silence_db": (-120.0, 0.0, d.silence_db)}
+    values: dict[str, Any] = {}
+    for key, (low, high, default) in ranges.items():
+        kind = int if key == "preview_width" else (int, float)
+        value = c.value(table, "monitor", key, kind, False, default)
+        if not low <= value <= high:
+            c.fail(f"monitor.{key}", f"{value} is out of range, expected a number from {low:g} to {high:g}")
+            value = default
+        values[key] = value
+    return MonitorConfig(enabled=enabled, **values)
+
+
 def load_event(path: str | os.PathLike, environ: dict[str, str] | None = None,
                need_secrets: bool = True) -> EventFile:
     """Read and validate an event file; raises ConfigError listing every problem found."""
@@ -618,6 +714,7 @@ def load_event(path: str | os.PathLike, environ: dict[str, str] | None = None,
     audience = _check_audience(c, data)
     console = _check_console(c, data, base)
     archive = _check_archive(c, data, base)
+    monitor = _check_monitor(c, data)
     # Only when the table is absent: a broken [ingest] has already been reported key by key.
     if destinations and "ingest" not in data:
         c.fail("ingest", "missing, expected an [ingest] table since the event has destinations")
@@ -626,7 +723,7 @@ def load_event(path: str | os.PathLike, environ: dict[str, str] | None = None,
     if c.issues:
         raise ConfigError(c.issues)
     return EventFile(path=path, event=event, ingest=ingest, destinations=destinations, audience=audience,
-                     console=console, archive=archive)
+                     console=console, archive=archive, monitor=monitor)
 
 
 def destination_from_api(table: dict, environ: dict[str, str] | None = None) -> DestinationConfig:

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from ..config import ConfigError, destination_from_api
 from ..redact import redact
-from ..restream.restreamer import DuplicateDestination, UnknownDestination
+from ..restream.restreamer import DuplicateDestination, NotRemovable, UnknownDestination
 from .app import CONTROLLER, json_error, json_response
 from .auth import IDENTITY, requires
 
@@ -78,6 +78,9 @@ async def remove_destination(request: web.Request) -> web.Response:
         await restreamer.remove(name)
     except UnknownDestination:
         return json_error(404, f"no destination named {name!r}")
+    except NotRemovable:
+        return json_error(409, f"{name!r} is a backup output and goes with its destination, expected the "
+                               "destination's own name (or stop only the backup)")
     _audit(request, "destination.remove", name, _brief(before), None)
     return json_response({"removed": name})
 
