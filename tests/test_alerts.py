@@ -19,7 +19,7 @@ from .receivers import RtmpReceiver, wait_for
 # What each code's sentence may name beside {source}: the params its publishers send.
 PARAMS = {"address": "127.0.0.1:50000", "app": "live", "reason": "wrong stream key", "platform": "youtube",
           "error": "Connection refused", "problem": "keyframes every 4 s", "detail": "quota at 80 %",
-          "path": "/srv/archive", "seconds": 5, "db": -50, "speed": 0.8}
+          "path": "/srv/archive", "seconds": 5, "db": -50, "speed": 0.8, "free_mb": 12}
 
 
 async def desk_with(store: Store) -> tuple[AlertDesk, Bus]:
