@@ -184,7 +184,8 @@ async def test_the_console_serves_the_preview_and_the_levels(tmp_path):
             assert "320x180" in decodes_as_jpeg(await r.read())
         await wait_for(lambda: console.controller.restreamer.monitor.levels()["rms_db"], 10, "levels")
         status, body = await client.call("GET", "/api/ingest")
-        assert status == 200 and len(body["audio"]["peak_db"]) == 2 and len(body["audio"]["rms_db"]) == 2
+        channels = body["probe"]["channels"]  # one meter per channel of the program
+        assert status == 200 and channels and len(body["audio"]["peak_db"]) == len(body["audio"]["rms_db"]) == channels
         assert body["monitor"]["state"] == "live" and body["monitor"]["preview_at"]
         moderator = await console.client("mod1")
         async with moderator.session.get(f"{console.url}/api/ingest/preview.jpg") as r:
