@@ -13,14 +13,13 @@ import jinja2
 from aiohttp import web
 
 from ..events import Alert
-from ..questions import OFFICIAL_STATES, QuestionDesk, official_view
+from ..questions import QuestionDesk, official_view
 from ..redact import redact
 from ..restream.platforms import PLATFORMS
 from ..restream.profiles import PROFILES
+from ..states import QUESTION_OFFICIAL, page_states
 from ..store import Store
 from . import accounts
-from .api_questions import DESK
-from .app import CONTROLLER
 from .auth import (
     ALLOWED,
     CSRF_FIELD,
@@ -40,12 +39,11 @@ from .auth import (
     tokens_match,
 )
 from .i18n import LANGS, ROOT, catalogue, pick_lang, translate
+from .keys import ALERTS, CONTROLLER, DESK, LIMITER
 
 WEB = ROOT / "web"
 OVERLAYS = ROOT / "overlays"
-LIMITER: web.AppKey[LoginLimiter] = web.AppKey("login_limiter", LoginLimiter)
 RECENT_ALERTS = 100  # what /operate shows on opening: alerts are not stored, and a reload must not lose them
-ALERTS: web.AppKey[deque] = web.AppKey("recent_alerts", deque)
 
 templates = jinja2.Environment(
     loader=jinja2.FileSystemLoader([WEB / "templates", OVERLAYS]),
@@ -76,7 +74,7 @@ def render(request: web.Request, template: str, *, page: str, title_key: str, sc
     page_data = {
         "lang": lang, "csrf": request.get(CSRF_TOKEN, ""), "messages": catalogue(lang),
         "user": identity.name if identity else None, "role": identity.role if identity else None,
-        "timezone": event.timezone, **(data or {}),
+        "timezone": event.timezone, "states": page_states(), **(data or {}),
     }
     nav = [{"href": href, "key": key, "current": request.path == href}
            for role, href, key in NAV if may(identity, role)]
@@ -204,7 +202,7 @@ async def switch_lang(request: web.Request) -> web.Response:
 
 def latest_comments(store: Store, n: int, **filters) -> list[dict]:
     """The newest `n` comments matching `filters`, oldest first (the store pages forward from an id)."""
-    top = store.query_one("SELECT COALESCE(MAX(id), 0) AS top FROM comments")["top"]
+    top = store.last_comment_id()
     window = n * 4
     while True:
         low = max(0, top - window)
@@ -223,7 +221,7 @@ def latest_comments(store: Store, n: int, **filters) -> list[dict]:
 
 def _platforms(request: web.Request) -> list[str]:
     controller = request.app[CONTROLLER]
-    seen = {r["platform"] for r in controller.store.query("SELECT DISTINCT platform FROM comments")}
+    seen = controller.store.comment_platforms()
     configured = {a.options.get("label") or a.platform for a in controller.event.audience}
     return sorted(seen | configured)
 
@@ -252,7 +250,7 @@ async def moderate(request: web.Request) -> web.Response:
 async def official(request: web.Request) -> web.Response:
     desk: QuestionDesk = request.app[DESK]
     assignee = request.query.get("to", "")[:100]
-    questions = [official_view(q) for q in desk.questions(OFFICIAL_STATES)]
+    questions = [official_view(q) for q in desk.questions(QUESTION_OFFICIAL)]
     data = {"questions": [q for q in questions if q["state"] != "hidden"], "assignee": assignee}
     return render(request, "official.html", page="official", title_key="nav.official", script="official",
                   data=data, assignee=assignee, dark=request.query.get("theme", "dark") != "light")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from ..config import ArchiveConfig
 from ..events import Alert, Bus
+from ..states import DESTINATION_DOWN, DestinationState
 from .destinations import Output, Timing
 from .ffmpeg import archive_argv
 from .program import Program
@@ -41,8 +42,8 @@ class Archive(Output):
         return None
 
     async def announce(self, old: str, new: str, error: str | None) -> None:
-        if new in ("backoff", "failed"):
-            level = "error" if new == "failed" else "warning"
+        if new in DESTINATION_DOWN:
+            level = "error" if new == DestinationState.FAILED else "warning"
             await self.bus.publish(Alert(level, "archive", f"archive recording {new}: {error or 'stopped'}"))
 
     def files(self) -> list[Path]:

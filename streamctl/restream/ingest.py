@@ -25,6 +25,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from ..config import IngestConfig
 from ..events import Bus, IngestStateChanged, now
 from ..redact import redact, register_secret
+from ..states import INGEST_NEXT, IngestState, may_change
 from .drawtext import FONT, drawtext
 from .ffmpeg import find_ffmpeg
 from .flv import Tag
@@ -154,7 +155,7 @@ class Ingest:
         self.stall_s = stall_s
         self.first_tag_s = first_tag_s
         self.backoff_s = backoff_s
-        self.state = "stopped"
+        self.state = IngestState.STOPPED
         self.since = now()
         self.error: str | None = None
         self.publisher: str | None = None
@@ -219,6 +220,8 @@ class Ingest:
         if state == self.state and error == self.error:
             return
         if state != self.state:
+            if not may_change(INGEST_NEXT, self.state, state):
+                log.warning("ingest: unexpected change %s -> %s", self.state, state)
             self.since = now()
             log.log(logging.WARNING if error else logging.INFO, "ingest %s%s", state, f": {error}" if error else "")
         elif error:
@@ -243,7 +246,7 @@ class Ingest:
         self.publisher = publisher
         self.feeds += 1
         self._live_at = asyncio.get_running_loop().time()
-        await self._set_state("live")
+        await self._set_state(IngestState.LIVE)
 
     async def _take(self, tag: Tag) -> None:
         """A tag of the feed: into the program, or held back while the slate finishes (until a keyframe)."""
@@ -301,9 +304,9 @@ class Ingest:
         gone = asyncio.get_running_loop().time() - (self._last_in or 0.0)
         fmt = self.slate.format.describe() if self.slate and self.slate.format else "?"
         log.warning("ingest: no program for %.1f s; slate on air (%s) until it returns", gone, fmt)
-        if self.state == "live":
+        if self.state == IngestState.LIVE:
             # The feed stalled without ending (its own time-out has not fired yet): for the platforms it is lost.
-            await self._set_state("lost", f"no data for {self.slate_after_s:g} s")
+            await self._set_state(IngestState.LOST, f"no data for {self.slate_after_s:g} s")
         else:
             await self._announce()
 
@@ -311,8 +314,8 @@ class Ingest:
         covered = now() - (self._slate_since or now())
         log.info("ingest: program back on air after %.1f s of slate", covered)
         self._slate_since = None
-        if self.state != "live":
-            await self._set_state("live")
+        if self.state != IngestState.LIVE:
+            await self._set_state(IngestState.LIVE)
         else:
             await self._announce()
 
@@ -365,16 +368,16 @@ class Ingest:
             feeding.cancel()
             await asyncio.gather(feeding, return_exceptions=True)
             self.publisher = None
-            if self.state != "stopped":
-                self.state, self.since = "stopped", now()
+            if self.state != IngestState.STOPPED:
+                self.state, self.since = IngestState.STOPPED, now()
                 with contextlib.suppress(asyncio.QueueFull):
-                    self.bus.publish_nowait(IngestStateChanged("stopped", self.probe.facts(), self.error))
+                    self.bus.publish_nowait(IngestStateChanged(IngestState.STOPPED, self.probe.facts(), self.error))
 
     async def _feed(self) -> None:
         if self.config is None:
             await asyncio.Event().wait()  # nothing to ingest; stay "stopped" until the event ends
             return
-        await self._set_state("waiting")
+        await self._set_state(IngestState.WAITING)
         if self.config.kind == "rtmp_listen":
             await self._run_rtmp()
         else:
@@ -412,7 +415,7 @@ class Ingest:
 
     async def _on_unpublish(self, session: RtmpSession) -> None:
         self.publisher = None
-        await self._set_state("lost", f"{session.peer}: {session.close_reason}")
+        await self._set_state(IngestState.LOST, f"{session.peer}: {session.close_reason}")
 
     def _backoff(self, attempt: int) -> float:
         return self.backoff_s[min(attempt, len(self.backoff_s) - 1)]
@@ -423,7 +426,7 @@ class Ingest:
             argv = ffmpeg_argv(self.config, self.event_name, realtime=self.realtime)
         except ValueError as e:
             # A bad passphrase will not get better by retrying.
-            await self._set_state("waiting", str(e))
+            await self._set_state(IngestState.WAITING, str(e))
             await asyncio.Event().wait()
             return
         loop = asyncio.get_running_loop()
@@ -433,7 +436,7 @@ class Ingest:
             reason = await self._run_child(argv)
             if self._live_at is not None and loop.time() - self._live_at >= STEADY_S:
                 attempt = 0
-            await self._set_state("lost", reason)
+            await self._set_state(IngestState.LOST, reason)
             self.publisher = None
             await asyncio.sleep(self._backoff(attempt))
             attempt += 1

@@ -12,6 +12,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ..states import IngestState
 from . import amf
 from .flv import AUDIO, SCRIPT, VIDEO, Tag
 from .h264 import H264Error, parse_avcc
@@ -371,12 +372,12 @@ async def check_ingest_against_rules(event: EventFile, timeout: float,  # noqa: 
                     change = await asyncio.wait_for(sub.get(), remaining)
                 except TimeoutError:
                     break
-                if change.state == "live" and change.probe.get("ready"):
+                if change.state == IngestState.LIVE and change.probe.get("ready"):
                     facts = change.probe
-                elif change.state == "live":
+                elif change.state == IngestState.LIVE:
                     # Media is flowing: give the probe the time it needs to see two keyframes.
                     deadline = max(deadline, loop.time() + READY_AFTER_MS / 1000 + 1)
-                elif change.state in ("lost", "stopped"):
+                elif change.state in (IngestState.LOST, IngestState.STOPPED):
                     error = change.error or change.state
         finally:
             task.cancel()
