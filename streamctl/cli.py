@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
+from .assets import AssetMissing
 from .config import ConfigError, load_event
 from .redact import redact
 from .store import ROLES, Store
@@ -186,3 +187,6 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except KeyboardInterrupt:
         return 130
+    except AssetMissing as e:
+        print(f"streamctl {args.command}: {e}", file=sys.stderr)
+        return 1

@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
+from . import assets
+from .alerts import AlertDesk
 from .config import EventFile
 from .events import Bus, now
 from .questions import QuestionDesk
@@ -30,6 +32,7 @@ class Controller:
         self.store = store or Store(event.event.database)
         self.bus = bus or Bus()
         self.recorder = Recorder(self.store, self.bus)
+        self.alerts = AlertDesk(self.store, self.bus)
         self.restreamer = Restreamer(event, self.bus)
         self.audience = AudienceService(event, self.bus, self.store)
         self.questions = QuestionDesk(self.store, self.bus)
@@ -67,11 +70,13 @@ class Controller:
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Run until `stop` is set (or the task is cancelled); every component is stopped on the way out."""
         stop = stop or asyncio.Event()
+        assets.require()  # before anything starts: a broken install says what it lacks, not a task group's traceback
         self._mark_started()
         try:
             async with asyncio.TaskGroup() as tg:
                 tasks = [
                     tg.create_task(self.recorder.run(), name="recorder"),
+                    tg.create_task(self.alerts.run(), name="alerts"),
                     tg.create_task(self.restreamer.run(), name="restreamer"),
                     tg.create_task(self.audience.run(), name="audience"),
                     tg.create_task(self.questions.run(), name="questions"),
@@ -81,14 +86,18 @@ class Controller:
                 await stop.wait()
                 log.info("stopping")
                 # The audience first, so what it fetched is stored; the restreamer stops its processes.
-                for task in reversed(tasks[1:]):
+                keepers, others = tasks[:2], tasks[2:]
+                for task in reversed(others):
                     task.cancel()
-                # The recorder last, so the final states (destinations stopped) reach the database.
-                await asyncio.wait(tasks[1:])
-                tasks[0].cancel()
+                # The recorder and the alert desk last, so the final states and alerts reach the database.
+                await asyncio.wait(others)
+                for task in keepers:
+                    task.cancel()
         finally:
             with contextlib.suppress(Exception):
                 await self.recorder.drain()
+            with contextlib.suppress(Exception):
+                await self.alerts.drain()
             self.store.set_meta("ended_at", datetime.fromtimestamp(now(), UTC).isoformat())
 
 

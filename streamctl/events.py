@@ -139,6 +139,21 @@ class Alert(Event):
 
 
 @dataclass(frozen=True)
+class AlertStored(Event):
+    """The alert desk stored, counted, closed or acknowledged an alert; `alert` is its API shape, texts by language."""
+
+    alert: dict
+    unacknowledged: int  # open problems nobody has acknowledged yet (the top bar's count)
+
+
+@dataclass(frozen=True)
+class ProgramStatus(Event):
+    """The program at a glance changed: on air from what, destinations live, sources reading, viewers."""
+
+    status: dict
+
+
+@dataclass(frozen=True)
 class AuthorNoted(Event):
     """A moderator noted an audience member (an empty note clears it); shown beside their comments."""
 

@@ -177,7 +177,8 @@ class Poller:
             await self._account()
             if not getattr(self.source, "streaming", True):
                 # The platform cannot push here (YouTube without streamList): poll the same source instead.
-                await self._alert("warning", f"{self.name}: pushed chat is not available, polling instead")
+                await self._alert("info", f"{self.name}: pushed chat is not available, polling instead",
+                                  code="audience.polling")
                 await self._loop("comments", self.source.fetch, self._comments_wait)
                 return
             # Closed by the platform (or asked to reconnect, as Twitch does before a restart): not a failure.
@@ -263,7 +264,7 @@ class Poller:
         self._errors.pop(channel, None)
         if batch.ended and channel != "viewers":
             self._ended = True
-            await self._alert("info", f"{self.name}: the live chat has ended", key="ended")
+            await self._alert("info", f"{self.name}: the live chat has ended", key="ended", code="audience.ended")
         await self._refresh_state()
         return len(comments)
 
@@ -276,7 +277,7 @@ class Poller:
         at = now()
         self.planner.spend(spent, at)
         for message in self.planner.warnings(at):
-            await self._alert("warning", f"{self.name}: {message}")
+            await self._alert("warning", f"{self.name}: {message}", code="quota.low", params={"detail": message})
 
     async def _trouble(self, channel: str, e: SourceError) -> None:
         self._errors[channel] = e
@@ -284,15 +285,19 @@ class Poller:
             hint = ""
             if e.kind == BLOCKED and self.credential_env and "token" in str(e).lower():
                 hint = f" (check {self.credential_env})"
-            await self._alert("error", f"{self.name}: {e}{hint}", key=f"{e.kind}:{e}")
+            code = {BLOCKED: "audience.blocked", QUOTA: "quota.low"}.get(e.kind, "audience.failing")
+            await self._alert("error", f"{self.name}: {e}{hint}", key=f"{e.kind}:{e}", code=code,
+                              params={"detail": redact(f"{e}{hint}")})
         await self._refresh_state()
 
-    async def _alert(self, level: str, message: str, key: str | None = None) -> None:
+    async def _alert(self, level: str, message: str, key: str | None = None, code: str = "audience.failing",
+                     params: dict | None = None) -> None:
         key = key or message
         if key in self._alerted:
             return
         self._alerted.add(key)
-        await self.bus.publish(Alert(level, self.name, redact(message)))
+        await self.bus.publish(Alert(level, self.name, redact(message), code=code,
+                                     params={"platform": self.source.platform, **(params or {})}))
 
     # ---- state --------------------------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from . import api_audience, api_questions, api_restream, overlays, pages, report, ws
+from . import api_alerts, api_audience, api_questions, api_restream, overlays, pages, report, summary, ws
 from .auth import IDENTITY, bearer_identity, csrf_middleware, security_headers_middleware, session_middleware
 from .http import json_error, json_response
 from .keys import CONTROLLER
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-AREAS = (api_restream, api_audience, api_questions, ws, pages, overlays, report)
+AREAS = (api_restream, api_alerts, api_audience, api_questions, ws, pages, summary, overlays, report)
 
 
 @web.middleware

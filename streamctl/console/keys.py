@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import deque
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -17,4 +16,3 @@ CONTROLLER: web.AppKey[Controller] = web.AppKey("controller")
 DESK: web.AppKey[QuestionDesk] = web.AppKey("question_desk")
 HUB: web.AppKey[Hub] = web.AppKey("ws_hub")
 LIMITER: web.AppKey[LoginLimiter] = web.AppKey("login_limiter")
-ALERTS: web.AppKey[deque] = web.AppKey("recent_alerts", deque)  # the latest alerts, for /operate on opening

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from functools import partial, wraps
 from urllib.parse import quote, urlsplit
 
 import jinja2
 from aiohttp import web
 
-from ..events import Alert
+from .. import assets
 from ..questions import QuestionDesk, official_view
-from ..redact import redact
 from ..restream.platforms import PLATFORMS
 from ..restream.profiles import PROFILES
 from ..states import QUESTION_OFFICIAL, page_states
@@ -38,12 +36,13 @@ from .auth import (
     set_cookie,
     tokens_match,
 )
-from .i18n import LANGS, ROOT, catalogue, pick_lang, translate
-from .keys import ALERTS, CONTROLLER, DESK, LIMITER
+from .i18n import LANGS, catalogue, pick_lang, translate
+from .keys import CONTROLLER, DESK, LIMITER
+from .summary import program_summary
 
-WEB = ROOT / "web"
-OVERLAYS = ROOT / "overlays"
-RECENT_ALERTS = 100  # what /operate shows on opening: alerts are not stored, and a reload must not lose them
+WEB = assets.path("web")
+OVERLAYS = assets.path("overlays")
+RECENT_ALERTS = 200  # what /operate shows on opening (older ones: GET /api/alerts)
 
 templates = jinja2.Environment(
     loader=jinja2.FileSystemLoader([WEB / "templates", OVERLAYS]),
@@ -76,6 +75,10 @@ def render(request: web.Request, template: str, *, page: str, title_key: str, sc
         "user": identity.name if identity else None, "role": identity.role if identity else None,
         "timezone": event.timezone, "states": page_states(), **(data or {}),
     }
+    if may(identity, "moderator"):
+        page_data["status"] = program_summary(controller)
+    if may(identity, "operator"):
+        page_data["alerts_unacknowledged"] = controller.store.unacknowledged_alerts()
     nav = [{"href": href, "key": key, "current": request.path == href}
            for role, href, key in NAV if may(identity, role)]
     html = templates.get_template(template).render(
@@ -266,30 +269,11 @@ async def operate(request: web.Request) -> web.Response:
         "ingest": controller.restreamer.ingest_status(),
         "destinations": controller.restreamer.destinations(),
         "sources": controller.audience.sources_status(),
-        "alerts": list(request.app[ALERTS]),
+        "alerts": controller.alerts.alerts(pick_lang(request[IDENTITY].lang), limit=RECENT_ALERTS),
         "platforms": {name: {"url": rules.default_url or "", "note": rules.note} for name, rules in PLATFORMS.items()},
     }
     return render(request, "operate.html", page="operate", title_key="nav.operate", script="operate", data=data,
                   destination_platforms=list(PLATFORMS), profiles=PROFILES)
-
-
-async def keep_alerts(app: web.Application) -> AsyncIterator[None]:
-    """Keep the latest alerts from the bus while the console runs (cleanup context)."""
-    alerts = app[ALERTS]
-    sub = app[CONTROLLER].bus.subscribe(Alert, maxsize=RECENT_ALERTS, name="pages.alerts")
-
-    async def keep() -> None:
-        async for event in sub:
-            alerts.append({"level": event.level, "source": redact(event.source), "message": redact(event.message),
-                           "at": event.at})
-
-    task = asyncio.create_task(keep(), name="pages.alerts")
-    try:
-        yield
-    finally:
-        sub.close()
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
 
 
 async def favicon(request: web.Request) -> web.FileResponse:
@@ -300,8 +284,6 @@ async def favicon(request: web.Request) -> web.FileResponse:
 def setup(app: web.Application) -> None:
     """Register this area's routes."""
     app[LIMITER] = LoginLimiter()
-    app[ALERTS] = deque(maxlen=RECENT_ALERTS)
-    app.cleanup_ctx.append(keep_alerts)
     app.router.add_get("/", home)
     app.router.add_get("/login", login_form)
     app.router.add_post("/login", login)

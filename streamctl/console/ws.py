@@ -14,6 +14,7 @@ from aiohttp import WSMsgType, web
 
 from ..events import (
     Alert,
+    AlertStored,
     AuthorNoted,
     CommentsHidden,
     CommentsStored,
@@ -22,6 +23,7 @@ from ..events import (
     DestinationStateChanged,
     Event,
     IngestStateChanged,
+    ProgramStatus,
     QuestionChanged,
     SourceStateChanged,
     ViewersStored,
@@ -37,10 +39,10 @@ log = logging.getLogger(__name__)
 CLIENT_QUEUE = 500  # events a slow page may fall behind by before it loses the oldest
 HEALTH_EVERY_S = 1.0  # destination health at most this often per destination and page
 
-MODERATOR_EVENTS = (CommentsStored, CommentsHidden, ViewersStored, QuestionChanged, AuthorNoted, Alert)
+MODERATOR_EVENTS = (CommentsStored, CommentsHidden, ViewersStored, QuestionChanged, AuthorNoted, Alert, ProgramStatus)
 ROLE_EVENTS: dict[str, tuple[type[Event], ...]] = {
     "operator": (*MODERATOR_EVENTS, DestinationStateChanged, DestinationHealth, DestinationRemoved,
-                 IngestStateChanged, SourceStateChanged),
+                 IngestStateChanged, SourceStateChanged, AlertStored),
     "moderator": MODERATOR_EVENTS,
     "official": (QuestionChanged,),
 }

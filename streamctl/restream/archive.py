@@ -42,9 +42,14 @@ class Archive(Output):
         return None
 
     async def announce(self, old: str, new: str, error: str | None) -> None:
+        params = {"path": str(self.config.path), "error": error or ""}
         if new in DESTINATION_DOWN:
             level = "error" if new == DestinationState.FAILED else "warning"
-            await self.bus.publish(Alert(level, "archive", f"archive recording {new}: {error or 'stopped'}"))
+            await self.bus.publish(Alert(level, "archive", f"archive recording {new}: {error or 'stopped'}",
+                                         code="archive.failed", params=params))
+        elif new == DestinationState.LIVE:
+            await self.bus.publish(Alert("info", "archive", "archive recording again", code="archive.failed",
+                                         params=params, resolved=True))
 
     def files(self) -> list[Path]:
         """The segments recorded so far, oldest first."""

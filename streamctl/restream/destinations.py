@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlsplit
 
 from ..config import DestinationConfig
-from ..events import Bus, DestinationHealth, DestinationStateChanged
+from ..events import Alert, Bus, DestinationHealth, DestinationStateChanged
 from ..redact import redact, register_secret
 from ..states import DESTINATION_DOWN, DESTINATION_NEXT, DestinationState, may_change
 from ..store import iso
@@ -402,6 +402,7 @@ class Destination(Output):
         self.config = config
         self.profile = PROFILES[config.profile]
         self.rule_warnings: list[str] = []
+        self._in_backoff = False  # the destination.backoff alert of this outage is raised (once, not per retry)
         # ffmpeg prints the full URL; make sure every log and message masks it.
         register_secret(config.key)
         if config.key:
@@ -409,6 +410,24 @@ class Destination(Output):
 
     async def announce(self, old: str, new: str, error: str | None) -> None:
         await self.bus.publish(DestinationStateChanged(self.name, self.platform, old, new, error))
+        await self._alert(new, error)
+
+    async def _alert(self, new: str, error: str | None) -> None:
+        """backoff (once an outage) and failed raise an alert; live again resolves both."""
+        params = {"platform": self.platform, "error": error or ""}
+        if new == "backoff" and not self._in_backoff:
+            self._in_backoff = True
+            await self.bus.publish(Alert("warning", self.name, f"destination {self.name} is retrying: {error}",
+                                         code="destination.backoff", params=params))
+        elif new == "failed":
+            await self.bus.publish(Alert("error", self.name, f"destination {self.name} failed: {error}",
+                                         code="destination.failed", params=params))
+        elif new == "live":
+            # Also after a restart of streamctl: the desk closes what the last run left open, or ignores it.
+            self._in_backoff = False
+            for code in ("destination.backoff", "destination.failed"):
+                await self.bus.publish(Alert("info", self.name, f"destination {self.name} is live again",
+                                             code=code, params=params, resolved=True))
 
     async def report(self) -> None:
         await self.bus.publish(DestinationHealth(self.name, {"state": self.state, **self.health()}))

@@ -90,8 +90,9 @@ class Restreamer:
         before = list(dest.rule_warnings)
         for problem in dest.check_rules(self._facts):
             if problem not in before:
-                await self.bus.publish(Alert("warning", f"destination:{dest.name}",
-                                             f"{dest.name} ({dest.platform}): {problem}"))
+                await self.bus.publish(Alert("warning", dest.name, f"{dest.name} ({dest.platform}): {problem}",
+                                             code="destination.rules",
+                                             params={"platform": dest.platform, "problem": problem}))
 
     # ---- what the API does --------------------------------------------------------------------------
 

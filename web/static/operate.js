@@ -6,7 +6,7 @@ import {
 } from "./console.js";
 
 const $ = (id) => document.getElementById(id);
-const MAX_ALERTS = 100;
+const MAX_ALERTS = 200;
 const G = S.groups;
 const RUNNING = G.destination_running;
 const TAKES_READINGS = ["manual", "webhook"];
@@ -540,19 +540,79 @@ async function loadViewers() {
 }
 
 // ---- alerts -------------------------------------------------------------------------------------------------------
+// Stored by the server, one per failure (repeats count up), newest first; the socket sends each change whole.
 
-function addAlert(alert) {
+const alerts = new Map((data.alerts || []).map((alert) => [alert.id, alert]));
+const alertText = (alert) => alert.texts?.[data.lang] ?? alert.text ?? "";
+
+function alertItem(alert) {
   const level = String(alert.level || "info").replace(/[^a-z]/g, "");
-  const when = iso(alert.at || Date.now() / 1000);
-  $("alerts").prepend(el("li", { class: `alert level-${level}` },
-    el("time", { datetime: when, text: clock(when) }),
-    el("span", { class: "level", text: Tor(`alert.${level}`, level) }),
+  const meta = [];
+  if (alert.count > 1) meta.push(T("alerts.times", { n: number(alert.count), time: clock(alert.last_at) }));
+  if (alert.resolved_at && !alert.recovery) meta.push(T("alerts.resolved", { time: clock(alert.resolved_at) }));
+  let action = null;
+  if (alert.acknowledged_by) action = el("span", { class: "acked muted", text: T("alerts.acked", { name: alert.acknowledged_by }) });
+  else if (!alert.recovery) {
+    action = el("button", { class: "mini ack", type: "button", text: T("alerts.ack"),
+      "aria-label": `${T("alerts.ack")}: ${alert.source}`, onclick: () => acknowledge(alert.id) });
+  }
+  return el("li", { class: `alert level-${level}${alert.recovery ? " recovery" : ""}${alert.resolved_at && !alert.recovery ? " resolved" : ""}`,
+    dataset: { id: String(alert.id), code: alert.code } },
+    el("time", { datetime: alert.at, text: clock(alert.at) }),
+    el("span", { class: "level", text: alert.recovery ? T("alerts.recovered") : Tor(`alert.${level}`, level) }),
     el("span", { class: "source", text: alert.source || "", title: alert.source || "" }),
-    el("span", { class: "message", text: alert.message || "" })));
-  while ($("alerts").children.length > MAX_ALERTS) $("alerts").lastElementChild.remove();
-  setHidden($("alerts-empty"), true);
-  setText($("alerts-count"), String($("alerts").children.length));
-  if (String(alert.source || "").startsWith("destination:")) reloadDestinations(); // a rule warning changed
+    el("span", { class: "message", text: alertText(alert) }),
+    meta.length ? el("span", { class: "meta muted", text: meta.join(" · ") }) : null,
+    action);
+}
+
+function renderAlerts() {
+  const newest = [...alerts.values()].sort((a, b) => b.id - a.id).slice(0, MAX_ALERTS);
+  replaceIfChanged($("alerts"), JSON.stringify([newest, data.lang]), () => newest.map(alertItem));
+  setHidden($("alerts-empty"), newest.length > 0);
+  const open = newest.filter((alert) => !alert.recovery && !alert.acknowledged_by).length;
+  setText($("alerts-count"), open ? String(open) : "");
+  renderRefused();
+}
+
+function alertStored(alert) {
+  alerts.set(alert.id, alert);
+  renderAlerts();
+  if (alert.code === "destination.rules") reloadDestinations(); // a rule warning changed
+}
+
+async function acknowledge(id) {
+  const answer = await api("POST", `/api/alerts/${id}/ack`).catch((error) => { toast(error.message); return null; });
+  if (answer) alertStored({ ...alerts.get(id), ...answer });
+}
+
+async function loadAlerts() {
+  const answer = await api("GET", "/api/alerts").catch(() => null);
+  if (!answer) return;
+  for (const alert of answer.alerts) alerts.set(alert.id, alert);
+  renderAlerts();
+}
+
+// The latest refused publisher (a wrong stream key or app) on the ingest card: who, when, why.
+function renderRefused() {
+  const refused = [...alerts.values()].filter((a) => a.code === "ingest.refused" && !a.recovery).sort((a, b) => b.id - a.id)[0];
+  const p = refused?.params || {};
+  setHidden($("ingest-refused-row"), !refused || Boolean(refused.resolved_at));
+  setText($("ingest-refused"), refused ? T("ingest.refused_line", { address: p.address || "?", time: clock(refused.last_at),
+    reason: p.reason || "", app: p.app || "" }) : "");
+}
+
+// ---- the strip: program on air, destinations live, sources reading, viewers -----------------------------------------
+
+function renderStrip(status) {
+  if (!status) return;
+  $("strip-program").dataset.state = status.state;
+  setText($("strip-program-value"), T(`strip.${status.program || "none"}`));
+  setText($("strip-destinations-value"), T("strip.destinations", { live: number(status.destinations_live), total: number(status.destinations) }));
+  $("strip-destinations").classList.toggle("warn", status.destinations_live < status.destinations);
+  setText($("strip-sources-value"), T("strip.sources", { reading: number(status.sources_reading), total: number(status.sources) }));
+  $("strip-sources").classList.toggle("warn", status.sources_reading < status.sources);
+  setText($("strip-viewers-value"), number(status.viewers));
 }
 
 // ---- live ---------------------------------------------------------------------------------------------------------
@@ -586,21 +646,28 @@ function onEvent(event) {
       }
       break;
     case "ViewersStored": viewers = { sources: event.sources, total: event.total }; renderViewers(); break;
-    case "Alert": addAlert(event); break;
+    case "AlertStored": alertStored(event.alert); break;
+    case "ProgramStatus": renderStrip(event.status); break;
   }
 }
 
 const reloadSources = batched(loadSources);
 
+async function loadStatus() {
+  const answer = await api("GET", "/api/status").catch(() => null);
+  if (answer) renderStrip(answer);
+}
+
 async function catchUp() {
-  await Promise.all([loadIngest(), loadDestinations(), loadSources(), loadViewers()]);
+  await Promise.all([loadIngest(), loadDestinations(), loadSources(), loadViewers(), loadAlerts(), loadStatus()]);
 }
 
 renderIngest();
 destinations.show(data.destinations || []);
 renderViewers();
 sources.show(data.sources || []);
-for (const alert of data.alerts || []) addAlert(alert);
+renderAlerts();
+renderStrip(data.status);
 live(onEvent, catchUp);
 setInterval(renderIngestSince, 1000);
 setInterval(loadSources, 30000); // quota figures move without events
