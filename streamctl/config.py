@@ -20,11 +20,14 @@ NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 SLATE_TEXT = "Chương trình sẽ tiếp tục trong giây lát — We'll be right back"
 SLATE_TEXT_MAX = 200  # characters; the card has room for a few lines
+FAILBACK = ("auto", "manual")
+FAILBACK_AFTER_S = 10.0
 
 # The keys each table of the event file takes (README's "Event file" section documents every one).
 TABLE_KEYS: dict[str, set[str]] = {
     "event": {"name", "timezone", "database"},
-    "ingest": {"url", "key_env", "slate", "slate_text"},
+    "ingest": {"url", "key_env", "slate", "slate_text", "backup_url", "backup_key_env", "failback",
+               "failback_after_s"},
     "destination": {"name", "platform", "url", "key_env", "autostart", "profile"},
     "console": {"listen"},
     "archive": {"path", "segment_s"},
@@ -102,6 +105,9 @@ class IngestConfig:
     key: str | None = field(default=None, repr=False)
     slate: bool = True  # a holding card keeps every platform fed while the program is lost
     slate_text: str = SLATE_TEXT
+    backup: IngestConfig | None = None  # a second encoder, on air while this one is lost (its own url/kind/key)
+    failback: str = "auto"  # auto: back to this input once stable `failback_after_s`; manual: by the operator
+    failback_after_s: float = FAILBACK_AFTER_S
 
     @property
     def display_url(self) -> str:
@@ -295,19 +301,54 @@ def _check_ingest(c: _Checker, data: dict, base: Path) -> IngestConfig | None:
                                     f"{SLATE_TEXT_MAX} characters of text (new lines allowed)")
         slate_text = SLATE_TEXT
     key = c.secret("ingest.key_env", key_env, required=True)
+    backup_url = c.value(table, "ingest", "backup_url", str, False)
+    backup_key_env = c.value(table, "ingest", "backup_key_env", str, False)
+    backup_key = c.secret("ingest.backup_key_env", backup_key_env, required=True)
+    failback = c.value(table, "ingest", "failback", str, False, "auto")
+    if failback not in FAILBACK:
+        c.fail("ingest.failback", f"{_short(failback)} is not known, expected \"auto\" or \"manual\"")
+        failback = "auto"
+    failback_after_s = c.value(table, "ingest", "failback_after_s", (int, float), False, FAILBACK_AFTER_S)
+    if not 0 <= failback_after_s <= 3600:
+        c.fail("ingest.failback_after_s", f"{failback_after_s!r} is out of range, expected 0 to 3600 seconds")
+        failback_after_s = FAILBACK_AFTER_S
+    if backup_url is None and (backup_key_env is not None or "failback" in table or "failback_after_s" in table):
+        c.fail("ingest.backup_url", "missing, expected a backup input since backup_key_env or failback is set")
     if url is None:
         return None
+    primary = _check_input(c, "ingest.url", url, base)
+    if primary is None:
+        return None
+    kind, url = primary
+    backup = None
+    if backup_url is not None and (checked := _check_input(c, "ingest.backup_url", backup_url, base)):
+        backup_kind, backup_url = checked
+        backup = IngestConfig(url=backup_url, kind=backup_kind, key_env=backup_key_env, key=backup_key, slate=False)
+        listeners = ("rtmp_listen", "srt_listen")
+        if kind in listeners and backup_kind == kind and _listens_on(url) == _listens_on(backup_url):
+            c.fail("ingest.backup_url", f"{mask_url(backup_url)!r} listens on the same port as ingest.url, "
+                                        "expected another port for the backup encoder")
+    return IngestConfig(url=url, kind=kind, key_env=key_env, key=key, slate=slate, slate_text=slate_text,
+                        backup=backup, failback=failback, failback_after_s=float(failback_after_s))
+
+
+def _listens_on(url: str) -> int | None:
+    return urlsplit(url).port
+
+
+def _check_input(c: _Checker, key: str, url: str, base: Path) -> tuple[str, str] | None:
+    """One input's URL: its kind and the URL as used (a file made absolute, our `listen=` dropped)."""
     kind = ingest_kind(url)
     if kind is None:
-        c.fail("ingest.url", f"{mask_url(url)!r} has an unknown scheme, expected rtmp://, srt://, a file, "
-                             "a pull URL or \"testsrc\"")
+        c.fail(key, f"{mask_url(url)!r} has an unknown scheme, expected rtmp://, srt://, a file, "
+                    "a pull URL or \"testsrc\"")
         return None
     if kind == "file":
         path = Path(urlsplit(url).path if url.startswith("file:") else url)
         if not path.is_absolute():
             path = base / path
         if not path.exists():
-            c.fail("ingest.url", f"file {str(path)!r} does not exist, expected a media file to play")
+            c.fail(key, f"file {str(path)!r} does not exist, expected a media file to play")
         url = str(path)
     if urlsplit(url).scheme.lower() == "rtmp" and "listen" in parse_qs(urlsplit(url).query):
         # `listen=` was for us, not for the server we pull from or the address we bind.
@@ -317,8 +358,8 @@ def _check_ingest(c: _Checker, data: dict, base: Path) -> IngestConfig | None:
     if kind == "rtmp_listen":
         parts = urlsplit(url)
         if not parts.path.strip("/"):
-            c.fail("ingest.url", f"{url!r} has no app path, expected e.g. rtmp://0.0.0.0:1935/live")
-    return IngestConfig(url=url, kind=kind, key_env=key_env, key=key, slate=slate, slate_text=slate_text)
+            c.fail(key, f"{url!r} has no app path, expected e.g. rtmp://0.0.0.0:1935/live")
+    return kind, url
 
 
 def _check_destinations(c: _Checker, data: dict) -> tuple[DestinationConfig, ...]:

@@ -137,6 +137,7 @@ CREATE INDEX IF NOT EXISTS alerts_open ON alerts (code, source) WHERE resolved_a
 """
 
 ROLES = ("operator", "moderator", "official", "overlay")
+TOKEN_USE_EVERY_S = 60.0  # a token's "last used" is written at most this often, not on every request
 
 
 def token_hash(token: str) -> str:
@@ -396,9 +397,26 @@ class Store:
         return token
 
     def token_role(self, token: str) -> str | None:
-        """The role of a valid, unrevoked token, or None."""
-        row = self.query_one("SELECT role FROM tokens WHERE token_hash = ? AND revoked = 0", (token_hash(token),))
-        return row["role"] if row else None
+        """The role of a valid, unrevoked token, or None; notes when it was used (at most once a minute)."""
+        row = self.query_one("SELECT id, role, last_used_at FROM tokens WHERE token_hash = ? AND revoked = 0",
+                             (token_hash(token),))
+        if row is None:
+            return None
+        at = now()
+        if row["last_used_at"] is None or at - row["last_used_at"] >= TOKEN_USE_EVERY_S:
+            with self.transaction() as db:
+                db.execute("UPDATE tokens SET last_used_at = ? WHERE id = ?", (at, row["id"]))
+        return row["role"]
+
+    def tokens(self) -> list[dict]:
+        """Every token ever made, oldest first: id, role, label, created, last used, revoked (never the token)."""
+        rows = self.query("SELECT id, role, label, created_at, last_used_at, revoked FROM tokens ORDER BY id")
+        return [{**dict(r), "revoked": bool(r["revoked"])} for r in rows]
+
+    def revoke_token(self, token_id: int) -> bool:
+        """Revoke one token by its id; False when there is no such token or it was already revoked."""
+        with self.transaction() as db:
+            return db.execute("UPDATE tokens SET revoked = 1 WHERE id = ? AND revoked = 0", (token_id,)).rowcount == 1
 
     def audit_log(self, limit: int = 200) -> list[dict]:
         """The latest audited actions, newest first, in the API's shape."""

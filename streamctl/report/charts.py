@@ -12,7 +12,8 @@ from ..states import DestinationState, IngestState
 from .labels import Words
 
 WIDTH = 680
-LEFT, RIGHT, TOP, BOTTOM = 56, 10, 26, 24
+# RIGHT holds half of the last time label ("03:00" centred on the plot's right edge), so it is never cut.
+LEFT, RIGHT, TOP, BOTTOM = 56, 20, 26, 24
 FONT = "font-family=\"'DejaVu Sans', 'Liberation Sans', Arial, sans-serif\" font-size=\"10\""
 TICK_STEPS_MIN = (1, 2, 5, 10, 15, 30, 60, 120, 180, 240, 360, 720, 1440)
 # Line patterns so lines stay apart on a black-and-white print.

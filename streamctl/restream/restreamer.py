@@ -10,8 +10,7 @@ from ..events import Alert, Bus, DestinationRemoved, IngestStateChanged
 from .archive import Archive
 from .destinations import Destination, Timing
 from .ingest import Ingest
-from .platforms import StreamFacts
-from .probe import facts_from_dict
+from .platforms import StreamFacts, facts_from_dict
 from .program import Program
 from .supervisor import Supervisor
 
