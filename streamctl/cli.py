@@ -50,9 +50,11 @@ def cmd_check(args) -> int:
           f"{len(event.audience)} audience source(s)")
     for d in event.destinations:
         print(f"  destination {d.name}: {d.platform} {d.display_url} profile={d.profile}")
+    from .audience.registry import missing_extras
     from .restream.check import check_ingest_against_rules
 
-    problems = asyncio.run(check_ingest_against_rules(event, timeout=args.probe_timeout))
+    problems = [f"{args.event}: audience {config.name!r}: {hint}" for config, hint in missing_extras(event.audience)]
+    problems += asyncio.run(check_ingest_against_rules(event, timeout=args.probe_timeout))
     for line in problems:
         print(redact(line), file=sys.stderr)
     return EXIT_USAGE if problems else 0
@@ -63,6 +65,14 @@ def cmd_doctor(args) -> int:
 
     text, ok = doctor_report()
     print(text)
+    if ok:
+        import asyncio
+
+        from .restream.hardware import find_hardware_encoder
+        from .restream.supervisor import Supervisor
+
+        # A working hardware encoder is a bonus, not a need: none found is not a failure.
+        print("\n".join(asyncio.run(find_hardware_encoder(Supervisor())).lines()))
     return 0 if ok else 1
 
 

@@ -39,6 +39,7 @@ class SourceState(StrEnum):
     FAILED = "failed"
     ENDED = "ended"
     STOPPED = "stopped"
+    DISABLED = "disabled"  # the operator turned it off from the console
 
 
 class QuestionState(StrEnum):
@@ -81,13 +82,14 @@ SOURCE_NEXT: dict[SourceState, frozenset[SourceState]] = {
     S.WAITING: frozenset({S.OK, S.BACKOFF, S.FAILED, S.ENDED, S.STOPPED}),
     S.BACKOFF: frozenset({S.OK, S.STARTING, S.WAITING, S.FAILED, S.ENDED, S.STOPPED}),
     S.FAILED: frozenset({S.OK, S.STARTING, S.WAITING, S.BACKOFF, S.ENDED, S.STOPPED}),
-    S.ENDED: frozenset({S.STOPPED}),
-    S.STOPPED: frozenset({S.STARTING}),
+    S.ENDED: frozenset({S.STOPPED, S.DISABLED}),
+    S.STOPPED: frozenset({S.STARTING, S.DISABLED}),
+    S.DISABLED: frozenset({S.STARTING, S.STOPPED}),
 }
 SOURCE_FAILING = (S.BACKOFF, S.FAILED)  # an alert when a source enters one, a recovery when it leaves
-# How the report reads a source's history (older databases also hold "error" and "disabled").
+# How the report reads a source's history (older databases also hold "error").
 SOURCE_DOWN = (S.BACKOFF, S.FAILED, "error")
-SOURCE_END = (S.ENDED, S.STOPPED, "disabled")
+SOURCE_END = (S.ENDED, S.STOPPED, S.DISABLED)
 
 # action -> (states it may start from, state it leads to)
 QUESTION_TRANSITIONS: dict[str, tuple[frozenset[QuestionState], QuestionState]] = {

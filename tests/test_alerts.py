@@ -18,7 +18,7 @@ from .receivers import RtmpReceiver, wait_for
 # What each code's sentence may name beside {source}: the params its publishers send.
 PARAMS = {"address": "127.0.0.1:50000", "app": "live", "reason": "wrong stream key", "platform": "youtube",
           "error": "Connection refused", "problem": "keyframes every 4 s", "detail": "quota at 80 %",
-          "path": "/srv/archive"}
+          "path": "/srv/archive", "seconds": 5, "db": -50, "speed": 0.8}
 
 
 async def desk_with(store: Store) -> tuple[AlertDesk, Bus]:

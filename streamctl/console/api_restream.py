@@ -6,7 +6,7 @@ from aiohttp import web
 
 from ..config import ConfigError, destination_from_api
 from ..redact import redact
-from ..restream.restreamer import DuplicateDestination, UnknownDestination
+from ..restream.restreamer import DuplicateDestination, NotRemovable, UnknownDestination
 from ..states import DestinationState, IngestState
 from .auth import IDENTITY, requires
 from .http import json_error, json_response, read_json
@@ -78,6 +78,10 @@ async def remove_destination(request: web.Request) -> web.Response:
         await restreamer.remove(name)
     except UnknownDestination:
         return _unknown(name)
+    except NotRemovable:
+        return json_error(409, f"{name!r} is a backup output and goes with its destination, expected the "
+                               "destination's own name (or stop only the backup)", "error.destination_backup",
+                          {"name": name})
     _audit(request, "destination.remove", name, _brief(before), None)
     return json_response({"removed": name})
 

@@ -225,7 +225,7 @@ def latest_comments(store: Store, n: int, **filters) -> list[dict]:
 def _platforms(request: web.Request) -> list[str]:
     controller = request.app[CONTROLLER]
     seen = controller.store.comment_platforms()
-    configured = {a.options.get("label") or a.platform for a in controller.event.audience}
+    configured = {a.get("label") or a.platform for a in controller.event.audience}
     return sorted(seen | configured)
 
 
