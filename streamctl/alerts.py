@@ -24,6 +24,7 @@ CODES = (
     "destination.backoff", "destination.failed", "destination.rules", "platform.health",
     "audience.failing", "audience.blocked", "audience.polling", "audience.ended", "credential.expiring", "quota.low",
     "program.silent", "program.black", "program.frozen", "disk.low", "archive.failed", "destination.slow",
+    "snapshot.failed",
 )
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
+import ssl
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -27,17 +29,18 @@ DESTINATION_PLATFORMS = tuple(PLATFORMS)
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 SLATE_TEXT = "Chương trình sẽ tiếp tục trong giây lát — We'll be right back"
+SNAPSHOT_EVERY_S = (1, 86400)  # bounds of [event] snapshot_every_s
 SLATE_TEXT_MAX = 200  # characters; the card has room for a few lines
 FAILBACK = ("auto", "manual")
 FAILBACK_AFTER_S = 10.0
 
 # The keys each table of the event file takes (README's "Event file" section documents every one).
 TABLE_KEYS: dict[str, set[str]] = {
-    "event": {"name", "timezone", "database"},
+    "event": {"name", "timezone", "database", "snapshot_every_s", "snapshot_dir"},
     "ingest": {"url", "key_env", "slate", "slate_text", "backup_url", "backup_key_env", "failback",
                "failback_after_s"},
     "destination": {"name", "platform", "url", "key_env", "autostart", "profile", "backup", "backup_url"},
-    "console": {"listen"},
+    "console": {"listen", "tls_cert", "tls_key", "trusted_proxy"},
     "archive": {"path", "segment_s"},
     "monitor": {"enabled", "preview_fps", "preview_width", "black_after_s", "frozen_after_s", "silent_after_s",
                 "silence_db"},
@@ -62,6 +65,8 @@ class EventInfo:
     name: str
     timezone: str
     database: Path
+    snapshot_every_s: int | None = None  # a copy of the database every so many seconds while running, or never
+    snapshot_dir: Path | None = None  # where the copies go (default: beside the database)
 
 
 @dataclass(frozen=True)
@@ -182,6 +187,27 @@ class AudienceConfig:
 class ConsoleConfig:
     host: str = "127.0.0.1"
     port: int = 8080
+    tls_cert: Path | None = None  # PEM certificate (chain): streamctl serves HTTPS itself
+    tls_key: Path | None = None  # its PEM private key
+    trusted_proxy: str | None = None  # the reverse proxy's address, whose X-Forwarded-Proto/Forwarded is believed
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert is not None
+
+    @property
+    def loopback_only(self) -> bool:
+        """Whether only this machine can reach the console."""
+        return is_loopback(self.host)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -313,7 +339,17 @@ def _check_event(c: _Checker, data: dict, base: Path) -> EventInfo:
         tz = "UTC"
     db = c.value(table, "event", "database", str, False, None)
     database = (base / db) if db else base / (re.sub(r"[^A-Za-z0-9_-]+", "-", c.path.stem) + ".db")
-    return EventInfo(name=name, timezone=tz, database=database.resolve())
+    every = c.value(table, "event", "snapshot_every_s", int, False, None)
+    if every is not None and not SNAPSHOT_EVERY_S[0] <= every <= SNAPSHOT_EVERY_S[1]:
+        c.fail("event.snapshot_every_s", f"{every} is out of range, expected seconds between "
+               f"{SNAPSHOT_EVERY_S[0]} and {SNAPSHOT_EVERY_S[1]}")
+        every = None
+    folder = c.value(table, "event", "snapshot_dir", str, False, None)
+    if folder is not None and every is None and "snapshot_every_s" not in table:
+        c.fail("event.snapshot_dir", "is set without snapshot_every_s, expected both (how often, and where)")
+    snapshot_dir = (base / folder).resolve() if folder else None
+    return EventInfo(name=name, timezone=tz, database=database.resolve(), snapshot_every_s=every,
+                     snapshot_dir=snapshot_dir)
 
 
 def _check_ingest(c: _Checker, data: dict, base: Path) -> IngestConfig | None:
@@ -579,15 +615,47 @@ def parse_listen(value: str) -> tuple[str, int] | None:
     return (m.group(1) or m.group(2)), port
 
 
-def _check_console(c: _Checker, data: dict) -> ConsoleConfig:
+def _check_tls(c: _Checker, table: dict, base: Path) -> tuple[Path | None, Path | None]:
+    cert = c.value(table, "console", "tls_cert", str, False, None)
+    key = c.value(table, "console", "tls_key", str, False, None)
+    if (cert is None) != (key is None):
+        given, lacking = ("tls_cert", "tls_key") if key is None else ("tls_key", "tls_cert")
+        c.fail(f"console.{lacking}", f"missing while {given} is set, expected both PEM files (certificate and key)")
+        return None, None
+    if cert is None:
+        return None, None
+    paths = (base / cert).resolve(), (base / key).resolve()
+    for name, path in zip(("tls_cert", "tls_key"), paths, strict=True):
+        if not path.is_file():
+            c.fail(f"console.{name}", f"{path} is not a readable file, expected a PEM file")
+            return None, None
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(*paths)
+    except (ssl.SSLError, OSError) as e:
+        c.fail("console.tls_cert", f"{paths[0]} with {paths[1]} cannot be loaded ({e.strerror or e}), "
+               "expected a PEM certificate and the private key that belongs to it")
+        return None, None
+    return paths
+
+
+def _check_console(c: _Checker, data: dict, base: Path) -> ConsoleConfig:
     table = c.table(data, "console", required=False) or {}
     c.unknown(table, "console", TABLE_KEYS["console"])
     listen = c.value(table, "console", "listen", str, False, "127.0.0.1:8080")
     parsed = parse_listen(listen)
     if parsed is None:
         c.fail("console.listen", f"{_short(listen)} is not host:port, expected e.g. \"127.0.0.1:8080\"")
-        return ConsoleConfig()
-    return ConsoleConfig(host=parsed[0], port=parsed[1])
+        parsed = ("127.0.0.1", 8080)
+    cert, key = _check_tls(c, table, base)
+    proxy = c.value(table, "console", "trusted_proxy", str, False, None)
+    if proxy is not None:
+        try:
+            proxy = str(ipaddress.ip_address(proxy))
+        except ValueError:
+            c.fail("console.trusted_proxy", f"{_short(proxy)} is not an IP address, expected the reverse proxy's "
+                   "address as it connects to the console, e.g. \"127.0.0.1\"")
+            proxy = None
+    return ConsoleConfig(host=parsed[0], port=parsed[1], tls_cert=cert, tls_key=key, trusted_proxy=proxy)
 
 
 def _check_archive(c: _Checker, data: dict, base: Path) -> ArchiveConfig | None:
@@ -644,7 +712,7 @@ def load_event(path: str | os.PathLike, environ: dict[str, str] | None = None,
     ingest = _check_ingest(c, data, base)
     destinations = _check_destinations(c, data)
     audience = _check_audience(c, data)
-    console = _check_console(c, data)
+    console = _check_console(c, data, base)
     archive = _check_archive(c, data, base)
     monitor = _check_monitor(c, data)
     # Only when the table is absent: a broken [ingest] has already been reported key by key.
@@ -658,10 +726,35 @@ def load_event(path: str | os.PathLike, environ: dict[str, str] | None = None,
                      console=console, archive=archive, monitor=monitor)
 
 
+KEY_MAX = 1000  # characters; platforms' keys are tens of characters, TikTok's signed ones a few hundred
+
+
+def typed_key(value: object, where: str = "request: key") -> str:
+    """A stream key typed in the console: one word of printable characters; raises ConfigError (never quoting it)."""
+    if not isinstance(value, str):
+        raise ConfigError([f"{where}: is a {type(value).__name__}, expected the stream key as a string"])
+    key = value.strip()
+    if not 4 <= len(key) <= KEY_MAX or any(ch.isspace() or not ch.isprintable() for ch in key):
+        raise ConfigError([f"{where}: is not a stream key, expected 4 to {KEY_MAX} printable characters "
+                           "without spaces, as the platform shows it"])
+    register_secret(key)
+    return key
+
+
 def destination_from_api(table: dict, environ: dict[str, str] | None = None) -> DestinationConfig:
-    """A destination posted to the API, checked as the event file's are; raises ConfigError."""
+    """A destination posted to the API, checked as the event file's are; raises ConfigError.
+
+    Beside the file's keys it takes `key`: the stream key typed in the console, kept in memory only.
+    """
+    table = dict(table)
+    has_key = "key" in table
+    key = table.pop("key", None)
+    if has_key:
+        key = typed_key(key, "request: destination.key")
+        if table.get("key_env") is not None:
+            raise ConfigError(["request: destination.key: given with key_env, expected one of them"])
     c = _Checker(Path("request"), dict(os.environ if environ is None else environ), need_secrets=True)
     dest = check_destination(table, "destination", c)
     if c.issues or dest is None:
         raise ConfigError(c.issues or ["request: destination: invalid"])
-    return dest
+    return replace(dest, key=key) if has_key else dest

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..config import ConfigError, destination_from_api
+from ..config import ConfigError, destination_from_api, typed_key
 from ..redact import redact
 from ..restream.restreamer import DuplicateDestination, NotRemovable, UnknownDestination
 from ..states import DestinationState, IngestState
@@ -66,6 +66,29 @@ async def control_destination(request: web.Request) -> web.Response:
     except UnknownDestination:
         return _unknown(name)
     _audit(request, f"destination.{action}", name, _brief(before), _brief(entry))
+    return json_response(entry)
+
+
+@requires("operator")
+async def replace_key(request: web.Request) -> web.Response:
+    """`PUT /api/destinations/{name}/key {"key"}`: a new stream key, never echoed; only that destination restarts."""
+    name = request.match_info["name"]
+    expected = '{"key": "the new stream key"}'
+    body = await read_json(request, expected, required=True)
+    if "key" not in body:
+        return json_error(400, f"request: key: missing, expected {expected}", "error.body_field",
+                          {"expected": expected})
+    try:
+        key = typed_key(body["key"])
+    except ConfigError as e:
+        return json_error(400, "; ".join(e.issues), "error.destination_config", issues=list(e.issues))
+    restreamer = request.app[CONTROLLER].restreamer
+    try:
+        before = restreamer.get(name).describe()
+        entry = await restreamer.replace_key(name, key)
+    except UnknownDestination:
+        return _unknown(name)
+    _audit(request, "destination.key", name, _brief(before), _brief(entry))
     return json_response(entry)
 
 
@@ -162,6 +185,7 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/api/destinations", list_destinations)
     app.router.add_post("/api/destinations", add_destination)
     app.router.add_post("/api/destinations/{name}/{action}", control_destination)
+    app.router.add_put("/api/destinations/{name}/key", replace_key)
     app.router.add_delete("/api/destinations/{name}", remove_destination)
     app.router.add_get("/api/ingest", ingest)
     app.router.add_get("/metrics", metrics)

@@ -10,6 +10,7 @@ from aiohttp import web
 from . import api_alerts, api_audience, api_questions, api_restream, overlays, pages, report, summary, ws
 from .auth import IDENTITY, bearer_identity, csrf_middleware, security_headers_middleware, session_middleware
 from .http import json_error, json_response
+from .https import proxy_middleware
 from .keys import CONTROLLER
 
 if TYPE_CHECKING:
@@ -47,8 +48,10 @@ async def healthz(request: web.Request) -> web.Response:
 
 def make_app(controller: Controller) -> web.Application:
     """The console application for one running event."""
-    # Outermost first: security headers on every answer, then errors, then who is asking and CSRF.
-    middlewares = [security_headers_middleware, error_middleware, identity_middleware,
+    # Outermost first: what a trusted proxy says about the request, security headers on every answer, then errors,
+    # then who is asking and CSRF.
+    middlewares = [proxy_middleware(controller.event.console.trusted_proxy), security_headers_middleware,
+                   error_middleware, identity_middleware,
                    session_middleware(lambda request: request.app[CONTROLLER].store), csrf_middleware]
     app = web.Application(middlewares=middlewares, client_max_size=2 * 1024 * 1024)
     app[CONTROLLER] = controller

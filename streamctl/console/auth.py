@@ -17,6 +17,7 @@ from aiohttp import web
 from ..events import now
 from ..store import ROLES, Store
 from .http import http_error
+from .https import strict_transport
 
 # Which roles may do what a route requires; the operator may do everything but overlays' work.
 ALLOWED = {
@@ -126,7 +127,8 @@ def end_session(store: Store, token: str) -> None:
 
 
 def set_cookie(request: web.Request, response: web.StreamResponse, name: str, value: str, max_age: int) -> None:
-    """An HttpOnly, SameSite=Strict cookie for the whole console (Secure when served over TLS)."""
+    """An HttpOnly, SameSite=Strict cookie for the whole console (Secure when the browser used HTTPS: served over
+    TLS, or said so by the trusted proxy)."""
     response.set_cookie(name, value, max_age=max_age, path="/", httponly=True, samesite="Strict",
                         secure=request.secure)
 
@@ -274,6 +276,7 @@ def _secure_headers(request: web.Request, headers) -> None:
         headers.setdefault("X-Frame-Options", "DENY")
     if not request.path.startswith("/static/"):
         headers.setdefault("Cache-Control", "no-store")
+    strict_transport(request, headers)
 
 
 @web.middleware

@@ -269,7 +269,9 @@ function controls(entry) {
   const button = (verb, style) => el("button", { class: `mini ${style}`, text: T(`ops.${verb}`), disabled: entry.busy,
     "aria-label": `${T(`ops.${verb}`)} ${d.name}`, onclick: () => destinationAction(d.name, verb) });
   const run = RUNNING.includes(d.state) ? [button("stop", "danger"), button("restart", "")] : [button("start", "accent")];
-  return [...run, button("remove", "ghost")];
+  const key = el("button", { class: "mini ghost key", text: T("ops.new_key"), disabled: entry.busy,
+    "aria-label": T("ops.key_title", { name: d.name }), onclick: () => askKey(d.name) });
+  return [...run, key, button("remove", "ghost")];
 }
 
 function updateDestination(entry) {
@@ -328,11 +330,48 @@ async function destinationAction(name, verb) {
   }
 }
 
+// ---- a new stream key, typed (never shown again) ------------------------------------------------------------
+
+let keyFor = null;
+
+function askKey(name) {
+  keyFor = name;
+  setText($("key-dialog-title"), T("ops.key_title", { name }));
+  setText($("key-hint"), T("ops.key_replace_hint", { name }));
+  setHidden($("key-form-error"), true);
+  $("key-input").value = "";
+  $("key-dialog").showModal();
+  $("key-input").focus();
+}
+
+$("key-form").addEventListener("submit", async (event) => {
+  if (event.submitter?.value !== "save") return;
+  event.preventDefault();
+  const name = keyFor;
+  const key = $("key-input").value.trim();
+  const fail = (message) => { setText($("key-form-error"), message); setHidden($("key-form-error"), false); };
+  if (!/^\S{4,}$/.test(key)) { fail(T("ops.v_key")); return; }
+  $("key-save").disabled = true;
+  try {
+    const answer = await api("PUT", `/api/destinations/${encodeURIComponent(name)}/key`, { key });
+    $("key-input").value = "";
+    $("key-dialog").close("save");
+    destinations.upsert(answer);
+    toast(T("ops.key_replaced", { name }), "info");
+  } catch (error) {
+    fail(error.message);
+  } finally {
+    $("key-save").disabled = false;
+  }
+});
+$("key-dialog").addEventListener("close", () => { $("key-input").value = ""; });
+
 // ---- adding a destination -------------------------------------------------------------------------------------
 
 const form = $("dest-form");
 const field = (name) => form.elements.namedItem(name);
-const FIELDS = { name: "ops.name", platform: "ops.platform", url: "ops.url", key_env: "ops.key_env", profile: "ops.profile" };
+const FIELDS = { name: "ops.name", platform: "ops.platform", url: "ops.url", key: "ops.key", key_env: "ops.key_env",
+  profile: "ops.profile" };
 
 function platformChosen() {
   const platform = field("platform").value;
@@ -374,6 +413,9 @@ function localIssues() {
   if (url.validity.valueMissing) issues.push(`${label("url")}: ${T("ops.v_missing")}`);
   else if (url.value && !/^(rtmps?|srt|file):/i.test(url.value.trim())) issues.push(`${label("url")}: ${T("ops.v_url_scheme")}`);
   if (field("key_env").validity.patternMismatch) issues.push(`${label("key_env")}: ${T("ops.v_key_env")}`);
+  const key = field("key").value.trim();
+  if (key && !/^\S{4,}$/.test(key)) issues.push(`${label("key")}: ${T("ops.v_key")}`);
+  else if (key && field("key_env").value.trim()) issues.push(`${label("key")}: ${T("ops.v_key_both")}`);
   return issues;
 }
 
@@ -384,6 +426,7 @@ $("dest-add-open").addEventListener("click", () => {
   $("dest-dialog").showModal();
   field("name").focus();
 });
+$("dest-dialog").addEventListener("close", () => { field("key").value = ""; }); // a typed key never lingers
 field("platform").addEventListener("change", platformChosen);
 field("profile").addEventListener("change", profileChosen);
 form.addEventListener("submit", async (event) => {
@@ -399,6 +442,7 @@ form.addEventListener("submit", async (event) => {
     autostart: field("autostart").checked };
   if (field("url").value.trim()) body.url = field("url").value.trim();
   if (field("key_env").value.trim()) body.key_env = field("key_env").value.trim();
+  if (field("key").value.trim()) body.key = field("key").value.trim();
   $("dest-save").disabled = true;
   try {
     const entry = await api("POST", "/api/destinations", body);
@@ -599,7 +643,7 @@ function renderRefused() {
   const p = refused?.params || {};
   setHidden($("ingest-refused-row"), !refused || Boolean(refused.resolved_at));
   setText($("ingest-refused"), refused ? T("ingest.refused_line", { address: p.address || "?", time: clock(refused.last_at),
-    reason: p.reason || "", app: p.app || "" }) : "");
+    reason: p.reason || "" }) : "");
 }
 
 // ---- the strip: program on air, destinations live, sources reading, viewers -----------------------------------------
