@@ -726,10 +726,35 @@ def load_event(path: str | os.PathLike, environ: dict[str, str] | None = None,
                      console=console, archive=archive, monitor=monitor)
 
 
+KEY_MAX = 1000  # characters; platforms' keys are tens of characters, TikTok's signed ones a few hundred
+
+
+def typed_key(value: object, where: str = "request: key") -> str:
+    """A stream key typed in the console: one word of printable characters; raises ConfigError (never quoting it)."""
+    if not isinstance(value, str):
+        raise ConfigError([f"{where}: is a {type(value).__name__}, expected the stream key as a string"])
+    key = value.strip()
+    if not 4 <= len(key) <= KEY_MAX or any(ch.isspace() or not ch.isprintable() for ch in key):
+        raise ConfigError([f"{where}: is not a stream key, expected 4 to {KEY_MAX} printable characters "
+                           "without spaces, as the platform shows it"])
+    register_secret(key)
+    return key
+
+
 def destination_from_api(table: dict, environ: dict[str, str] | None = None) -> DestinationConfig:
-    """A destination posted to the API, checked as the event file's are; raises ConfigError."""
+    """A destination posted to the API, checked as the event file's are; raises ConfigError.
+
+    Beside the file's keys it takes `key`: the stream key typed in the console, kept in memory only.
+    """
+    table = dict(table)
+    has_key = "key" in table
+    key = table.pop("key", None)
+    if has_key:
+        key = typed_key(key, "request: destination.key")
+        if table.get("key_env") is not None:
+            raise ConfigError(["request: destination.key: given with key_env, expected one of them"])
     c = _Checker(Path("request"), dict(os.environ if environ is None else environ), need_secrets=True)
     dest = check_destination(table, "destination", c)
     if c.issues or dest is None:
         raise ConfigError(c.issues or ["request: destination: invalid"])
-    return dest
+    return replace(dest, key=key) if has_key else dest

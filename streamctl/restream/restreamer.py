@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 
 from ..config import DestinationConfig, EventFile
 from ..events import Alert, Bus, DestinationRemoved, IngestStateChanged
+from ..redact import register_secret
 from .archive import Archive
 from .destinations import BackupOutput, Destination, Timing
 from .ffmpeg import encoder_for
@@ -153,6 +155,24 @@ class Restreamer:
             await self.bus.publish(DestinationRemoved(dest.backup.name))
         await self.bus.publish(DestinationRemoved(name))
         log.info("destination %s removed", name)
+
+    async def replace_key(self, name: str, key: str) -> dict:
+        """Give one destination a new stream key (kept in memory); a running or failed one restarts with it.
+
+        Only that destination's ffmpeg (and its backup output's) restarts; the others and the program never notice.
+        """
+        named = self.get(name)
+        dest = self._destinations[named.config.name]  # a backup output shares its destination's key
+        config = replace(dest.config, key=key, key_env=None)
+        register_secret(key)
+        for url in (config.publish_url, config.backup_publish_url):
+            register_secret(url)
+        outputs = [o for o in (dest, dest.backup) if o is not None]
+        for output in outputs:
+            output.config = config
+        await asyncio.gather(*(o.restart() for o in outputs if o.state != "stopped"))
+        log.info("destination %s has a new key (%s)", dest.name, config.display_url)
+        return named.describe()
 
     async def start(self, name: str) -> dict:
         """Start a destination and its backup output (or only the backup output named)."""
