@@ -95,32 +95,31 @@ def _change_error(name: str, e: ChangeError) -> web.Response:
 @requires("operator")
 async def change_source(request: web.Request) -> web.Response:
     """Change one source's ids, interval or `enabled` while running; it restarts alone, the others go on."""
-    service = request.app[CONTROLLER].audience
-    name = request.match_info["name"]
-    body = await read_json(request, '{"video_id": "…", "enabled": true, …}', required=True)
-    try:
-        before = service.status_of(name) if name in service.configs else None
-        after = await service.change(name, body)
-    except ChangeError as e:
-        return _change_error(name, e)
-    request.app[CONTROLLER].store.audit(request[IDENTITY].name, "source.change", "source", name,
-                                        _brief(before), _brief(after))
-    return json_response({"source": after})
+    return await _change(request, '{"video_id": "…", "enabled": true, …}', "source.change",
+                         lambda service, name, body: service.change(name, body))
 
 
 @requires("operator")
 async def replace_credential(request: web.Request) -> web.Response:
     """Replace one source's token or secret while running; never echoed back, masked from then on."""
+    return await _change(request, '{"credential": "the new token"}', "source.credential",
+                         lambda service, name, body: service.replace_credential(name, body),
+                         credential="replaced")
+
+
+async def _change(request: web.Request, expected: str, action: str, apply, **answer: str) -> web.Response:
+    """Read the body, apply one change to one source and audit it; the answer is the source's new status."""
     service = request.app[CONTROLLER].audience
     name = request.match_info["name"]
-    body = await read_json(request, '{"credential": "the new token"}', required=True)
+    body = await read_json(request, expected, required=True)
+    before = service.status_of(name) if name in service.configs else None
     try:
-        after = await service.replace_credential(name, body)
+        after = await apply(service, name, body)
     except ChangeError as e:
         return _change_error(name, e)
-    request.app[CONTROLLER].store.audit(request[IDENTITY].name, "source.credential", "source", name, None,
-                                        {"credential": "replaced"})
-    return json_response({"source": after, "credential": "replaced"})
+    request.app[CONTROLLER].store.audit(request[IDENTITY].name, action, "source", name, _brief(before),
+                                        _brief(after))
+    return json_response({"source": after, **answer})
 
 
 def _brief(status: dict | None) -> dict | None:
