@@ -201,12 +201,14 @@ class Store:
     # ---- comments -----------------------------------------------------------------------------------
 
     def add_comments(self, source: str, comments: Iterable[Comment], cursor: str | None = None,
-                     deleted_ids: Iterable[str] = ()) -> tuple[list[dict], list[int]]:
+                     deleted_ids: Iterable[str] = (), cleared_before: float | None = None
+                     ) -> tuple[list[dict], list[int]]:
         """Store new comments and the source's cursor in one transaction.
 
         Returns the comments not seen before (as API dicts) and the ids hidden because the platform
-        deleted them. A comment already stored under (source, platform_id) is skipped: replays after a
-        reconnect and overlapping pages never make duplicates.
+        deleted them (or, with `cleared_before`, cleared the whole chat up to that time; notices stay).
+        A comment already stored under (source, platform_id) is skipped: replays after a reconnect and
+        overlapping pages never make duplicates.
         """
         new: list[dict] = []
         hidden: list[int] = []
@@ -229,6 +231,12 @@ class Store:
                 for row in db.execute(
                     "UPDATE comments SET hidden = 1, hidden_by = 'platform'"
                     " WHERE source = ? AND platform_id = ? AND hidden = 0 RETURNING id", (source, pid)
+                ):
+                    hidden.append(row["id"])
+            if cleared_before is not None:
+                for row in db.execute(
+                    "UPDATE comments SET hidden = 1, hidden_by = 'platform' WHERE source = ? AND published_at <= ?"
+                    " AND hidden = 0 AND kind NOT IN ('banned', 'system') RETURNING id", (source, cleared_before)
                 ):
                     hidden.append(row["id"])
             if cursor is not None:
@@ -275,6 +283,14 @@ class Store:
     def comment(self, comment_id: int) -> dict | None:
         row = self.query_one("SELECT * FROM comments WHERE id = ?", (comment_id,))
         return _row_dict(row) if row else None
+
+    def last_comment_id(self) -> int:
+        """The newest comment's id (0 before the first)."""
+        return self.query_one("SELECT COALESCE(MAX(id), 0) AS top FROM comments")["top"]
+
+    def comment_platforms(self) -> set[str]:
+        """Every platform a stored comment came from."""
+        return {r["platform"] for r in self.query("SELECT DISTINCT platform FROM comments")}
 
     # ---- viewers ------------------------------------------------------------------------------------
 
@@ -409,6 +425,14 @@ class Store:
         """Revoke one token by its id; False when there is no such token or it was already revoked."""
         with self.transaction() as db:
             return db.execute("UPDATE tokens SET revoked = 1 WHERE id = ? AND revoked = 0", (token_id,)).rowcount == 1
+
+    def audit_log(self, limit: int = 200) -> list[dict]:
+        """The latest audited actions, newest first, in the API's shape."""
+        rows = self.query("SELECT * FROM audit ORDER BY id DESC LIMIT ?", (limit,))
+        return [{"id": r["id"], "at": iso(r["at"]), "actor": r["actor"], "action": r["action"],
+                 "target_type": r["target_type"], "target_id": r["target_id"],
+                 "before": json.loads(r["before"]) if r["before"] else None,
+                 "after": json.loads(r["after"]) if r["after"] else None} for r in rows]
 
     def audit(self, actor: str, action: str, target_type: str, target_id: str | int | None,
               before: dict | None = None, after: dict | None = None) -> None:

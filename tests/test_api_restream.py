@@ -13,7 +13,8 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from streamctl.config import load_event
 from streamctl.console import api_restream
-from streamctl.console.app import CONTROLLER, error_middleware, identity_middleware
+from streamctl.console.app import error_middleware, identity_middleware
+from streamctl.console.keys import CONTROLLER
 from streamctl.events import Bus
 from streamctl.restream.restreamer import Restreamer
 from streamctl.store import Store

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from ..events import Alert, Bus, CommentsFetched, SourceStateChanged, ViewersSampled, now
 from ..redact import redact
+from ..states import SOURCE_FAILING, SOURCE_NEXT, may_change
+from ..states import SourceState as S
 from ..store import iso
 from .models import ViewerSample
 from .quota import QuotaPlanner, seconds_to_reset
@@ -33,10 +35,10 @@ from .source import (
 
 log = logging.getLogger(__name__)
 
-# Source states, as /api/audience and SourceStateChanged show them.
+# Source states, as /api/audience and SourceStateChanged show them (their home is streamctl/states.py).
 STARTING, OK, WAITING_STATE, BACKOFF, FAILED, ENDED, STOPPED, DISABLED = (
-    "starting", "ok", "waiting", "backoff", "failed", "ended", "stopped", "disabled")
-FAILING_STATES = (BACKOFF, FAILED)
+    S.STARTING, S.OK, S.WAITING, S.BACKOFF, S.FAILED, S.ENDED, S.STOPPED, S.DISABLED)
+FAILING_STATES = SOURCE_FAILING
 SEEN_IDS = 20000  # recent message ids remembered per source, so replays are never published twice
 # Alert codes this poller raises (catalogue `alert.<code>` and `alert.<code>.resolved` in web/i18n).
 FAILING, BLOCKED_ALERT, QUOTA_LOW = "audience.failing", "audience.blocked", "quota.low"
@@ -274,9 +276,9 @@ class Poller:
         if batch.cursor is not None:
             self._cursor = batch.cursor
         cursor = self._packed_cursor()
-        if comments or batch.deleted_ids or cursor != self._stored_cursor:
+        if comments or batch.deleted_ids or batch.cleared_before is not None or cursor != self._stored_cursor:
             await self.bus.publish(CommentsFetched(self.name, self.source.platform, comments, cursor,
-                                                   tuple(batch.deleted_ids)))
+                                                   tuple(batch.deleted_ids), batch.cleared_before))
             self._stored_cursor = cursor
         if batch.viewers is not None:
             self.viewers = batch.viewers
@@ -411,6 +413,8 @@ class Poller:
         elif state == OK and old in FAILING_STATES:
             log.info("%s recovered", self.name)
         if state != old:
+            if not may_change(SOURCE_NEXT, old, state):
+                log.warning("%s: unexpected change %s -> %s", self.name, old, state)
             self.since = now()
         self.state, self.error = state, error
 

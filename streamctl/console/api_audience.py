@@ -5,9 +5,12 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..audience.manual import ReadingError
+from ..audience.service import ChangeError
 from ..audience.webhook import WebhookError
-from .app import CONTROLLER, json_error, json_response
-from .auth import requires
+from ..redact import redact
+from .auth import IDENTITY, requires
+from .http import json_error, json_response, query_int, read_json
+from .keys import CONTROLLER
 
 MAX_LIMIT = 1000
 
@@ -25,21 +28,11 @@ async def viewers(request: web.Request) -> web.Response:
     return json_response({"sources": sources, "total": total})
 
 
-def _whole(request: web.Request, key: str, default: int, low: int, high: int) -> int:
-    raw = request.query.get(key)
-    if raw is None or raw == "":
-        return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
-        raise web.HTTPBadRequest(text=f'{{"error": "{key}: expected a whole number from {low} to {high}"}}',
-                                 content_type="application/json")
-    return int(raw)
-
-
 @requires("moderator")
 async def comments(request: web.Request) -> web.Response:
     """The merged comment stream after `after`, oldest first, filtered by platform, words or questions."""
-    after = _whole(request, "after", 0, 0, 2**62)
-    limit = _whole(request, "limit", 200, 1, MAX_LIMIT)
+    after = query_int(request, "after", 0)
+    limit = query_int(request, "limit", 200, 1, MAX_LIMIT)
     q = request.query
     items = request.app[CONTROLLER].store.comments(
         after=after, limit=limit, platform=q.get("platform") or None, q=q.get("q") or None,
@@ -53,12 +46,13 @@ async def webhook(request: web.Request) -> web.Response:
     name = request.match_info["source"]
     source = service.webhook(name)
     if source is None:
-        return json_error(404, f"no webhook source named {name[:64]!r} in the event file")
+        return json_error(404, f"no webhook source named {name[:64]!r} in the event file", "error.source_unknown",
+                          {"name": name[:64]})
     body = await request.read()
     try:
         batches = source.accept(body, request.headers.get("X-Signature-256"))
     except WebhookError as e:
-        return json_error(e.status, str(e))
+        return json_error(e.status, str(e), "error.webhook")
     new = 0
     for batch in batches:
         new += await service.deliver(name, batch)
@@ -72,20 +66,67 @@ async def manual_viewers(request: web.Request) -> web.Response:
     service = request.app[CONTROLLER].audience
     name = request.match_info["source"]
     if name not in service.pollers:
-        return json_error(404, f"no audience source named {name[:64]!r} in the event file")
+        return json_error(404, f"no audience source named {name[:64]!r} in the event file", "error.source_unknown",
+                          {"name": name[:64]})
     if not service.takes_readings(name):
         return json_error(409, f"{name} counts its viewers through its API; manual counts go to manual or "
-                               "webhook sources")
+                               "webhook sources", "error.source_counts_itself", {"name": name})
+    body = await read_json(request, '{"viewers": N}', required=True)
     try:
-        body = await request.json()
         batch = service.reading(name, body)
-    except ValueError as e:  # JSON errors and ReadingError alike
-        message = str(e) if isinstance(e, ReadingError) else "body is not JSON, expected {\"viewers\": N}"
-        return json_error(400, message)
+    except ReadingError as e:
+        return json_error(400, str(e), "error.viewer_count")
     await service.deliver(name, batch)
     sample = batch.viewers
     return json_response({"source": name, "platform": sample.platform, "viewers": sample.viewers,
                           "likes": sample.likes, "views": sample.views, "manual": True})
+
+
+# ChangeError status -> the catalogue key of its answer.
+CHANGE_KEYS = {400: "error.source_config", 404: "error.source_unknown", 409: "error.source_no_credential"}
+
+
+def _change_error(name: str, e: ChangeError) -> web.Response:
+    issues = [redact(line) for line in e.issues]
+    return json_error(e.status, "; ".join(issues), e.key or CHANGE_KEYS.get(e.status, "error.request"),
+                      {"name": name[:64], "issues": "; ".join(issues)}, issues=issues)
+
+
+@requires("operator")
+async def change_source(request: web.Request) -> web.Response:
+    """Change one source's ids, interval or `enabled` while running; it restarts alone, the others go on."""
+    return await _change(request, '{"video_id": "…", "enabled": true, …}', "source.change",
+                         lambda service, name, body: service.change(name, body))
+
+
+@requires("operator")
+async def replace_credential(request: web.Request) -> web.Response:
+    """Replace one source's token or secret while running; never echoed back, masked from then on."""
+    return await _change(request, '{"credential": "the new token"}', "source.credential",
+                         lambda service, name, body: service.replace_credential(name, body),
+                         credential="replaced")
+
+
+async def _change(request: web.Request, expected: str, action: str, apply, **answer: str) -> web.Response:
+    """Read the body, apply one change to one source and audit it; the answer is the source's new status."""
+    service = request.app[CONTROLLER].audience
+    name = request.match_info["name"]
+    body = await read_json(request, expected, required=True)
+    before = service.status_of(name) if name in service.configs else None
+    try:
+        after = await apply(service, name, body)
+    except ChangeError as e:
+        return _change_error(name, e)
+    request.app[CONTROLLER].store.audit(request[IDENTITY].name, action, "source", name, _brief(before),
+                                        _brief(after))
+    return json_response({"source": after, **answer})
+
+
+def _brief(status: dict | None) -> dict | None:
+    """What the audit log keeps of a source: its settings and whether it runs, not its health figures."""
+    if status is None:
+        return None
+    return {"enabled": status.get("enabled"), "settings": status.get("settings")}
 
 
 def setup(app: web.Application) -> None:
@@ -95,3 +136,5 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/api/comments", comments)
     app.router.add_post("/api/webhook/{source}", webhook)
     app.router.add_post("/api/viewers/{source}", manual_viewers)
+    app.router.add_patch("/api/audience/{name}", change_source)
+    app.router.add_put("/api/audience/{name}/credential", replace_credential)

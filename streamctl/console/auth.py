@@ -16,6 +16,7 @@ from aiohttp import web
 
 from ..events import now
 from ..store import ROLES, Store
+from .http import http_error
 from .https import strict_transport
 
 # Which roles may do what a route requires; the operator may do everything but overlays' work.
@@ -77,14 +78,11 @@ def requires(role: str) -> Callable:
         async def guarded(request: web.Request) -> web.StreamResponse:
             identity: Identity | None = request.get(IDENTITY)
             if identity is None:
-                raise web.HTTPUnauthorized(
-                    text='{"error": "sign in or send Authorization: Bearer TOKEN"}',
-                    content_type="application/json",
-                    headers={"WWW-Authenticate": "Bearer"},
-                )
+                raise http_error(web.HTTPUnauthorized, "sign in or send Authorization: Bearer TOKEN",
+                                 "error.sign_in", headers={"WWW-Authenticate": "Bearer"})
             if identity.role not in ALLOWED[role]:
-                raise web.HTTPForbidden(text=f'{{"error": "role {identity.role} may not do this"}}',
-                                        content_type="application/json")
+                raise http_error(web.HTTPForbidden, f"role {identity.role} may not do this", "error.role",
+                                 {"role": identity.role})
             return await handler(request)
 
         guarded.required_role = role  # type: ignore[attr-defined]
@@ -183,8 +181,8 @@ async def _submitted_csrf(request: web.Request) -> str | None:
     return None
 
 
-def _refuse(message: str) -> web.HTTPForbidden:
-    return web.HTTPForbidden(text=f'{{"error": "{message}"}}', content_type="application/json")
+def _refuse(message: str) -> web.HTTPException:
+    return http_error(web.HTTPForbidden, message, "error.csrf")
 
 
 def session_middleware(store_of: Callable[[web.Request], Store]):

@@ -19,9 +19,11 @@ from urllib.parse import parse_qs, urlsplit
 from ..config import DestinationConfig, join_key
 from ..events import Alert, Bus, DestinationHealth, DestinationStateChanged
 from ..redact import mask_url, redact, register_secret
+from ..states import DESTINATION_DOWN, DESTINATION_NEXT, DestinationState, may_change
 from ..store import iso
 from .ffmpeg import destination_argv, encoder_for
 from .health import Pace, Progress, ProgressParser, StderrTail
+from .hidden import OptionsPipe, split_publish_url
 from .platforms import StreamFacts, rule_violations
 from .profiles import PROFILES
 from .program import Program, ProgramReader
@@ -29,7 +31,8 @@ from .supervisor import LOW_PRIORITY, Child, Supervisor
 
 log = logging.getLogger(__name__)
 
-STATES = ("stopped", "starting", "live", "backoff", "failed")
+D = DestinationState
+STATES = tuple(DestinationState)
 
 # Errors no retry can cure: the command itself is wrong for this ffmpeg.
 PERMANENT = re.compile(r"(?i)(cannot start ffmpeg|protocol not found|unknown encoder|encoder not found|"
@@ -103,7 +106,7 @@ class Output:
         self.bus = bus
         self.supervisor = supervisor
         self.timing = timing or Timing()
-        self.state = "stopped"
+        self.state = D.STOPPED
         self.error: str | None = None
         self.changed_at = time.time()
         self.reconnects = 0
@@ -127,6 +130,10 @@ class Output:
     def argv(self) -> list[str]:
         """The ffmpeg command for one attempt."""
         raise NotImplementedError
+
+    def command(self) -> tuple[list[str], OptionsPipe | None]:
+        """The command for one attempt, and the pipe of options it reads (closed by the caller after spawning)."""
+        return self.argv(), None
 
     def problem(self) -> str | None:
         """A reason this output cannot work at all right now (checked before each attempt)."""
@@ -155,7 +162,7 @@ class Output:
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-        await self.change_state("stopped")
+        await self.change_state(D.STOPPED)
         if self.slow:
             self.slow = False
             await self._slow_alert(False, None)
@@ -163,8 +170,8 @@ class Output:
     async def start_now(self) -> None:
         """Start it and show `starting` at once, so an answer to "start" never still says `stopped`."""
         self.start()
-        if self.state in ("stopped", "failed"):
-            await self.change_state("starting")
+        if self.state in (D.STOPPED, D.FAILED):
+            await self.change_state(D.STARTING)
 
     async def restart(self) -> None:
         await self.stop()
@@ -175,14 +182,16 @@ class Output:
         if new not in STATES:
             raise ValueError(new)
         old = self.state
+        if not may_change(DESTINATION_NEXT, old, new):
+            log.warning("%s %s: unexpected change %s -> %s", self.kind, self.name, old, new)
         if new == old and error == self.error:
             return
         self.state, self.error, self.changed_at = new, error, time.time()
-        if new == "live":
+        if new == D.LIVE:
             self._live_since = _now()
-        elif old == "live":
+        elif old == D.LIVE:
             self._live_since = None
-        level = logging.WARNING if new in ("backoff", "failed") else logging.INFO
+        level = logging.WARNING if new in DESTINATION_DOWN else logging.INFO
         log.log(level, "%s %s: %s -> %s%s", self.kind, self.name, old, new, f" ({redact(error)})" if error else "")
         await self.announce(old, new, redact(error) if error else None)
 
@@ -200,7 +209,7 @@ class Output:
 
     def health(self) -> dict:
         """Figures for the API and the bus; zeros unless the output is live right now."""
-        p = self._progress if self.state == "live" else None
+        p = self._progress if self.state == D.LIVE else None
         return {
             "bitrate_kbps": p.bitrate_kbps if p else 0.0,
             "fps": p.fps if p else 0.0,
@@ -220,7 +229,7 @@ class Output:
         except Exception as e:
             # A bug here must show on the console as this output failing, not vanish with the task.
             log.exception("%s %s: supervision failed", self.kind, self.name)
-            await self.change_state("failed", f"internal error: {type(e).__name__}: {e}")
+            await self.change_state(D.FAILED, f"internal error: {type(e).__name__}: {e}")
         finally:
             reporter.cancel()
             await asyncio.gather(reporter, return_exceptions=True)
@@ -231,22 +240,22 @@ class Output:
         while True:
             problem = self.problem()
             if problem:
-                await self.change_state("failed", problem)
+                await self.change_state(D.FAILED, problem)
                 return
-            await self.change_state("starting")
+            await self.change_state(D.STARTING)
             error, live_for = await self._attempt()
             if live_for >= self.timing.backoff.reset_after_s:
                 attempt = 0
             refused = refused + 1 if (live_for == 0 and REFUSED.search(error)) else 0
             if PERMANENT.search(error):
-                await self.change_state("failed", error)
+                await self.change_state(D.FAILED, error)
                 return
             if refused >= self.timing.refused_limit:
-                await self.change_state("failed", f"refused {refused} times in a row: {error}")
+                await self.change_state(D.FAILED, f"refused {refused} times in a row: {error}")
                 return
             delay = self.timing.backoff.delay(attempt)
             attempt += 1
-            await self.change_state("backoff", f"{error}; retrying in {delay:.1f} s")
+            await self.change_state(D.BACKOFF, f"{error}; retrying in {delay:.1f} s")
             await self._sit_out(delay, error)
             self.reconnects += 1
 
@@ -288,15 +297,23 @@ class Output:
         self._pace.clear()
         self._overflows_seen = 0
         self.tail.new_attempt()
-        argv = self.argv()
+        try:
+            argv, hidden = self.command()
+        except (ValueError, OSError) as e:
+            reader.close()
+            self._reader = None
+            return f"cannot hand ffmpeg its publish URL: {e}", 0.0
         try:
             child = await self.supervisor.spawn(self.name, argv, stdin=asyncio.subprocess.PIPE,
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-                                                nice=self.nice)
+                                                nice=self.nice, pass_fds=hidden.fds if hidden else ())
         except OSError as e:
             reader.close()
             self._reader = None
             return f"cannot start ffmpeg {argv[0]!r}: {e.strerror or e}", 0.0
+        finally:
+            if hidden is not None:
+                hidden.close()
         self.child = child
         live_for = 0.0
         helpers = [
@@ -344,14 +361,14 @@ class Output:
             if progress.advanced_since(self._progress):
                 self._advanced_at = _now()
                 # starting -> live: written something and stayed up a moment (else the next block decides).
-                if self.state == "starting" and _now() - child.started_at >= self.timing.live_after_s:
-                    await self.change_state("live")
+                if self.state == D.STARTING and _now() - child.started_at >= self.timing.live_after_s:
+                    await self.change_state(D.LIVE)
             self._progress = progress
             await self._judge_pace(progress)
 
     async def _judge_pace(self, progress: Progress) -> None:
         """destination.slow when the output has kept below real time for `slow_after_s`, resolved as long back."""
-        if self.state != "live" or self._program_idle():
+        if self.state != D.LIVE or self._program_idle():
             self._pace.clear()
             return
         speed = self._pace.add(self.program.timeline_ms, progress.out_time_us)
@@ -404,10 +421,10 @@ class Output:
             if self._program_idle():
                 # Not the output's fault: restart the stall clock, and say honestly that nothing is going out.
                 idle_mark = now
-                if self.state == "live" and now - (self._advanced_at or 0.0) > t.program_idle_s:
-                    await self.change_state("starting", "waiting for the program (ingest lost)")
+                if self.state == D.LIVE and now - (self._advanced_at or 0.0) > t.program_idle_s:
+                    await self.change_state(D.STARTING, "waiting for the program (ingest lost)")
                 continue
-            if self.state == "live" or self._advanced_at is not None:
+            if self.state == D.LIVE or self._advanced_at is not None:
                 since = max(idle_mark, self._advanced_at or 0.0)
                 limit, what = t.stall_s, "output stalled"
             elif self._fed_at is not None:
@@ -488,14 +505,14 @@ class Destination(Output):
     async def _alert(self, new: str, error: str | None) -> None:
         """backoff (once an outage) and failed raise an alert; live again resolves both."""
         params = {"platform": self.platform, "error": error or ""}
-        if new == "backoff" and not self._in_backoff:
+        if new == D.BACKOFF and not self._in_backoff:
             self._in_backoff = True
             await self.bus.publish(Alert("warning", self.name, f"destination {self.name} is retrying: {error}",
                                          code="destination.backoff", params=params))
-        elif new == "failed":
+        elif new == D.FAILED:
             await self.bus.publish(Alert("error", self.name, f"destination {self.name} failed: {error}",
                                          code="destination.failed", params=params))
-        elif new == "live":
+        elif new == D.LIVE:
             # Also after a restart of streamctl: the desk closes what the last run left open, or ignores it.
             self._in_backoff = False
             for code in ("destination.backoff", "destination.failed"):
@@ -509,9 +526,17 @@ class Destination(Output):
     async def report(self) -> None:
         await self.bus.publish(DestinationHealth(self.name, {"state": self.state, **self.health()}))
 
-    def argv(self) -> list[str]:
+    def argv(self, keys_from: str | None = None) -> list[str]:
         return destination_argv(self.target_url() or "", self.profile, rw_timeout_s=self.timing.rw_timeout_s,
-                                send_buffer=self.timing.send_buffer, encoder=self.encoder)
+                                send_buffer=self.timing.send_buffer, encoder=self.encoder, keys_from=keys_from)
+
+    def command(self) -> tuple[list[str], OptionsPipe | None]:
+        """ffmpeg's command line names the ingest server only; the key comes through a pipe (hidden.py)."""
+        _public, options = split_publish_url(self.target_url() or "")
+        if not options:
+            return self.argv(), None
+        hidden = OptionsPipe(options)
+        return self.argv(keys_from=hidden.path), hidden
 
     def address(self) -> tuple[str, int] | None:
         parts = urlsplit(self.base_url() or "")

@@ -2,12 +2,13 @@
 // audience sources with quota and typed viewer counts, viewers, alerts. Rows are updated in place (a button
 // redrawn under the pointer would swallow the click; an input redrawn would lose what is being typed).
 import {
-  api, batched, clock, data, decimal, el, fixed, live, number, platformBadge, setHidden, setText, T, toast, Tor,
+  api, batched, clock, data, decimal, el, fixed, live, number, platformBadge, S, setHidden, setText, T, toast, Tor,
 } from "./console.js";
 
 const $ = (id) => document.getElementById(id);
 const MAX_ALERTS = 200;
-const RUNNING = ["starting", "live", "backoff"];
+const G = S.groups;
+const RUNNING = G.destination_running;
 const TAKES_READINGS = ["manual", "webhook"];
 
 // ---- formatting ------------------------------------------------------------------------------------------
@@ -147,7 +148,7 @@ function confirmDialog(title, text, verb) {
 
 // ---- ingest -------------------------------------------------------------------------------------------------
 
-let ingest = data.ingest || { state: "stopped", probe: {} };
+let ingest = data.ingest || { state: S.ingest.stopped, probe: {} };
 const LISTENERS = ["rtmp_listen", "srt_listen"];
 
 function ingestFacts(i, p) {
@@ -186,7 +187,7 @@ function renderIngestSince() {
 function renderIngest() {
   const i = ingest;
   const p = i.probe || {};
-  const feeding = i.state === "live" || i.state === "lost";
+  const feeding = G.ingest_feeding.includes(i.state);
   $("ingest-card").dataset.state = i.state;
   setBadge($("ingest-state"), "istate", i.state);
   setHidden($("ingest-slate"), !i.slate?.on_air);
@@ -198,19 +199,19 @@ function renderIngest() {
   setHidden($("ingest-publisher-row"), !listening);
   setText($("ingest-publisher"), i.publisher || T("ingest.no_publisher"));
   // Lost: the lines show the feed that went away, and say so.
-  const suffix = i.state === "lost" ? ` · ${T("ingest.last_seen")}` : feeding && !p.ready ? ` · ${T("ingest.probing")}` : "";
+  const suffix = i.state === S.ingest.lost ? ` · ${T("ingest.last_seen")}` : feeding && !p.ready ? ` · ${T("ingest.probing")}` : "";
   const line = (summary, missing) => (summary ? summary + suffix : feeding && p.ready ? missing : "–");
   setText($("ingest-video"), line(videoSummary(p), T("ingest.no_video")));
   setText($("ingest-audio"), line(audioSummary(p), T("ingest.no_audio")));
   $("ingest-video").classList.toggle("warn", feeding && Boolean(p.ready) && !p.video_codec);
   $("ingest-audio").classList.toggle("warn", feeding && Boolean(p.ready) && !p.audio_codec);
-  $("ingest-card").classList.toggle("stale", i.state === "lost");
+  $("ingest-card").classList.toggle("stale", i.state === S.ingest.lost);
   setHidden($("ingest-error-box"), !i.error);
   setText($("ingest-error"), i.error || "");
   const slate = i.slate || {};
   let slateNote = "";
   if (slate.on_air) slateNote = T("ingest.slate_note", { time: clock(slate.since) || "–" });
-  else if (i.state === "lost" && !slate.enabled) slateNote = T("ingest.no_slate");
+  else if (i.state === S.ingest.lost && !slate.enabled) slateNote = T("ingest.no_slate");
   if (slate.error) slateNote = [slateNote, T("ingest.slate_error", { error: slate.error })].filter(Boolean).join(" ");
   setHidden($("ingest-slate-note"), !slateNote);
   setText($("ingest-slate-note"), slateNote);
@@ -256,7 +257,7 @@ function destinationView(d) {
 
 function destinationNotes(d) {
   const h = d.health || {};
-  const failing = ["failed", "backoff"].includes(d.state);
+  const failing = G.destination_down.includes(d.state);
   const notes = (d.rule_warnings || []).map((text) => ["warn", T("ops.rule_warning", { platform: d.platform }), text]);
   if (d.error) notes.push([failing ? "error" : "muted", T("ops.error"), d.error]);
   if (h.last_error && !(d.error || "").includes(h.last_error)) notes.push([failing ? "error" : "muted", T("ops.last_error"), h.last_error]);
@@ -276,7 +277,7 @@ function controls(entry) {
 function updateDestination(entry) {
   const { item: d, v } = entry;
   const h = d.health || {};
-  const onAir = d.state === "live";
+  const onAir = d.state === S.destination.live;
   setText(v.url, d.url || "");
   v.url.title = d.url || "";
   setBadge(v.state, "dstate", d.state);
@@ -306,7 +307,7 @@ async function destinationAction(name, verb) {
   if (!entry || entry.busy) return;
   const platform = entry.item.platform;
   // Stop and remove cut a platform off; restarting a live one drops its stream for a few seconds.
-  const asks = verb === "stop" || verb === "remove" || (verb === "restart" && entry.item.state === "live");
+  const asks = verb === "stop" || verb === "remove" || (verb === "restart" && entry.item.state === S.destination.live);
   if (asks && !(await confirmDialog(T(`ops.confirm_${verb}_title`, { name }), T(`ops.confirm_${verb}`, { name, platform }),
     T(`ops.${verb}`)))) return;
   entry.busy = true;
@@ -543,7 +544,7 @@ function updateSource(entry) {
   const figures = last && { n: number(last.viewers), time: clock(last.at) };
   const lastText = last ? (last.manual ? T("ops.last_typed", figures) : T("ops.last_reading", figures)) : "";
   setText(v.last, v.input ? lastText || T("ops.no_reading") : last ? T("ops.reading_at", { time: clock(last.at) }) : "");
-  const failing = ["failed", "backoff"].includes(s.state);
+  const failing = G.source_failing.includes(s.state);
   noteItems(v.notes, s.error ? [[failing ? "error" : "muted", T("ops.error"), s.error]] : []);
 }
 
