@@ -102,7 +102,8 @@ async def main() -> None:
     args = parser.parse_args()
     clip = await make_clip(20, args.kbps, args.preset)
     load = os.getloadavg()[0]
-    print(f"1080p30 H.264 ({args.preset}, 2 B-frames) {args.kbps} kbit/s program, {args.seconds:g} s per case, load average {load:.1f} "
+    print(f"1080p30 H.264 ({args.preset}, 2 B-frames) {args.kbps} kbit/s program, {args.seconds:g} s per case, "
+          f"load average {load:.1f} "
           f"on {os.cpu_count()} cores\n")
     print("| monitor ffmpeg | CPU (share of one core) | pictures / s | largest gap between pictures |")
     print("|---|---|---|---|")
