@@ -219,6 +219,7 @@ class AudienceService:
                 item["comments"] = counts.get(item["name"], 0)
                 item["enabled"] = unit is not None
                 item["settings"] = settings(config)
+                item["config"] = {"name": name, "platform": config.platform}  # what PATCH/PUT /api/audience/… take
                 out.append(item)
         return out
 
