@@ -12,7 +12,7 @@ from pathlib import Path
 
 from . import __version__
 from .assets import AssetMissing
-from .config import ConfigError, load_event
+from .config import ConfigError, load_event, placeholders
 from .redact import redact
 from .store import ROLES, Store
 
@@ -45,20 +45,31 @@ def _load(path: str, need_secrets: bool = True):
 
 
 def cmd_check(args) -> int:
-    event = _load(args.event)
+    """Everything that would fail at `run`: the file key by key, placeholders, missing extras, the ingest's rules."""
+    from .audience.registry import missing_extras
+    from .console.https import plain_http_warning
+    from .restream.check import check_ingest_against_rules
+
+    unfilled = placeholders(args.event)
+    try:
+        event = load_event(args.event)
+    except ConfigError as e:
+        for line in e.issues + unfilled:
+            print(redact(line), file=sys.stderr)
+        return EXIT_USAGE
+    problems = unfilled + [f'{args.event}: audience "{config.name}": {hint}'
+                           for config, hint in missing_extras(event.audience)]
+    if problems:
+        for line in problems:
+            print(redact(line), file=sys.stderr)
+        return EXIT_USAGE
     print(f"{args.event}: ok: {event.event.name!r}, {len(event.destinations)} destination(s), "
           f"{len(event.audience)} audience source(s)")
     for d in event.destinations:
         print(f"  destination {d.name}: {d.platform} {d.display_url} profile={d.profile}")
-    from .audience.registry import missing_extras
-    from .console.https import plain_http_warning
-
     if (warning := plain_http_warning(event)) is not None:
         print(warning, file=sys.stderr)
-    from .restream.check import check_ingest_against_rules
-
-    problems = [f"{args.event}: audience {config.name!r}: {hint}" for config, hint in missing_extras(event.audience)]
-    problems += asyncio.run(check_ingest_against_rules(event, timeout=args.probe_timeout))
+    problems = asyncio.run(check_ingest_against_rules(event, timeout=args.probe_timeout))
     for line in problems:
         print(redact(line), file=sys.stderr)
     return EXIT_USAGE if problems else 0
