@@ -16,6 +16,7 @@ from typing import Any
 
 from ..config import IngestConfig
 from ..events import Bus, IngestStateChanged
+from ..states import IngestState
 from .inputs import BACKUP, PRIMARY, Input, iso
 from .probe import StreamProbe
 from .program import Program
@@ -71,7 +72,7 @@ class Ingest:
     @property
     def state(self) -> str:
         lead = self._lead
-        return lead.state if lead else "stopped"
+        return lead.state if lead else IngestState.STOPPED
 
     @property
     def error(self) -> str | None:
@@ -172,7 +173,7 @@ class Ingest:
             await asyncio.Event().wait()  # nothing to ingest; stay "stopped" until the event ends
             return
         for inp in self.switcher.inputs.values():
-            inp.set_state("waiting")
+            inp.set_state(IngestState.WAITING)
         await self.switcher.announce()
         tasks = [asyncio.create_task(inp.source.run(), name=f"ingest.{inp.role}")
                  for inp in self.switcher.inputs.values() if inp.source is not None]
@@ -192,7 +193,7 @@ class Ingest:
             await asyncio.gather(*tasks, return_exceptions=True)
             for inp in self.switcher.inputs.values():
                 inp.publisher = None
-                inp.set_state("stopped", inp.error)
+                inp.set_state(IngestState.STOPPED, inp.error)
             with contextlib.suppress(asyncio.QueueFull):
-                self.bus.publish_nowait(IngestStateChanged("stopped", self.probe.facts(), self.error,
+                self.bus.publish_nowait(IngestStateChanged(IngestState.STOPPED, self.probe.facts(), self.error,
                                                            on_air=self.on_air))

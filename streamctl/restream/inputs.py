@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ..config import IngestConfig
 from ..events import now
 from ..redact import redact
+from ..states import INGEST_NEXT, IngestState, may_change
 from .flv import DecoderHeaders, Tag
 from .probe import StreamProbe
 
@@ -40,7 +41,7 @@ class Input:
         self.config = config
         self.switcher = switcher
         self.source: Source | None = None
-        self.state = "stopped"
+        self.state = IngestState.STOPPED
         self.since = now()
         self.error: str | None = None
         self.publisher: str | None = None
@@ -59,7 +60,7 @@ class Input:
 
     def flowing(self, at: float, gap_s: float) -> bool:
         """Live and sent something within the last `gap_s` seconds."""
-        return self.state == "live" and self.last_in is not None and at - self.last_in < gap_s
+        return self.state == IngestState.LIVE and self.last_in is not None and at - self.last_in < gap_s
 
     def stable_for(self, at: float) -> float:
         """Seconds this input has been sending without a gap."""
@@ -71,6 +72,8 @@ class Input:
         if state == self.state and error == self.error:
             return False
         if state != self.state:
+            if not may_change(INGEST_NEXT, self.state, state):
+                log.warning("ingest %s: unexpected change %s -> %s", self.role, self.state, state)
             self.since = now()
             log.log(logging.WARNING if error else logging.INFO, "ingest %s %s%s", self.role, state,
                     f": {error}" if error else "")
@@ -81,8 +84,8 @@ class Input:
 
     def stalled(self, gap_s: float) -> None:
         """Nothing for `gap_s` while live: lost until it sends again (its feed has not ended, it may resume)."""
-        if self.state == "live":
-            self.set_state("lost", f"no data for {gap_s:g} s")
+        if self.state == IngestState.LIVE:
+            self.set_state(IngestState.LOST, f"no data for {gap_s:g} s")
         self.flowing_since = None
         self._clear_gop()
 
@@ -104,7 +107,7 @@ class Input:
         self.feeds += 1
         self.last_in = asyncio.get_running_loop().time()  # a start counts as news: silence is measured from here
         self.flowing_since = None
-        self.set_state("live")
+        self.set_state(IngestState.LIVE)
         await self.switcher.input_started(self)
 
     async def feed_tag(self, tag: Tag) -> None:
@@ -115,8 +118,8 @@ class Input:
         self.probe.feed(tag)
         if not self.headers.keep(tag):
             self._keep(tag)
-            if self.state == "lost" and tag.is_keyframe:
-                self.set_state("live")  # a stalled feed resumed: live again from a place a decoder can start
+            if self.state == IngestState.LOST and tag.is_keyframe:
+                self.set_state(IngestState.LIVE)  # a stalled feed resumed: live again from a place a decoder can start
         await self.switcher.input_tag(self, tag)
         if not self._announced and self.probe.ready:
             self._announced = True
@@ -128,12 +131,12 @@ class Input:
         self.publisher = None
         self.flowing_since = None
         self._clear_gop()
-        self.set_state("lost", reason)
+        self.set_state(IngestState.LOST, reason)
         await self.switcher.input_ended(self)
 
     async def trouble(self, error: str | None) -> None:
-        if self.state == "stopped":
-            self.set_state("waiting")
+        if self.state == IngestState.STOPPED:
+            self.set_state(IngestState.WAITING)
         if self.set_state(self.state, error):
             await self.switcher.input_changed(self)
 

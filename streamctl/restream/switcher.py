@@ -27,6 +27,7 @@ from typing import Any
 
 from ..events import Alert, Bus, IngestStateChanged, IngestSwitched
 from ..events import now as wall_clock
+from ..states import IngestState
 from .flv import DecoderHeaders, Tag
 from .inputs import BACKUP, PRIMARY, Input, iso
 from .program import Program
@@ -151,10 +152,10 @@ class Switcher:
         self._published = key
         await self.bus.publish(IngestStateChanged(lead.state, lead.probe.facts(), lead.error, slate=slate_on,
                                                   on_air=self.on_air, inputs=inputs))
-        if lead.state == "lost" and before == "live" and not self._stopping:
+        if lead.state == IngestState.LOST and before == IngestState.LIVE and not self._stopping:
             await self.bus.publish(Alert("error", "ingest", f"no input is live: {lead.error}", code="ingest.lost",
                                          params={"error": lead.error, "slate": self.slate is not None}))
-        elif lead.state == "live" and before == "lost":
+        elif lead.state == IngestState.LIVE and before == IngestState.LOST:
             await self.bus.publish(Alert("info", "ingest", f"the {lead.role} input is live again",
                                          code="ingest.lost", params={"role": lead.role}, resolved=True))
 
@@ -223,7 +224,8 @@ class Switcher:
         at = self._now()
         switchable = self.slate is not None or len(self.inputs) > 1
         for inp in self.inputs.values():
-            if switchable and inp.state == "live" and inp.last_in is not None and at - inp.last_in >= self.gap_s:
+            gone = at - inp.last_in if inp.last_in is not None else None
+            if switchable and inp.state == IngestState.LIVE and gone is not None and gone >= self.gap_s:
                 inp.stalled(self.gap_s)
                 await self.announce()
         if self.target is not None and not self._flowing(self.target, at):
