@@ -543,8 +543,9 @@ def ingest_figures(db: sqlite3.Connection, window: Window) -> tuple[dict, list[d
     # Which input the program carried when (primary, backup, slate); each spell on the backup is an incident too.
     switches: list[tuple[float, str, str | None]] = []
     if db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'ingest_switches'").fetchone():
-        switches = [(r["at"], r["on_air"] or "none", r["reason"])
-                    for r in db.execute("SELECT at, on_air, reason FROM ingest_switches ORDER BY at, id")]
+        for r in db.execute("SELECT at, on_air, reason FROM ingest_switches ORDER BY at, id"):
+            if not switches or switches[-1][1] != (r["on_air"] or "none"):  # a handback keeps who is on air
+                switches.append((r["at"], r["on_air"] or "none", r["reason"]))
     on_air = _intervals([(at, who) for at, who, _ in switches], window)
     backup = _outages("ingest_backup", "ingest", switches, ("backup",), (), window)
     return {
