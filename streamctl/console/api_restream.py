@@ -182,6 +182,10 @@ def metrics_text(controller) -> str:
     ingest_status = restreamer.ingest_status()
     m.family("ingest_state", "gauge", "1 for the ingest's current state",
              [({"state": s}, ingest_status.get("state") == s) for s in IngestState])
+    m.family("ingest_on_air", "gauge", "1 for the source the program carries now (primary, backup, slate)",
+             [({"input": who}, ingest_status.get("on_air") == who) for who in ("primary", "backup", "slate")])
+    m.family("ingest_switches_total", "counter", "changes of the source on air",
+             [({}, (ingest_status.get("switch") or {}).get("switches"))])
     slate = ingest_status.get("slate") or {}
     m.family("ingest_slate_on_air", "gauge", "1 while the holding card feeds the platforms in place of the program",
              [({}, bool(slate.get("on_air")))])
