@@ -1,4 +1,4 @@
-"""The `streamctl` command: run, demo, check, doctor, user, token, report."""
+"""The `streamctl` command: run, demo, check, doctor, user, token, auth, report."""
 
 from __future__ import annotations
 
@@ -49,8 +49,11 @@ def cmd_check(args) -> int:
           f"{len(event.audience)} audience source(s)")
     for d in event.destinations:
         print(f"  destination {d.name}: {d.platform} {d.display_url} profile={d.profile}")
+    from .accounts.cli import account_warnings
     from .restream.probe import check_ingest_against_rules
 
+    for line in account_warnings(event):
+        print(f"warning: {line}", file=sys.stderr)
     problems = asyncio.run(check_ingest_against_rules(event, timeout=args.probe_timeout))
     for line in problems:
         print(redact(line), file=sys.stderr)
@@ -170,6 +173,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--event", required=True)
     t.add_argument("--label", default=None, help="what the token is for, e.g. 'stream deck'")
     t.set_defaults(func=cmd_token_create)
+
+    from .accounts.cli import add_parsers as add_auth_parsers
+
+    add_auth_parsers(sub)
 
     p = sub.add_parser("report", help="the post-event viewer report")
     p.add_argument("database", help="the event's SQLite database")

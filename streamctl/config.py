@@ -21,11 +21,16 @@ ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 SLATE_TEXT = "Chương trình sẽ tiếp tục trong giây lát — We'll be right back"
 SLATE_TEXT_MAX = 200  # characters; the card has room for a few lines
 
+# A youtube or facebook destination whose broadcast streamctl creates or looks up (README "Broadcasts").
+BROADCAST_KEYS = ("broadcast", "credentials_file", "title", "description", "privacy", "page_id", "api_base")
+BROADCAST_PLATFORMS = ("youtube", "facebook")
+PRIVACY = ("public", "unlisted", "private")
+
 # The keys each table of the event file takes (README's "Event file" section documents every one).
 TABLE_KEYS: dict[str, set[str]] = {
     "event": {"name", "timezone", "database"},
     "ingest": {"url", "key_env", "slate", "slate_text"},
-    "destination": {"name", "platform", "url", "key_env", "autostart", "profile"},
+    "destination": {"name", "platform", "url", "key_env", "autostart", "profile", "backup", *BROADCAST_KEYS},
     "console": {"listen"},
     "archive": {"path", "segment_s"},
 }
@@ -35,7 +40,10 @@ AUDIENCE_FIELDS: dict[str, dict[str, tuple[bool, type | tuple[type, ...], str]]]
     "youtube": {
         "video_id": (True, str, "the live video's id (the v= of its watch URL)"),
         "live_chat_id": (False, str, "the chat id, if known; otherwise read from the video"),
-        "credential_env": (True, str, "environment variable holding an OAuth bearer token or API key"),
+        "credential_env": (False, str, "environment variable holding an OAuth bearer token or API key "
+                           "(or use credentials_file)"),
+        "credentials_file": (False, str, "an authorized_user file from `streamctl auth youtube`; access tokens "
+                             "are refreshed before they expire"),
         "api_base": (False, str, "API root, default https://www.googleapis.com"),
         "daily_quota": (False, int, "quota units available for the day, default 10000"),
         "planned_hours": (False, (int, float), "planned event length in hours, for the quota planner"),
@@ -46,7 +54,7 @@ AUDIENCE_FIELDS: dict[str, dict[str, tuple[bool, type | tuple[type, ...], str]]]
     "facebook": {
         "live_video_id": (True, str, "the live video's id"),
         "credential_env": (True, str, "environment variable holding the Page access token"),
-        "api_base": (False, str, "API root, default https://graph.facebook.com/v21.0"),
+        "api_base": (False, str, "API root, default https://graph.facebook.com/v26.0"),
     },
     "tiktok": {
         "unique_id": (True, str, "the broadcasting account, e.g. @baoquangninh"),
@@ -117,6 +125,15 @@ class DestinationConfig:
     key: str | None = field(default=None, repr=False)
     autostart: bool = True
     profile: str = "copy"
+    backup: bool = False  # also publish to the platform's backup ingest
+    backup_url: str | None = field(default=None, repr=False)  # full backup publish URL (key inside), from the broadcast
+    broadcast: str | None = None  # "create", or an existing broadcast / live video id; None: url + key_env
+    credentials_file: Path | None = None
+    title: str | None = None
+    description: str = ""
+    privacy: str = "public"
+    page_id: str | None = None
+    api_base: str | None = None
 
     @property
     def publish_url(self) -> str:
@@ -172,6 +189,7 @@ class _Checker:
 
     def __init__(self, path: Path, environ: dict[str, str], need_secrets: bool):
         self.path = path
+        self.base = path.resolve().parent
         self.environ = environ
         self.need_secrets = need_secrets
         self.issues: list[str] = []
@@ -365,7 +383,10 @@ def check_destination(table: dict, where: str, c: _Checker) -> DestinationConfig
     if profile not in PROFILES:
         c.fail(f"{where}.profile", f"{profile!r} is unknown, expected one of {', '.join(PROFILES)}")
     key = c.secret(f"{where}.key_env", key_env, required=True)
-    if url is not None:
+    extra = _check_broadcast(c, table, where, platform)
+    if extra.get("broadcast") and "url" not in table:
+        url = ""  # the platform hands out the ingest address when the broadcast is made
+    if url:
         scheme = urlsplit(url).scheme.lower() or "file"
         if scheme not in rules.schemes:
             hint = f" ({rules.note})" if rules.note else ""
@@ -376,7 +397,45 @@ def check_destination(table: dict, where: str, c: _Checker) -> DestinationConfig
     if len(c.issues) > before or name is None or url is None:
         return None
     return DestinationConfig(name=name, platform=platform, url=url, key_env=key_env, key=key,
-                             autostart=autostart, profile=profile)
+                             autostart=autostart, profile=profile, **extra)
+
+
+def _check_broadcast(c: _Checker, table: dict, where: str, platform: str) -> dict:
+    """The broadcast keys of a destination (README "Broadcasts"), checked; {} when there are none."""
+    out: dict[str, Any] = {}
+    backup = c.value(table, where, "backup", bool, False, False)
+    if backup:
+        out["backup"] = True
+    present = [k for k in BROADCAST_KEYS if k in table]
+    if not present:
+        return out
+    if platform not in BROADCAST_PLATFORMS:
+        c.fail(f"{where}.{present[0]}", f"is for youtube or facebook destinations, not {platform}")
+        return out
+    for key in ("broadcast", "title", "description", "page_id", "api_base"):
+        value = c.value(table, where, key, str, False)
+        if value is not None:
+            out[key] = value
+    if "api_base" in out and urlsplit(out["api_base"]).scheme not in ("http", "https"):
+        c.fail(f"{where}.api_base", f"{_short(out['api_base'])} is not a URL, expected http(s)://host/path")
+    privacy = c.value(table, where, "privacy", str, False, "public")
+    if privacy not in PRIVACY:
+        c.fail(f"{where}.privacy", f"{_short(privacy)} is not known, expected one of {', '.join(PRIVACY)}")
+    elif "privacy" in table:
+        out["privacy"] = privacy
+    creds = c.value(table, where, "credentials_file", str, False)
+    if creds is not None:
+        path = Path(creds) if Path(creds).is_absolute() else c.base / creds
+        if c.need_secrets and not path.is_file():
+            command = "youtube --client-secrets FILE" if platform == "youtube" else \
+                "facebook --page PAGE_ID --user-token-env VAR"
+            c.fail(f"{where}.credentials_file", f"{str(path)!r} does not exist, expected the file written by "
+                                                f"`streamctl auth {command} -o {creds}`")
+        out["credentials_file"] = path.resolve()
+    if "broadcast" in out and creds is None:
+        c.fail(f"{where}.credentials_file", "missing, expected the credentials file streamctl uses to create or "
+                                            "look up the broadcast")
+    return out
 
 
 def _check_audience(c: _Checker, data: dict) -> tuple[AudienceConfig, ...]:
@@ -419,7 +478,18 @@ def _check_audience(c: _Checker, data: dict) -> tuple[AudienceConfig, ...]:
             c.fail(f"{where}.interval", f"{interval} is out of range, expected seconds between 0.2 and 3600")
         enabled = c.value(table, where, "enabled", bool, False, True)
         env_key = "secret_env" if "secret_env" in fields else "credential_env"
-        credential = c.secret(f"{where}.{env_key}", options.get(env_key), required=fields.get(env_key, (False,))[0])
+        credential = c.secret(f"{where}.{env_key}", options.get(env_key),
+                              required=fields.get(env_key, (False,))[0] or platform == "youtube")
+        if "credentials_file" in options:
+            path = Path(options["credentials_file"])
+            path = (path if path.is_absolute() else c.base / path).resolve()
+            if c.need_secrets and not path.is_file():
+                c.fail(f"{where}.credentials_file", f"{str(path)!r} does not exist, expected the file written by "
+                                                    f"`streamctl auth youtube --client-secrets FILE -o {path.name}`")
+            options["credentials_file"] = str(path)
+        elif platform == "youtube" and "credential_env" not in options:
+            c.fail(f"{where}.credential_env", "missing, expected credential_env (an API key or token) or "
+                                              "credentials_file (from `streamctl auth youtube`)")
         if name in seen:
             c.fail(f"{where}.name", f"{name!r} is used twice, expected a unique name")
         seen.add(name)

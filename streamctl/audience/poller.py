@@ -282,15 +282,18 @@ class Poller:
             hint = ""
             if e.kind == BLOCKED and self.credential_env and "token" in str(e).lower():
                 hint = f" (check {self.credential_env})"
-            await self._alert("error", f"{self.name}: {e}{hint}", key=f"{e.kind}:{e}")
+            code = "quota.low" if e.kind == QUOTA else "audience.blocked"
+            await self._alert("error", f"{self.name}: {e}{hint}", key=f"{e.kind}:{e}", code=code,
+                              params={"error": redact(str(e))})
         await self._refresh_state()
 
-    async def _alert(self, level: str, message: str, key: str | None = None) -> None:
+    async def _alert(self, level: str, message: str, key: str | None = None, code: str = "general",
+                     params: dict | None = None) -> None:
         key = key or message
         if key in self._alerted:
             return
         self._alerted.add(key)
-        await self.bus.publish(Alert(level, self.name, redact(message)))
+        await self.bus.publish(Alert(level, self.name, redact(message), code=code, params=params or {}))
 
     # ---- state --------------------------------------------------------------------------------------
 

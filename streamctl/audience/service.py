@@ -6,8 +6,9 @@ import asyncio
 import logging
 from dataclasses import replace
 
+from ..accounts.registry import Accounts
 from ..config import AudienceConfig, EventFile
-from ..events import Bus, now
+from ..events import BroadcastReady, Bus, now
 from ..store import Store
 from .facebook import FacebookSource
 from .manual import ManualSource, reading
@@ -31,8 +32,10 @@ class AudienceService:
     """Runs every enabled audience source of the event until cancelled; cleans up sessions and fakes."""
 
     def __init__(self, event: EventFile, bus: Bus, store: Store, timing: Timing | None = None,
-                 tiktok_factory: ClientFactory | None = None):
+                 tiktok_factory: ClientFactory | None = None, accounts: Accounts | None = None):
         self.event = event
+        self._own_accounts = accounts is None
+        self.accounts = accounts or Accounts()
         self.bus = bus
         self.store = store
         self.timing = timing
@@ -40,6 +43,7 @@ class AudienceService:
         self.http = Http()
         self.pollers: dict[str, Poller] = {}
         self.simulations: list[Simulation] = []
+        self.planners: dict[str, QuotaPlanner] = {}
         self.started_at = now()
         for config in event.audience:
             if config.enabled:
@@ -61,10 +65,13 @@ class AudienceService:
             return
         planner = None
         if config.platform == "youtube":
-            source = YouTubeSource(config, self.http)
+            path = config.get("credentials_file")
+            signer = self.accounts.google(path) if path else None
+            source = YouTubeSource(config, self.http, signer=signer)
             planner = QuotaPlanner(daily=int(config.get("daily_quota", 10_000)),
                                    planned_s=float(config.get("planned_hours", DEFAULT_PLANNED_HOURS)) * 3600,
                                    started_at=self.started_at, min_interval_s=timing.interval)
+            self.planners[config.name] = planner
         elif config.platform == "facebook":
             source = FacebookSource(config, self.http)
         elif config.platform == "twitch":
@@ -83,6 +90,7 @@ class AudienceService:
             for sim in self.simulations:
                 await sim.start()
             async with asyncio.TaskGroup() as tg:
+                tg.create_task(self._follow_broadcasts(), name="audience.broadcasts")
                 for name, poller in self.pollers.items():
                     poller.resume(self.store.get_cursor(name))
                     tg.create_task(poller.run(), name=f"audience.{name}")
@@ -94,6 +102,22 @@ class AudienceService:
             for sim in self.simulations:
                 await sim.stop()
             await self.http.close()
+            if self._own_accounts:
+                await self.accounts.close()
+
+    async def _follow_broadcasts(self) -> None:
+        """A destination's broadcast was made: its audience source of the same name reads that chat."""
+        with self.bus.subscribe(BroadcastReady, maxsize=100, name="audience.broadcasts") as ready:
+            async for event in ready:
+                poller = self.pollers.get(event.name)
+                bind = getattr(poller.source, "bind_broadcast", None) if poller else None
+                if bind is not None and poller.source.platform == event.platform:
+                    bind(event.broadcast_id, event.chat_id)
+                    log.info("%s: reading the chat of broadcast %s", event.name, event.broadcast_id)
+
+    def quota_planner(self, name: str) -> QuotaPlanner | None:
+        """The quota ledger of a YouTube source: broadcast calls of the same channel are booked there too."""
+        return self.planners.get(name)
 
     # ---- for the console ----------------------------------------------------------------------------
 

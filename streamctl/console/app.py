@@ -56,7 +56,7 @@ async def healthz(request: web.Request) -> web.Response:
 def make_app(controller: Controller) -> web.Application:
     """The console application for one running event."""
     from ..report import web as report_web
-    from . import api_audience, api_questions, api_restream, overlays, pages, ws
+    from . import api_audience, api_broadcasts, api_questions, api_restream, overlays, pages, ws
 
     # Outermost first: security headers on every answer, then errors, then who is asking and CSRF.
     middlewares = [security_headers_middleware, error_middleware, identity_middleware,
@@ -64,6 +64,6 @@ def make_app(controller: Controller) -> web.Application:
     app = web.Application(middlewares=middlewares, client_max_size=2 * 1024 * 1024)
     app[CONTROLLER] = controller
     app.router.add_get("/healthz", healthz)
-    for area in (api_restream, api_audience, api_questions, ws, pages, overlays, report_web):
+    for area in (api_broadcasts, api_restream, api_audience, api_questions, ws, pages, overlays, report_web):
         area.setup(app)
     return app

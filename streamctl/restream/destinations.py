@@ -398,10 +398,17 @@ class Destination(Output):
         self.config = config
         self.profile = PROFILES[config.profile]
         self.rule_warnings: list[str] = []
+        self.reconfigure(config)
+
+    def reconfigure(self, config: DestinationConfig) -> None:
+        """Take a new config (made with `dataclasses.replace`); the next attempt publishes with it."""
+        self.config = config
+        self.profile = PROFILES[config.profile]
         # ffmpeg prints the full URL; make sure every log and message masks it.
         register_secret(config.key)
         if config.key:
             register_secret(config.publish_url)
+        register_secret(config.backup_url)
 
     async def announce(self, old: str, new: str, error: str | None) -> None:
         await self.bus.publish(DestinationStateChanged(self.name, self.platform, old, new, error))
@@ -424,6 +431,8 @@ class Destination(Output):
             return None
 
     def problem(self) -> str | None:
+        if not self.config.url:
+            return "waiting for the platform's broadcast to be made (see the destination's broadcast error)"
         expires = key_expiry(self.config.publish_url)
         if expires is not None and expires < time.time():
             stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(expires))

@@ -62,7 +62,7 @@ class Restreamer:
                     self.archive.start()
                 # They start now and simply wait for the program's first keyframe.
                 for dest in self._destinations.values():
-                    if dest.config.autostart:
+                    if dest.config.autostart and dest.config.url:  # no url yet: the broadcast manager starts it
                         dest.start()
         finally:
             self.running = False
@@ -115,6 +115,16 @@ class Restreamer:
             dest.start()
         log.info("destination %s added (%s)", config.name, config.display_url)
         return dest.describe()
+
+    async def reconfigure(self, name: str, config: DestinationConfig, start: bool = False) -> None:
+        """Give a destination a new config (its broadcast's ingest address); a running one restarts on it."""
+        dest = self.get(name)
+        running = dest.running
+        if running:
+            await dest.stop()
+        dest.reconfigure(config)
+        if (running or start) and self.running:
+            dest.start()
 
     async def remove(self, name: str) -> None:
         """Stop one destination, wait for its ffmpeg, and forget it."""
