@@ -134,6 +134,12 @@ class DestinationConfig:
     privacy: str = "public"
     page_id: str | None = None
     api_base: str | None = None
+    broadcast_ready: bool = False  # set once url (and backup_url) come from the platform's broadcast
+
+    @property
+    def waits_for_broadcast(self) -> bool:
+        """A broadcast destination whose ingest address the platform has not handed out yet."""
+        return bool(self.broadcast) and not self.broadcast_ready
 
     @property
     def publish_url(self) -> str:

@@ -163,7 +163,7 @@ class GoogleCredentials:
         except aiohttp.ClientError as e:
             raise CredentialError(f"token refresh at {self.user.token_uri}: {type(e).__name__}: {e}") from None
         if not isinstance(body, dict):
-            raise CredentialError(f"token refresh: HTTP {status}, not JSON")
+            raise CredentialError(f"token refresh at {self.user.token_uri}: HTTP {status}, not JSON")
         if status == 200 and isinstance(body.get("access_token"), str):
             issued = self._clock()
             self._token = body["access_token"]
@@ -178,7 +178,7 @@ class GoogleCredentials:
             detail = str(body.get("error_description") or "the refresh token was revoked or has expired")[:160]
             self.revoked = f"Google refused the saved sign-in ({error}: {detail}): {self.fix}"
             raise CredentialError(self.revoked, REVOKED)
-        raise CredentialError(f"token refresh: HTTP {status} {error}")
+        raise CredentialError(f"token refresh at {self.user.token_uri}: HTTP {status} {error}")
 
 
 class StaticCredential:

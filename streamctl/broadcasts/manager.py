@@ -61,6 +61,7 @@ class Entry:
         self.alerted = False
         self.sync: dict = {"state": "none"}
         self.expiring_told = False
+        self.open_alerts: set[str] = set()  # codes raised and not yet resolved
 
     def describe(self) -> tuple[dict | None, dict | None]:
         """(`broadcast`, `platform_health`) as /api/destinations shows them."""
@@ -93,11 +94,24 @@ class BroadcastManager:
     # ---- running ------------------------------------------------------------------------------------
 
     async def run(self) -> None:
-        async with asyncio.TaskGroup() as tg:
-            for entry in self.entries.values():
-                tg.create_task(self._keep(entry), name=f"broadcast:{entry.name}")
-            if not self.entries:
-                await asyncio.Event().wait()
+        try:
+            async with asyncio.TaskGroup() as tg:
+                self._tg = tg
+                for entry in self.entries.values():
+                    tg.create_task(self._keep(entry), name=f"broadcast:{entry.name}")
+                await asyncio.Event().wait()  # destinations added mid-event get their task here too
+        finally:
+            self._tg = None
+
+    _tg: asyncio.TaskGroup | None = None
+
+    def add(self, config: DestinationConfig) -> None:
+        """A broadcast destination added while running (POST /api/destinations): made like the others."""
+        if not config.broadcast or config.name in self.entries:
+            return
+        entry = self.entries[config.name] = Entry(config)
+        if self._tg is not None:
+            self._tg.create_task(self._keep(entry), name=f"broadcast:{entry.name}")
 
     def _make(self, entry: Entry) -> YouTubeBroadcast | FacebookBroadcast:
         config = entry.config
@@ -155,12 +169,13 @@ class BroadcastManager:
         else:
             log.info("%s: %s broadcast %s ready (%s)", entry.name, entry.platform, b.id, b.watch_url)
         dest = self.restreamer.get(entry.name)
-        config = replace(dest.config, url=url, key=None, key_env=None, backup_url=backup)
+        config = replace(dest.config, url=url, key=None, key_env=None, backup_url=backup, broadcast_ready=True)
         await self.restreamer.reconfigure(entry.name, config, start=entry.config.autostart)
         entry.error = None
         entry.ready.set()
         await self.bus.publish(BroadcastReady(entry.name, entry.platform, b.id, b.chat_id))
         await self._resolve(entry, "broadcast.failed")
+        await self._resolve(entry, "credential.revoked")
         await self._check_expiry(entry)
         if entry.sync.get("state") == "pending":
             await self._sync(entry)  # the title was changed before the broadcast was made
@@ -229,10 +244,14 @@ class BroadcastManager:
         log.warning("%s: broadcast %s failed: %s", entry.name, during, text)
         credential = isinstance(error, CredentialFileError) or getattr(error, "kind", None) == CREDENTIAL
         code = "credential.revoked" if credential else "broadcast.failed"
+        entry.open_alerts.add(code)
         await self.bus.publish(Alert("error", entry.name, f"{entry.name}: {text}", code=code,
                                      params={"destination": entry.name, "platform": entry.platform, "error": text}))
 
     async def _resolve(self, entry: Entry, code: str) -> None:
+        if code not in entry.open_alerts:
+            return
+        entry.open_alerts.discard(code)
         await self.bus.publish(Alert("info", entry.name, f"{entry.name}: the {entry.platform} broadcast is ready",
                                      code=code, params={"destination": entry.name, "platform": entry.platform},
                                      resolved=True))

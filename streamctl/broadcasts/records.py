@@ -28,7 +28,8 @@ class BroadcastRecords:
     def __init__(self, store: Store):
         self.store = store
         with store.transaction() as db:
-            db.executescript(SCHEMA)
+            for statement in filter(str.strip, SCHEMA.split(";")):
+                db.execute(statement)
 
     def known(self, destination: str, platform: str) -> dict | None:
         row = self.store.query_one("SELECT * FROM broadcasts WHERE destination = ? AND platform = ?",

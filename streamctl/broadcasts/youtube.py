@@ -112,8 +112,9 @@ class YouTubeBroadcast:
         stream = await self._get_stream(stream_id) if stream_id else None
         if stream is None:
             stream = await self._insert_stream()
-            await self._call("POST", "liveBroadcasts/bind", "liveBroadcasts.bind", WRITE_UNITS,
-                             {"id": self.id, "streamId": stream["id"], "part": "id,contentDetails,status"})
+            bound = await self._call("POST", "liveBroadcasts/bind", "liveBroadcasts.bind", WRITE_UNITS,
+                                     {"id": self.id, "streamId": stream["id"], "part": "id,snippet,contentDetails,status"})
+            self._take(bound)
         self.stream_id = stream["id"]
         return self._ingest(stream)
 
@@ -198,6 +199,8 @@ class YouTubeBroadcast:
 
     async def preview(self) -> None:
         """ready → testing once the stream is active, so Go live later is one step (errors are left to go_live)."""
+        if self.status in STARTING:
+            await self.refresh()  # 1 unit, only while YouTube is between states
         if self.status != "ready":
             return
         try:

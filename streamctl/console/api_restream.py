@@ -58,6 +58,10 @@ async def add_destination(request: web.Request) -> web.Response:
         entry = await request.app[CONTROLLER].restreamer.add(config)
     except DuplicateDestination:
         return json_error(409, f"destination {config.name!r} exists already, expected a new name")
+    broadcasts = getattr(request.app[CONTROLLER], "broadcasts", None)
+    if broadcasts is not None and config.broadcast:
+        broadcasts.add(config)
+        entry.update(broadcasts.describe(config.name))
     _audit(request, "destination.add", config.name, None, _brief(entry))
     return json_response(entry, status=201)
 

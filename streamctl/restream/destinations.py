@@ -431,7 +431,7 @@ class Destination(Output):
             return None
 
     def problem(self) -> str | None:
-        if not self.config.url:
+        if self.config.waits_for_broadcast:
             return "waiting for the platform's broadcast to be made (see the destination's broadcast error)"
         expires = key_expiry(self.config.publish_url)
         if expires is not None and expires < time.time():

@@ -62,7 +62,7 @@ class Restreamer:
                     self.archive.start()
                 # They start now and simply wait for the program's first keyframe.
                 for dest in self._destinations.values():
-                    if dest.config.autostart and dest.config.url:  # no url yet: the broadcast manager starts it
+                    if dest.config.autostart and not dest.config.waits_for_broadcast:  # else the manager starts it
                         dest.start()
         finally:
             self.running = False
@@ -111,7 +111,7 @@ class Restreamer:
             raise DuplicateDestination(config.name)
         dest = self._destinations[config.name] = self._make(config)
         await self._warn(dest)
-        if config.autostart and self.running:
+        if config.autostart and self.running and not config.waits_for_broadcast:
             dest.start()
         log.info("destination %s added (%s)", config.name, config.display_url)
         return dest.describe()
