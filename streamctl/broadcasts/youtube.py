@@ -113,7 +113,8 @@ class YouTubeBroadcast:
         if stream is None:
             stream = await self._insert_stream()
             bound = await self._call("POST", "liveBroadcasts/bind", "liveBroadcasts.bind", WRITE_UNITS,
-                                     {"id": self.id, "streamId": stream["id"], "part": "id,snippet,contentDetails,status"})
+                                     {"id": self.id, "streamId": stream["id"],
+                                      "part": "id,snippet,contentDetails,status"})
             self._take(bound)
         self.stream_id = stream["id"]
         return self._ingest(stream)
