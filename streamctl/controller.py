@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
+from . import assets
+from .alerts import AlertDesk
 from .config import EventFile
 from .events import Bus, now
 from .questions import QuestionDesk
@@ -35,6 +37,7 @@ class Controller:
         self.bus = bus or Bus()
         self.accounts = Accounts()
         self.recorder = Recorder(self.store, self.bus)
+        self.alerts = AlertDesk(self.store, self.bus)
         self.restreamer = Restreamer(event, self.bus)
         self.audience = AudienceService(event, self.bus, self.store, accounts=self.accounts)
         self.broadcasts = BroadcastManager(event, self.bus, self.store, self.restreamer, self.accounts,
@@ -53,18 +56,20 @@ class Controller:
 
     async def _console(self) -> None:
         from .console.app import make_app
+        from .console.https import ssl_context
 
         app = make_app(self)
         runner = web.AppRunner(app, handle_signals=False, access_log=None)
         await runner.setup()
         try:
-            site = web.TCPSite(runner, self.event.console.host, self.event.console.port)
+            site = web.TCPSite(runner, self.event.console.host, self.event.console.port,
+                               ssl_context=ssl_context(self.event.console))
             await site.start()
             sock = site._server.sockets[0] if site._server and site._server.sockets else None
             port = sock.getsockname()[1] if sock else self.event.console.port
             host = self.event.console.host
             host = f"[{host}]" if ":" in host else host
-            self.console_url = f"http://{host}:{port}"
+            self.console_url = f"{'https' if self.event.console.tls else 'http'}://{host}:{port}"
             log.info("console at %s", self.console_url)
             self.started.set()
             await asyncio.Event().wait()
@@ -74,11 +79,13 @@ class Controller:
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Run until `stop` is set (or the task is cancelled); every component is stopped on the way out."""
         stop = stop or asyncio.Event()
+        assets.require()  # before anything starts: a broken install says what it lacks, not a task group's traceback
         self._mark_started()
         try:
             async with asyncio.TaskGroup() as tg:
                 tasks = [
                     tg.create_task(self.recorder.run(), name="recorder"),
+                    tg.create_task(self.alerts.run(), name="alerts"),
                     tg.create_task(self.restreamer.run(), name="restreamer"),
                     tg.create_task(self.audience.run(), name="audience"),
                     tg.create_task(self.broadcasts.run(), name="broadcasts"),
@@ -86,18 +93,28 @@ class Controller:
                     tg.create_task(self._console(), name="console"),
                 ]
                 tasks += [tg.create_task(factory(), name=name) for name, factory in self.extra_tasks]
+                if self.event.event.snapshot_every_s:
+                    from .backup import Snapshots
+
+                    snapshots = Snapshots(self.event.event.database, self.event.event.snapshot_every_s,
+                                          self.event.event.snapshot_dir, self.bus)
+                    tasks.append(tg.create_task(snapshots.run(), name="snapshots"))
                 await stop.wait()
                 log.info("stopping")
                 # The audience first, so what it fetched is stored; the restreamer stops its processes.
-                for task in reversed(tasks[1:]):
+                keepers, others = tasks[:2], tasks[2:]
+                for task in reversed(others):
                     task.cancel()
-                # The recorder last, so the final states (destinations stopped) reach the database.
-                await asyncio.wait(tasks[1:])
-                tasks[0].cancel()
+                # The recorder and the alert desk last, so the final states and alerts reach the database.
+                await asyncio.wait(others)
+                for task in keepers:
+                    task.cancel()
         finally:
             await self.accounts.close()
             with contextlib.suppress(Exception):
                 await self.recorder.drain()
+            with contextlib.suppress(Exception):
+                await self.alerts.drain()
             self.store.set_meta("ended_at", datetime.fromtimestamp(now(), UTC).isoformat())
 
 

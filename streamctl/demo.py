@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import shlex
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -111,7 +112,16 @@ def print_banner(url: str, folder: Path, logins: list[DemoLogin], overlay_token:
     out.write(f"  Report:    {url}/report\n")
     out.write(f"  Overlays:  {url}/overlay/question?token={overlay_token}\n")
     out.write(f"             {url}/overlay/viewers?token={overlay_token}\n")
-    out.write(f"  API token (operator) for scripts: see `streamctl token create --event {folder / 'demo.toml'}`\n")
+    event, database = shlex.quote(str(folder / "demo.toml")), shlex.quote(str(folder / "demo.db"))
+    out.write("  Commands for this rehearsal (in another terminal, while it runs):\n")
+    for what, command in (
+        ("an API token for scripts", f"streamctl token create --role operator --label scripts --event {event}"),
+        ("the accounts", f"streamctl user list --event {event}"),
+        ("the tokens", f"streamctl token list --event {event}"),
+        ("the report so far", f"streamctl report {database} --format html -o "
+                              f"{shlex.quote(str(folder / 'report.html'))}"),
+    ):
+        out.write(f"    {what + ':':<26}{command}\n")
     out.write("  Stand-in platforms (local RTMP receivers):\n")
     for name, server in receivers.items():
         out.write(f"    {name:<18} {server.url}/…\n")

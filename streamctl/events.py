@@ -107,13 +107,31 @@ class DestinationRemoved(Event):
 
 @dataclass(frozen=True)
 class IngestStateChanged(Event):
-    """The program feed went waiting/live/lost; `probe` is what was seen of it; `slate`: the holding card is on air."""
+    """The program feed went waiting/live/lost; `probe` is what was seen of it; `slate`: the holding card is on air.
+
+    `on_air` says whose tags the program carries (primary, backup, slate; None before the first feed) and
+    `inputs` each input's role, state and error.
+    """
 
     state: str
     probe: dict = field(default_factory=dict)
     error: str | None = None
     at: float = field(default_factory=now)
     slate: bool = False
+    on_air: str | None = None
+    inputs: tuple[dict, ...] = ()
+
+
+@dataclass(frozen=True)
+class IngestSwitched(Event):
+    """The switcher changed state (idle, primary, backup, slate, handback): who is on air, who takes over next."""
+
+    old: str
+    new: str
+    on_air: str | None
+    target: str | None = None  # handback: the input whose next keyframe takes the air
+    reason: str = ""
+    at: float = field(default_factory=now)
 
 
 @dataclass(frozen=True)
@@ -136,6 +154,21 @@ class Alert(Event):
     code: str = "general"  # one of the codes in DESIGN.md (ingest.refused, destination.backoff, ...)
     params: dict = field(default_factory=dict)  # what the sentence for `code` needs (never a secret)
     resolved: bool = False  # a recovery: closes the open alert of the same code and source
+
+
+@dataclass(frozen=True)
+class AlertStored(Event):
+    """The alert desk stored, counted, closed or acknowledged an alert; `alert` is its API shape, texts by language."""
+
+    alert: dict
+    unacknowledged: int  # open problems nobody has acknowledged yet (the top bar's count)
+
+
+@dataclass(frozen=True)
+class ProgramStatus(Event):
+    """The program at a glance changed: on air from what, destinations live, sources reading, viewers."""
+
+    status: dict
 
 
 @dataclass(frozen=True)

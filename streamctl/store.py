@@ -125,9 +125,19 @@ CREATE INDEX IF NOT EXISTS destination_health_name ON destination_health (name, 
 CREATE TABLE IF NOT EXISTS ingest_events (
     id INTEGER PRIMARY KEY, at REAL NOT NULL, state TEXT NOT NULL, error TEXT, probe TEXT
 );
+
+-- One row per failure (repeats only count up and move last_at), one more per recovery (recovery = 1).
+CREATE TABLE IF NOT EXISTS alerts (
+    id INTEGER PRIMARY KEY, at REAL NOT NULL, last_at REAL NOT NULL, level TEXT NOT NULL, code TEXT NOT NULL,
+    source TEXT NOT NULL, message TEXT NOT NULL, params TEXT NOT NULL DEFAULT '{}',
+    count INTEGER NOT NULL DEFAULT 1, recovery INTEGER NOT NULL DEFAULT 0, resolved_at REAL,
+    acknowledged_by TEXT, acknowledged_at REAL
+);
+CREATE INDEX IF NOT EXISTS alerts_open ON alerts (code, source) WHERE resolved_at IS NULL;
 """
 
 ROLES = ("operator", "moderator", "official", "overlay")
+TOKEN_USE_EVERY_S = 60.0  # a token's "last used" is written at most this often, not on every request
 
 
 def token_hash(token: str) -> str:
@@ -266,6 +276,14 @@ class Store:
         row = self.query_one("SELECT * FROM comments WHERE id = ?", (comment_id,))
         return _row_dict(row) if row else None
 
+    def last_comment_id(self) -> int:
+        """The newest comment's id (0 before the first)."""
+        return self.query_one("SELECT COALESCE(MAX(id), 0) AS top FROM comments")["top"]
+
+    def comment_platforms(self) -> set[str]:
+        """Every platform a stored comment came from."""
+        return {r["platform"] for r in self.query("SELECT DISTINCT platform FROM comments")}
+
     # ---- viewers ------------------------------------------------------------------------------------
 
     def add_viewers(self, sample: ViewerSample) -> None:
@@ -308,6 +326,64 @@ class Store:
             db.execute("INSERT INTO ingest_events (at, state, error, probe) VALUES (?,?,?,?)",
                        (at, state, error, json.dumps(probe)))
 
+    # ---- alerts -------------------------------------------------------------------------------------
+
+    def raise_alert(self, at: float, level: str, code: str, source: str, message: str,
+                    params: dict) -> tuple[dict, bool]:
+        """The open alert for (code, source), counted once more, or a new one; and whether it is new."""
+        with self.transaction() as db:
+            row = db.execute("SELECT id FROM alerts WHERE code = ? AND source = ? AND resolved_at IS NULL"
+                             " AND recovery = 0", (code, source)).fetchone()
+            if row is not None:
+                db.execute("UPDATE alerts SET count = count + 1, last_at = ?, level = ?, message = ?, params = ?"
+                           " WHERE id = ?", (at, level, message, _json(params), row["id"]))
+                alert_id, new = row["id"], False
+            else:
+                alert_id = db.execute(
+                    "INSERT INTO alerts (at, last_at, level, code, source, message, params) VALUES (?,?,?,?,?,?,?)"
+                    " RETURNING id", (at, at, level, code, source, message, _json(params))).fetchone()["id"]
+                new = True
+            return _alert_dict(db.execute("SELECT * FROM alerts WHERE id = ?", (alert_id,)).fetchone()), new
+
+    def resolve_alert(self, at: float, code: str, source: str, message: str, params: dict) -> list[dict]:
+        """Close the open alert for (code, source) and record the recovery; [] when nothing was open."""
+        with self.transaction() as db:
+            row = db.execute("UPDATE alerts SET resolved_at = ? WHERE code = ? AND source = ?"
+                             " AND resolved_at IS NULL AND recovery = 0 RETURNING id", (at, code, source)).fetchone()
+            if row is None:
+                return []
+            recovery = db.execute(
+                "INSERT INTO alerts (at, last_at, level, code, source, message, params, recovery, resolved_at)"
+                " VALUES (?,?,'info',?,?,?,?,1,?) RETURNING id",
+                (at, at, code, source, message, _json(params), at)).fetchone()["id"]
+            rows = db.execute("SELECT * FROM alerts WHERE id IN (?, ?) ORDER BY id", (row["id"], recovery))
+            return [_alert_dict(r) for r in rows]
+
+    def alerts(self, after: int = 0, limit: int = 200) -> list[dict]:
+        """Alerts with an id above `after`, oldest first; without `after`, the latest `limit`."""
+        limit = max(1, min(limit, 1000))
+        if after:
+            rows = self.query("SELECT * FROM alerts WHERE id > ? ORDER BY id LIMIT ?", (after, limit))
+        else:
+            rows = self.query("SELECT * FROM (SELECT * FROM alerts ORDER BY id DESC LIMIT ?) ORDER BY id", (limit,))
+        return [_alert_dict(r) for r in rows]
+
+    def alert(self, alert_id: int) -> dict | None:
+        row = self.query_one("SELECT * FROM alerts WHERE id = ?", (alert_id,))
+        return _alert_dict(row) if row else None
+
+    def acknowledge_alert(self, alert_id: int, by: str) -> dict | None:
+        """Mark an alert acknowledged (the first acknowledgement stands); None when there is no such alert."""
+        with self.transaction() as db:
+            db.execute("UPDATE alerts SET acknowledged_by = ?, acknowledged_at = ? WHERE id = ?"
+                       " AND acknowledged_by IS NULL", (by, now(), alert_id))
+            row = db.execute("SELECT * FROM alerts WHERE id = ?", (alert_id,)).fetchone()
+        return _alert_dict(row) if row else None
+
+    def unacknowledged_alerts(self) -> int:
+        """Problems (not recoveries) nobody has acknowledged yet."""
+        return self.query_one("SELECT COUNT(*) AS n FROM alerts WHERE acknowledged_by IS NULL AND recovery = 0")["n"]
+
     # ---- accounts, tokens, audit --------------------------------------------------------------------
 
     def create_token(self, role: str, label: str | None = None) -> str:
@@ -321,9 +397,34 @@ class Store:
         return token
 
     def token_role(self, token: str) -> str | None:
-        """The role of a valid, unrevoked token, or None."""
-        row = self.query_one("SELECT role FROM tokens WHERE token_hash = ? AND revoked = 0", (token_hash(token),))
-        return row["role"] if row else None
+        """The role of a valid, unrevoked token, or None; notes when it was used (at most once a minute)."""
+        row = self.query_one("SELECT id, role, last_used_at FROM tokens WHERE token_hash = ? AND revoked = 0",
+                             (token_hash(token),))
+        if row is None:
+            return None
+        at = now()
+        if row["last_used_at"] is None or at - row["last_used_at"] >= TOKEN_USE_EVERY_S:
+            with self.transaction() as db:
+                db.execute("UPDATE tokens SET last_used_at = ? WHERE id = ?", (at, row["id"]))
+        return row["role"]
+
+    def tokens(self) -> list[dict]:
+        """Every token ever made, oldest first: id, role, label, created, last used, revoked (never the token)."""
+        rows = self.query("SELECT id, role, label, created_at, last_used_at, revoked FROM tokens ORDER BY id")
+        return [{**dict(r), "revoked": bool(r["revoked"])} for r in rows]
+
+    def revoke_token(self, token_id: int) -> bool:
+        """Revoke one token by its id; False when there is no such token or it was already revoked."""
+        with self.transaction() as db:
+            return db.execute("UPDATE tokens SET revoked = 1 WHERE id = ? AND revoked = 0", (token_id,)).rowcount == 1
+
+    def audit_log(self, limit: int = 200) -> list[dict]:
+        """The latest audited actions, newest first, in the API's shape."""
+        rows = self.query("SELECT * FROM audit ORDER BY id DESC LIMIT ?", (limit,))
+        return [{"id": r["id"], "at": iso(r["at"]), "actor": r["actor"], "action": r["action"],
+                 "target_type": r["target_type"], "target_id": r["target_id"],
+                 "before": json.loads(r["before"]) if r["before"] else None,
+                 "after": json.loads(r["after"]) if r["after"] else None} for r in rows]
 
     def audit(self, actor: str, action: str, target_type: str, target_id: str | int | None,
               before: dict | None = None, after: dict | None = None) -> None:
@@ -340,6 +441,19 @@ def iso(ts: float | None) -> str | None:
     if ts is None:
         return None
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _json(value: dict) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+
+
+def _alert_dict(r: sqlite3.Row) -> dict:
+    return {
+        "id": r["id"], "at": iso(r["at"]), "last_at": iso(r["last_at"]), "level": r["level"], "code": r["code"],
+        "source": r["source"], "message": r["message"], "params": json.loads(r["params"]), "count": r["count"],
+        "recovery": bool(r["recovery"]), "resolved_at": iso(r["resolved_at"]),
+        "acknowledged_by": r["acknowledged_by"], "acknowledged_at": iso(r["acknowledged_at"]),
+    }
 
 
 def _comment_dict(cid: int, c: Comment, is_question: bool) -> dict:

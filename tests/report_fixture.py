@@ -154,3 +154,33 @@ def _stream_history(store: Store, fx: Fixture) -> None:
     fx.ingest = [(T - 100, "live"), (T + 500, "lost"), (T + 505, "waiting"), (T + 530, "live")]
     for at, state in fx.ingest:
         store.log_ingest_event(float(at), state, "no data" if state == "lost" else None, {})
+
+
+# A three-hour evening session that ends exactly on a round hour, 03:00 in Asia/Ho_Chi_Minh.
+LONG_START = 1_720_544_400  # 2024-07-09 17:00:00 UTC, midnight in Asia/Ho_Chi_Minh
+LONG_END = LONG_START + 3 * 3600
+
+
+def write_long_event(path: Path, outages: int = 0) -> None:
+    """A big three-hour event (six-figure counts, `outages` ingest losses) whose axis ends on its last tick."""
+    store = Store(path)
+    store.set_meta("event_name", "Kỳ họp thứ mười lăm HĐND tỉnh khóa XIV — phiên chất vấn và trả lời chất vấn")
+    store.set_meta("timezone", "Asia/Ho_Chi_Minh")
+    store.set_meta("started_at", datetime.fromtimestamp(LONG_START, UTC).isoformat())
+    store.set_meta("ended_at", datetime.fromtimestamp(LONG_END, UTC).isoformat())
+    for i in range(0, 3 * 3600, 30):
+        for source, platform, base in (("facebook-fanpage-tinh", "facebook", 6200),
+                                       ("youtube-kenh-1", "youtube", 3900), ("youtube-kenh-2", "youtube", 900)):
+            store.add_viewers(ViewerSample(source, platform, float(LONG_START + i + 5), base + (i * 7) % 1300,
+                                           120_000 + i, 628_000 + i * 3))
+    comments = [Comment("facebook", "facebook-fanpage-tinh", f"c{n}", f"Người xem {n % 180}", f"fb-{n % 180}",
+                        "Cho hỏi khi nào sửa đường?", float(LONG_START + 20 + 7 * n), float(LONG_START + 23 + 7 * n))
+                for n in range(1500)]
+    store.add_comments("facebook-fanpage-tinh", comments)
+    store.log_ingest_event(float(LONG_START), "live", None, {})
+    for k in range(outages):
+        at = LONG_START + 600 + k * 120
+        store.log_ingest_event(float(at), "lost", "no data", {})
+        store.log_ingest_event(float(at + 20), "live", None, {})
+    store.log_destination_event(float(LONG_START), "facebook-fanpage-tinh", "facebook", "stopped", "live", None)
+    store.close()

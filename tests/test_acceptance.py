@@ -19,6 +19,7 @@ import json
 import os
 import re
 import secrets
+import shlex
 import shutil
 import signal
 import socket
@@ -848,6 +849,8 @@ async def test_sigterm_stops_everything_then_the_report_tells_the_event(event):
 # ---- 7. streamctl demo ------------------------------------------------------------------------------------
 
 LOGIN_LINE = re.compile(r"^\s+(operator|moderator|official)\s+(\S+)\s+password:\s+(\S+)\s*$", re.MULTILINE)
+# A command the banner tells the user to type: after a label on an indented line, or in backquotes.
+COMMAND_LINE = re.compile(r"^\s+[^\n`]*?:\s+(streamctl [^\n]+?)\s*$|`(streamctl [^`\n]+)`", re.MULTILINE)
 
 
 async def test_demo_runs_a_whole_rehearsal_and_stops_clean(tmp_path):
@@ -879,6 +882,14 @@ async def test_demo_runs_a_whole_rehearsal_and_stops_clean(tmp_path):
             return len({c["platform"] for c in comments}) >= 2 and comments
 
         await eventually(talking, 30, "simulated comments from two platforms")
+        commands = [a or b for a, b in COMMAND_LINE.findall(demo.stdout)]
+        assert any("token create" in c for c in commands), demo.stdout
+        for command in commands:  # every command the demo tells the user to type works as printed
+            result = await cli(*shlex.split(command)[1:])
+            assert result.code == 0 and "Traceback" not in result.err, (command, result)
+            if "token create" in command:
+                assert result.out.startswith("sct_"), result.out
+        assert (tmp_path / "report.html").stat().st_size > 1000
         viewers = await client.ok("GET", "/api/viewers")
         assert viewers["total"] >= 0 and viewers["sources"], viewers
         overlay = re.search(r"(/overlay/question\?token=\S+)", demo.stdout)

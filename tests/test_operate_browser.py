@@ -102,13 +102,15 @@ async def test_the_operator_reads_the_stream_in_words_and_types_a_viewer_count(t
             assert (reading["viewers"], reading["manual"]) == (1234, True)
             await expect(op.locator("#viewers-total")).to_have_text("1.234")
 
-            # Alerts: newest first, with level, time and source.
-            await controller.bus.publish(Alert("warning", "audience:zalo", "Zalo chưa cập nhật 10 phút"))
-            await controller.bus.publish(Alert("error", f"destination:{DESTINATION}", "token expired"))
+            # Alerts: newest first, with level, time, source and the sentence in the operator's language.
+            await controller.bus.publish(Alert("warning", "zalo", "Zalo not updated for 10 minutes", code="new.code"))
+            await controller.bus.publish(Alert("error", DESTINATION, "token expired", code="destination.failed",
+                                               params={"platform": "youtube", "error": "token expired"}))
             await expect(op.locator("#alerts li")).to_have_count(2)
             first = op.locator("#alerts li").first
             await expect(first).to_have_class(re.compile(r"level-error"))
-            await expect(first.locator(".source")).to_have_text(f"destination:{DESTINATION}")
+            await expect(first.locator(".source")).to_have_text(DESTINATION)
+            await expect(first.locator(".message")).to_contain_text("đã ngừng thử lại: token expired")
             await expect(first.locator("time")).to_have_text(re.compile(r"^\d\d:\d\d:\d\d$"))
 
             # The add form shows the server's reason, on the field it names.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import secrets
@@ -155,32 +154,25 @@ async def test_overlays_need_an_overlay_token_and_show_what_is_on_air(tmp_path):
         assert status == 404
 
 
-async def test_the_operate_page_carries_its_data_and_the_recent_alerts(tmp_path):
+async def test_the_operate_page_carries_its_data_and_the_stored_alerts(tmp_path):
     async with running_console(tmp_path) as console:
         secret = "sk-" + secrets.token_hex(8)
         register_secret(secret)
-        bus = console.controller.bus
-        await bus.publish(Alert("warning", "destination:fb", f"publish to rtmps://x/rtmp/{secret} refused"))
+        desk = console.controller.alerts
+        await desk.take(Alert("warning", "fb", f"publish to rtmps://x/rtmp/{secret} refused", code="something.new"))
         op = await console.client("op")
-
-        async def page_when(ready) -> tuple[str, dict]:
-            async with asyncio.timeout(5):
-                while True:
-                    _, text = await op.page("/operate")
-                    data = page_data(text)
-                    if ready(data["alerts"]):
-                        return text, data
-                    await asyncio.sleep(0.02)
-
-        text, data = await page_when(lambda alerts: alerts)
-        # Alerts are not stored: the page is handed the recent ones so a reload loses none, secrets masked.
-        assert [(a["level"], a["source"], a["message"]) for a in data["alerts"]] == [
-            ("warning", "destination:fb", "publish to rtmps://x/rtmp/**** refused")]
+        text = (await op.page("/operate"))[1]
+        data = page_data(text)
+        # Alerts are stored: the page is handed the recent ones so a reload loses none, secrets masked.
+        assert [(a["level"], a["source"], a["text"]) for a in data["alerts"]] == [
+            ("warning", "fb", "publish to rtmps://x/rtmp/**** refused")]
         assert secret not in text
         assert data["ingest"]["state"] == "stopped" and data["destinations"] == [] and data["sources"] == []
         assert set(data["platforms"]) == set(PLATFORMS) and data["platforms"]["youtube"]["url"].startswith("rtmp")
-        last = f"alert {RECENT_ALERTS + 4}"
+        assert data["status"] == {"state": "off_air", "program": None, "on_air": False, "destinations_live": 0,
+                                  "destinations": 0, "sources_reading": 0, "sources": 0, "viewers": 0}
         for i in range(RECENT_ALERTS + 5):
-            await bus.publish(Alert("info", "test", f"alert {i}"))
-        _, data = await page_when(lambda alerts: alerts[-1]["message"] == last)
-        assert len(data["alerts"]) == RECENT_ALERTS and data["alerts"][0]["message"] == "alert 5"
+            await desk.take(Alert("info", f"test-{i}", f"alert {i}", code="something.new"))
+        data = page_data((await op.page("/operate"))[1])
+        assert len(data["alerts"]) == RECENT_ALERTS and data["alerts"][-1]["text"] == f"alert {RECENT_ALERTS + 4}"
+        assert data["alerts_unacknowledged"] == RECENT_ALERTS + 6

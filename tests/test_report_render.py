@@ -7,6 +7,7 @@ import io
 import json
 import re
 import subprocess
+from html import unescape
 from html.parser import HTMLParser
 
 import pytest
@@ -15,7 +16,7 @@ from streamctl.report.figures import build_report
 from streamctl.report.render import safe_cell, to_csv, to_html, to_json, to_pdf
 from streamctl.store import Store
 
-from .report_fixture import FORMULAS, HOSTILE_AUTHOR, HOSTILE_TEXT, NAME, SECRET, write_fixture
+from .report_fixture import FORMULAS, HOSTILE_AUTHOR, HOSTILE_TEXT, NAME, SECRET, write_fixture, write_long_event
 
 
 @pytest.fixture(scope="module")
@@ -114,6 +115,46 @@ def test_pdf_is_a4_with_the_report_text(hostile, artifacts):
         old.unlink()
     subprocess.run(["pdftoppm", "-r", "50", "-png", str(pdf), str(artifacts / "report-hostile")], check=True)
     assert len(list(artifacts.glob("report-hostile-*.png"))) == pages
+
+
+MM = 72 / 25.4
+RIGHT_MARGIN_MM, BOTTOM_MARGIN_MM = 14, 17  # the report's @page margins
+
+
+def pdf_words(pdf) -> list[list[tuple[float, float, float, float, str]]]:
+    """Per page, every word pdftotext finds with its box (x0, y0, x1, y1) in points."""
+    text = subprocess.run(["pdftotext", "-bbox", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    word = re.compile(r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">([^<]*)</word>')
+    return [[(*map(float, m.groups()[:4]), unescape(m.group(5))) for m in word.finditer(page)]
+            for page in text.split("<page ")[1:]]
+
+
+def test_a_long_pdf_keeps_its_signatures_with_the_text_and_cuts_no_label(tmp_path, artifacts):
+    """Three hours ending on 03:00 with thirteen outages: the length that printed the signatures alone on page 3."""
+    write_long_event(tmp_path / "long.db", outages=13)
+    pdf = artifacts / "report-long.pdf"
+    to_pdf(to_html(build_report(tmp_path / "long.db"), "vi"), pdf)
+    pages = pdf_words(pdf)
+    words = [[w[4] for w in page] for page in pages]
+    signed = next(i for i, page in enumerate(words) if "NGƯỜI" in page and "CÁO" in page)
+    assert signed == len(pages) - 1
+    # The signatures share their page with what precedes them: the definitions and the last incident.
+    assert "Cách" in words[signed] and "ingest" in words[signed], words[signed]
+    assert words[signed].index("Cách") < words[signed].index("NGƯỜI")
+    # Nothing is cut at the right edge: every word (the time axis's last "03:00" included) lies inside the
+    # printed area; only the page footer sits in the bottom margin.
+    width, height = 595.0, 842.0
+    for n, page in enumerate(pages):
+        for _x0, y0, x1, _y1, word in page:
+            if y0 > height - BOTTOM_MARGIN_MM * MM:
+                continue
+            assert x1 <= width - RIGHT_MARGIN_MM * MM + 0.5, f"page {n + 1}: {word!r} ends at {x1:.1f} pt"
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    axes = [line for line in text.splitlines() if "00:00" in line and "02:30" in line]
+    assert len(axes) >= 3 and all(line.rstrip().endswith("03:00") for line in axes), axes
+    for old in artifacts.glob("report-long-*.png"):
+        old.unlink()
+    subprocess.run(["pdftoppm", "-r", "60", "-png", str(pdf), str(artifacts / "report-long")], check=True)
 
 
 def test_an_empty_event_renders_in_every_format(tmp_path):

@@ -3,16 +3,20 @@
 The `simulated` source starts the fakes on loopback port 0 (or uses `api_base` where the demo serves them),
 runs the real YouTube and Facebook adapters against them as `NAME.youtube` and `NAME.facebook`, and a
 generator types Vietnamese and English comments (questions about roads, schools, hospitals, land and
-flooding, and chatter), in bursts, while the viewer count follows a curve.
+flooding, and chatter), in bursts, while the viewer count follows a curve. The comments come from a crowd
+of a few hundred people, each watching on one platform under one account, a few of whom type far more
+than the rest: unique commenters are a fraction of the comments, as in a real session.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import math
 import random
 import time
+from dataclasses import dataclass
 
 import aiohttp
 
@@ -56,12 +60,54 @@ CHATTER = (
 )
 
 
-def make_comment(rng: random.Random) -> tuple[str, str]:
-    """One author and one comment: a question about local life two times in five, chatter otherwise."""
+FAMILY = ("Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Vũ", "Đỗ", "Bùi", "Ngô", "Đặng", "Dương", "Lý", "Phan", "Trịnh")
+MIDDLE = ("Văn", "Thị", "Minh", "Thu", "Đức", "Ngọc", "Quang", "Hoàng", "Thanh", "")
+GIVEN = ("An", "Bích", "Nam", "Tuấn", "Trang", "Thắng", "Lan", "Huy", "Mai", "Hải", "Hoa", "Phúc", "Hạnh", "Anh",
+         "Dũng", "Hương", "Long", "Linh", "Sơn", "Yến", "Khoa", "Thảo", "Quân", "Nhung")
+CROWD = 400  # people who may comment during a rehearsal
+ZIPF_S = 1.1  # how unevenly they type: the busiest few write a good share of all comments
+
+
+def comment_text(rng: random.Random) -> str:
+    """One comment: a question about local life two times in five, chatter otherwise."""
     template = rng.choice(QUESTIONS) if rng.random() < 0.4 else rng.choice(CHATTER)
-    text = template.format(road=rng.choice(ROADS), school=rng.choice(SCHOOLS), hospital=rng.choice(HOSPITALS),
+    return template.format(road=rng.choice(ROADS), school=rng.choice(SCHOOLS), hospital=rng.choice(HOSPITALS),
                            place=rng.choice(PLACES))
-    return rng.choice(NAMES), text
+
+
+def make_comment(rng: random.Random) -> tuple[str, str]:
+    """One author name and one comment."""
+    return rng.choice(NAMES), comment_text(rng)
+
+
+@dataclass(frozen=True)
+class Commenter:
+    """One person in the audience: the name they show, the platform they watch on, their account id there."""
+
+    name: str
+    platform: str  # "youtube" or "facebook"
+    account_id: str
+
+
+class Crowd:
+    """The people who comment, and who types next (a few regulars often, most once or twice)."""
+
+    def __init__(self, rng: random.Random, size: int = CROWD, youtube_share: float = 0.55):
+        self.rng = rng
+        self.people: list[Commenter] = []
+        for n in range(size):
+            name = NAMES[n] if n < len(NAMES) else " ".join(
+                part for part in (rng.choice(FAMILY), rng.choice(MIDDLE), rng.choice(GIVEN)) if part)
+            platform = "youtube" if rng.random() < youtube_share else "facebook"
+            digest = hashlib.sha256(f"{n}:{name}".encode()).hexdigest()
+            # Two people may show the same name; their accounts differ, as on the platforms.
+            account = "UC" + digest[:22] if platform == "youtube" else str(100000000000000 + int(digest[:12], 16))
+            self.people.append(Commenter(name, platform, account))
+        rng.shuffle(self.people)
+        self.weights = [1.0 / (rank + 1) ** ZIPF_S for rank in range(size)]
+
+    def pick(self) -> Commenter:
+        return self.rng.choices(self.people, weights=self.weights)[0]
 
 
 def viewer_curve(elapsed: float, peak: int, rng: random.Random) -> int:
@@ -78,9 +124,9 @@ class Simulation:
 
     def __init__(self, config: AudienceConfig, http: Http):
         self.name = config.name
-        self.root: str | None = config.get("api_base")
-        self.rate = float(config.get("rate", 1.0))
-        self.rng = random.Random(config.get("seed"))
+        self.root: str | None = config.options.api_base
+        self.rate = config.options.rate
+        self.rng = random.Random(config.options.seed)
         self.peak = 3000
         self.server: FakePlatforms | None = None
         interval = config.interval or 1.0
@@ -92,7 +138,13 @@ class Simulation:
             options={"live_video_id": LIVE_VIDEO_ID, "api_base": facebook_base(self.root or "http://127.0.0.1:9")}),
             http)
         self.interval = interval
+        self.crowd = Crowd(self.rng)
         self.typed = 0
+
+    @property
+    def sources(self) -> tuple[YouTubeSource, FacebookSource]:
+        """The two sources that read the simulated audience, each run by its own poller."""
+        return self.youtube, self.facebook
 
     async def start(self) -> None:
         """Serve the fakes in-process unless `api_base` says where they already run."""
@@ -127,9 +179,10 @@ class Simulation:
                     count = self.rng.randint(6, 15)
                     next_burst = at + self.rng.uniform(40, 80)
                 for _ in range(count):
-                    author, text = make_comment(self.rng)
-                    path = "/yt/_fake/comments" if self.rng.random() < 0.55 else "/fb/_fake/comments"
-                    await self._post(session, path, {"author": author, "text": text})
+                    who = self.crowd.pick()
+                    path = "/yt/_fake/comments" if who.platform == "youtube" else "/fb/_fake/comments"
+                    await self._post(session, path, {"author": who.name, "author_id": who.account_id,
+                                                     "text": comment_text(self.rng)})
                     self.typed += 1
                 await asyncio.sleep(self.rng.expovariate(self.rate))
 

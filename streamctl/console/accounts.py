@@ -54,6 +54,11 @@ def verify_password(password: str, stored: str) -> bool:
 _DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
 
 
+def _check_password(password: str) -> None:
+    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        raise ValueError(f"the password must have {MIN_PASSWORD} to {MAX_PASSWORD} characters")
+
+
 def add_user(store: Store, name: str, role: str, password: str, lang: str = "vi") -> int:
     """Create a console account; ValueError says what is wrong with the name, role, password or language."""
     if not NAME_RE.match(name or ""):
@@ -63,8 +68,7 @@ def add_user(store: Store, name: str, role: str, password: str, lang: str = "vi"
         raise ValueError(f"role {role!r} is not valid, expected one of {', '.join(USER_ROLES)}")
     if lang not in LANGS:
         raise ValueError(f"language {lang!r} is not valid, expected one of {', '.join(LANGS)}")
-    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
-        raise ValueError(f"the password must have {MIN_PASSWORD} to {MAX_PASSWORD} characters")
+    _check_password(password)
     hashed = hash_password(password)
     with store.transaction() as db:
         if db.execute("SELECT 1 FROM users WHERE username = ?", (name,)).fetchone():
@@ -96,3 +100,41 @@ def set_lang(store: Store, user_id: int, lang: str) -> None:
 def official_names(store: Store) -> list[str]:
     """Officials' account names, offered when a moderator assigns a question."""
     return [r["username"] for r in store.query("SELECT username FROM users WHERE role = 'official' ORDER BY username")]
+
+
+def list_users(store: Store) -> list[dict]:
+    """Every account by name: name, role, language, created, and how many sessions are signed in now."""
+    rows = store.query(
+        "SELECT u.username, u.role, u.lang, u.created_at,"
+        " (SELECT COUNT(*) FROM sessions s WHERE s.user_id = u.id AND s.expires_at > ?) AS sessions"
+        " FROM users u ORDER BY u.username", (now(),))
+    return [dict(r) for r in rows]
+
+
+def _user_id(db, name: str) -> int:
+    row = db.execute("SELECT id FROM users WHERE username = ?", (name,)).fetchone()
+    if row is None:
+        raise LookupError(f"there is no user {name!r} (see `streamctl user list`)")
+    return int(row["id"])
+
+
+def set_password(store: Store, name: str, password: str) -> int:
+    """Give `name` a new password and sign out every session of theirs (a new password is for a leaked one).
+
+    Returns how many sessions were ended; LookupError for an unknown user, ValueError for a bad password.
+    """
+    _check_password(password)
+    hashed = hash_password(password)
+    with store.transaction() as db:
+        user_id = _user_id(db, name)
+        db.execute("UPDATE users SET password_hash = ? WHERE id = ?", (hashed, user_id))
+        return db.execute("DELETE FROM sessions WHERE user_id = ?", (user_id,)).rowcount
+
+
+def remove_user(store: Store, name: str) -> int:
+    """Delete the account `name` and end its sessions; returns how many sessions were ended."""
+    with store.transaction() as db:
+        user_id = _user_id(db, name)
+        ended = db.execute("DELETE FROM sessions WHERE user_id = ?", (user_id,)).rowcount
+        db.execute("DELETE FROM users WHERE id = ?", (user_id,))
+    return ended

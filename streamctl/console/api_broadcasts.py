@@ -8,8 +8,9 @@ from aiohttp import web
 
 from ..broadcasts.client import CREDENTIAL, BroadcastError
 from ..broadcasts.manager import NotReady
-from .app import CONTROLLER, json_error, json_response
 from .auth import IDENTITY, requires
+from .http import json_error, json_response
+from .keys import CONTROLLER
 
 TITLE_MAX, DESCRIPTION_MAX = 100, 5000  # YouTube's limits (Facebook's are larger)
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import logging
 from functools import cache
-from pathlib import Path
+
+from .. import assets
 
 log = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parents[2]  # the checkout: web/ and overlays/ sit beside the package
-CATALOGUES = ROOT / "web" / "i18n"
+CATALOGUES = assets.path("web/i18n")
 LANGS = ("vi", "en")
 DEFAULT_LANG = "vi"
 

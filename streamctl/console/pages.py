@@ -4,23 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from functools import partial, wraps
 from urllib.parse import quote, urlsplit
 
 import jinja2
 from aiohttp import web
 
-from ..events import Alert
-from ..questions import OFFICIAL_STATES, QuestionDesk, official_view
-from ..redact import redact
+from .. import assets
+from ..questions import QuestionDesk, official_view
 from ..restream.platforms import PLATFORMS
 from ..restream.profiles import PROFILES
+from ..states import QUESTION_OFFICIAL, page_states
 from ..store import Store
 from . import accounts
-from .api_questions import DESK
-from .app import CONTROLLER
 from .auth import (
     ALLOWED,
     CSRF_FIELD,
@@ -39,13 +36,13 @@ from .auth import (
     set_cookie,
     tokens_match,
 )
-from .i18n import LANGS, ROOT, catalogue, pick_lang, translate
+from .i18n import LANGS, catalogue, pick_lang, translate
+from .keys import CONTROLLER, DESK, LIMITER
+from .summary import program_summary
 
-WEB = ROOT / "web"
-OVERLAYS = ROOT / "overlays"
-LIMITER: web.AppKey[LoginLimiter] = web.AppKey("login_limiter", LoginLimiter)
-RECENT_ALERTS = 100  # what /operate shows on opening: alerts are not stored, and a reload must not lose them
-ALERTS: web.AppKey[deque] = web.AppKey("recent_alerts", deque)
+WEB = assets.path("web")
+OVERLAYS = assets.path("overlays")
+RECENT_ALERTS = 200  # what /operate shows on opening (older ones: GET /api/alerts)
 
 templates = jinja2.Environment(
     loader=jinja2.FileSystemLoader([WEB / "templates", OVERLAYS]),
@@ -76,8 +73,12 @@ def render(request: web.Request, template: str, *, page: str, title_key: str, sc
     page_data = {
         "lang": lang, "csrf": request.get(CSRF_TOKEN, ""), "messages": catalogue(lang),
         "user": identity.name if identity else None, "role": identity.role if identity else None,
-        "timezone": event.timezone, **(data or {}),
+        "timezone": event.timezone, "states": page_states(), **(data or {}),
     }
+    if may(identity, "moderator"):
+        page_data["status"] = program_summary(controller)
+    if may(identity, "operator"):
+        page_data["alerts_unacknowledged"] = controller.store.unacknowledged_alerts()
     nav = [{"href": href, "key": key, "current": request.path == href}
            for role, href, key in NAV if may(identity, role)]
     html = templates.get_template(template).render(
@@ -204,7 +205,7 @@ async def switch_lang(request: web.Request) -> web.Response:
 
 def latest_comments(store: Store, n: int, **filters) -> list[dict]:
     """The newest `n` comments matching `filters`, oldest first (the store pages forward from an id)."""
-    top = store.query_one("SELECT COALESCE(MAX(id), 0) AS top FROM comments")["top"]
+    top = store.last_comment_id()
     window = n * 4
     while True:
         low = max(0, top - window)
@@ -223,8 +224,8 @@ def latest_comments(store: Store, n: int, **filters) -> list[dict]:
 
 def _platforms(request: web.Request) -> list[str]:
     controller = request.app[CONTROLLER]
-    seen = {r["platform"] for r in controller.store.query("SELECT DISTINCT platform FROM comments")}
-    configured = {a.options.get("label") or a.platform for a in controller.event.audience}
+    seen = controller.store.comment_platforms()
+    configured = {a.get("label") or a.platform for a in controller.event.audience}
     return sorted(seen | configured)
 
 
@@ -252,7 +253,7 @@ async def moderate(request: web.Request) -> web.Response:
 async def official(request: web.Request) -> web.Response:
     desk: QuestionDesk = request.app[DESK]
     assignee = request.query.get("to", "")[:100]
-    questions = [official_view(q) for q in desk.questions(OFFICIAL_STATES)]
+    questions = [official_view(q) for q in desk.questions(QUESTION_OFFICIAL)]
     data = {"questions": [q for q in questions if q["state"] != "hidden"], "assignee": assignee}
     return render(request, "official.html", page="official", title_key="nav.official", script="official",
                   data=data, assignee=assignee, dark=request.query.get("theme", "dark") != "light")
@@ -268,30 +269,11 @@ async def operate(request: web.Request) -> web.Response:
         "ingest": controller.restreamer.ingest_status(),
         "destinations": controller.restreamer.destinations(),
         "sources": controller.audience.sources_status(),
-        "alerts": list(request.app[ALERTS]),
+        "alerts": controller.alerts.alerts(pick_lang(request[IDENTITY].lang), limit=RECENT_ALERTS),
         "platforms": {name: {"url": rules.default_url or "", "note": rules.note} for name, rules in PLATFORMS.items()},
     }
     return render(request, "operate.html", page="operate", title_key="nav.operate", script="operate", data=data,
                   destination_platforms=list(PLATFORMS), profiles=PROFILES)
-
-
-async def keep_alerts(app: web.Application) -> AsyncIterator[None]:
-    """Keep the latest alerts from the bus while the console runs (cleanup context)."""
-    alerts = app[ALERTS]
-    sub = app[CONTROLLER].bus.subscribe(Alert, maxsize=RECENT_ALERTS, name="pages.alerts")
-
-    async def keep() -> None:
-        async for event in sub:
-            alerts.append({"level": event.level, "source": redact(event.source), "message": redact(event.message),
-                           "at": event.at})
-
-    task = asyncio.create_task(keep(), name="pages.alerts")
-    try:
-        yield
-    finally:
-        sub.close()
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
 
 
 async def favicon(request: web.Request) -> web.FileResponse:
@@ -302,8 +284,6 @@ async def favicon(request: web.Request) -> web.FileResponse:
 def setup(app: web.Application) -> None:
     """Register this area's routes."""
     app[LIMITER] = LoginLimiter()
-    app[ALERTS] = deque(maxlen=RECENT_ALERTS)
-    app.cleanup_ctx.append(keep_alerts)
     app.router.add_get("/", home)
     app.router.add_get("/login", login_form)
     app.router.add_post("/login", login)

@@ -14,6 +14,7 @@ from aiohttp import WSMsgType, web
 
 from ..events import (
     Alert,
+    AlertStored,
     AuthorNoted,
     CommentsHidden,
     CommentsStored,
@@ -22,24 +23,26 @@ from ..events import (
     DestinationStateChanged,
     Event,
     IngestStateChanged,
+    ProgramStatus,
     QuestionChanged,
     SourceStateChanged,
     ViewersStored,
 )
 from ..questions import official_view
 from ..redact import mask_secrets, redact
-from .app import CONTROLLER
 from .auth import IDENTITY, Identity, same_origin
+from .http import http_error
+from .keys import CONTROLLER, HUB
 
 log = logging.getLogger(__name__)
 
 CLIENT_QUEUE = 500  # events a slow page may fall behind by before it loses the oldest
 HEALTH_EVERY_S = 1.0  # destination health at most this often per destination and page
 
-MODERATOR_EVENTS = (CommentsStored, CommentsHidden, ViewersStored, QuestionChanged, AuthorNoted, Alert)
+MODERATOR_EVENTS = (CommentsStored, CommentsHidden, ViewersStored, QuestionChanged, AuthorNoted, Alert, ProgramStatus)
 ROLE_EVENTS: dict[str, tuple[type[Event], ...]] = {
     "operator": (*MODERATOR_EVENTS, DestinationStateChanged, DestinationHealth, DestinationRemoved,
-                 IngestStateChanged, SourceStateChanged),
+                 IngestStateChanged, SourceStateChanged, AlertStored),
     "moderator": MODERATOR_EVENTS,
     "official": (QuestionChanged,),
 }
@@ -83,9 +86,6 @@ class Hub:
         if len(self._cache) > 512:
             self._cache.popitem(last=False)
         return text
-
-
-HUB: web.AppKey[Hub] = web.AppKey("ws_hub", Hub)
 
 
 def _for_official(event: Event) -> str | None:
@@ -142,10 +142,10 @@ async def page_socket(request: web.Request) -> web.StreamResponse:
     """`GET /ws`: live events for a signed-in page (or a bearer-token script)."""
     identity: Identity | None = request.get(IDENTITY)
     if identity is None or identity.role not in ROLE_EVENTS:
-        raise web.HTTPUnauthorized(text='{"error": "sign in first"}', content_type="application/json")
+        raise http_error(web.HTTPUnauthorized, "sign in first", "error.sign_in")
     # A session cookie rides along with any page's websocket: only our own pages may use it.
     if identity.via == "session" and not same_origin(request):
-        raise web.HTTPForbidden(text='{"error": "cross-origin websocket refused"}', content_type="application/json")
+        raise http_error(web.HTTPForbidden, "cross-origin websocket refused", "error.cross_origin")
     hub = request.app[HUB]
     bus = request.app[CONTROLLER].bus
     # No permessage-deflate: it would compress every message once per page (browsers ask for it), in a thread

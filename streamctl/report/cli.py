@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from ..assets import AssetMissing
 from .figures import ReportError, build_report
 from .labels import LANGS
 from .render import ToolMissing, to_csv, to_html, to_json, to_pdf
@@ -40,19 +41,22 @@ def run_report(db_path: Path, fmt: str, output: str | None, lang: str) -> int:
     except ReportError as e:
         return _fail(str(e), EXIT_USAGE)
     try:
+        text = to_html(report, lang) if fmt == "pdf" else render(report, fmt, lang)
+    except AssetMissing as e:
+        return _fail(str(e), EXIT_FAILED)
+    try:
         if fmt == "pdf":
-            to_pdf(to_html(report, lang), Path(output))
+            to_pdf(text, Path(output))
         elif output:
-            text = render(report, fmt, lang)
             # A byte-order mark lets spreadsheet programs read the Vietnamese text of a CSV file as UTF-8.
             Path(output).write_text(text, encoding="utf-8-sig" if fmt == "csv" else "utf-8", newline="")
         else:
-            sys.stdout.buffer.write(render(report, fmt, lang).encode("utf-8"))
+            sys.stdout.buffer.write(text.encode("utf-8"))
             sys.stdout.flush()
     except ToolMissing as e:
         return _fail(str(e), EXIT_FAILED)
     except (ReportError, OSError) as e:
-        return _fail(f"could not write the report: {e}", EXIT_FAILED)
+        return _fail(f"could not write the report to {output or 'standard output'}: {e}", EXIT_FAILED)
     if output:
         print(f"report written to {output}", file=sys.stderr)
     return EXIT_OK

@@ -15,11 +15,12 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
+from .. import assets
 from . import charts
 from .figures import ReportError
 from .labels import Words
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "web" / "templates" / "report"
+TEMPLATES = assets.path("web/templates/report")
 PAID_LIMIT = 100
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
@@ -75,6 +76,7 @@ def chart_set(report: dict, words: Words) -> dict[str, Markup | None]:
 
 def to_html(report: dict, lang: str) -> str:
     """The printable report page."""
+    assets.require(assets.REPORT)
     words = Words(lang, report["event"]["timezone"])
     made = chart_set(report, words)
     return _env.get_template("report.html").render(

@@ -2,6 +2,8 @@
 // Audience text only ever reaches the page through textContent (el's "text" and string children), never as HTML.
 
 export const data = JSON.parse(document.getElementById("page-data").textContent);
+// Every state name and group comes from the server (streamctl/states.py): S.question.on_air, S.groups.question_queue.
+export const S = data.states;
 
 export function T(key, params) {
   let text = data.messages[key] ?? key;
@@ -96,7 +98,86 @@ export function platformBadge(platform) {
   return el("span", { class: `plat plat-${kind}`, title: name, text: SHORT[kind] || name.slice(0, 3).toUpperCase() });
 }
 
+// ---- the top bar: program on air / off air, unacknowledged alerts, the error sound -------------------------
+
+const MUTE_KEY = "streamctl.alerts.muted";
+let audio = null;
+
+export function muted() { return localStorage.getItem(MUTE_KEY) === "1"; }
+
+function showMute() {
+  const button = document.getElementById("alerts-mute");
+  if (!button) return;
+  const off = muted();
+  button.setAttribute("aria-pressed", String(off));
+  button.textContent = off ? "🔕" : "🔔";
+  button.title = T(off ? "alerts.unmute" : "alerts.mute");
+  button.setAttribute("aria-label", button.title);
+}
+
+function beep() {
+  if (muted()) return;
+  try {
+    audio ||= new AudioContext();
+    const tone = audio.createOscillator();
+    const gain = audio.createGain();
+    tone.frequency.value = 880;
+    gain.gain.value = 0.15;
+    tone.connect(gain).connect(audio.destination);
+    tone.start();
+    tone.stop(audio.currentTime + 0.3);
+  } catch { /* no sound on this machine: the flash still shows */ }
+}
+
+export function showProgram(status) {
+  const box = document.getElementById("program-status");
+  if (!box || !status) return;
+  box.dataset.state = status.state;
+  setText(box.querySelector(".label"), T(`program.${status.state}`));
+}
+
+export function showUnacknowledged(n) {
+  const badge = document.getElementById("alerts-badge");
+  if (!badge) return;
+  badge.dataset.count = String(n);
+  setText(document.getElementById("alerts-unacked"), String(n));
+  badge.title = T("alerts.count", { n });
+  badge.setAttribute("aria-label", badge.title);
+}
+
+// A new error (not a repeat, not a recovery) flashes the count and beeps, unless muted.
+function alertArrived(alert, unacknowledged) {
+  showUnacknowledged(unacknowledged);
+  if (alert.level !== "error" || alert.recovery || alert.count !== 1) return;
+  const badge = document.getElementById("alerts-badge");
+  if (badge) {
+    badge.classList.remove("flash");
+    void badge.offsetWidth; // restart the animation
+    badge.classList.add("flash");
+  }
+  beep();
+}
+
+// After a (re)connect: what changed while the socket was down.
+async function catchUpTopBar() {
+  if (document.getElementById("program-status")) {
+    const answer = await api("GET", "/api/status").catch(() => null);
+    if (answer) showProgram(answer);
+  }
+  if (document.getElementById("alerts-badge")) {
+    const answer = await api("GET", "/api/alerts?limit=1").catch(() => null);
+    if (answer) showUnacknowledged(answer.unacknowledged);
+  }
+}
+
+document.getElementById("alerts-mute")?.addEventListener("click", () => {
+  localStorage.setItem(MUTE_KEY, muted() ? "0" : "1");
+  showMute();
+});
+showMute();
+
 // The live socket: reconnects with backoff; `onOpen` runs after every (re)connect so the page can catch up.
+// Every page keeps the top bar live from it; the page's own `onEvent` sees every event too.
 export function live(onEvent, onOpen) {
   const status = document.getElementById("live-status");
   const show = (state) => {
@@ -112,12 +193,16 @@ export function live(onEvent, onOpen) {
     ws.onopen = () => {
       delay = 500;
       show("live");
+      catchUpTopBar();
       ping = setInterval(() => ws.readyState === 1 && ws.send("ping"), 20000);
       if (onOpen) onOpen();
     };
     ws.onmessage = (message) => {
       const event = JSON.parse(message.data);
-      if (event.type !== "pong") onEvent(event);
+      if (event.type === "pong") return;
+      if (event.type === "ProgramStatus") showProgram(event.status);
+      else if (event.type === "AlertStored") alertArrived(event.alert, event.unacknowledged);
+      onEvent(event);
     };
     ws.onclose = () => {
       clearInterval(ping);
