@@ -194,6 +194,12 @@ async def test_facebook_live_video_is_created_published_to_read_and_ended(tmp_pa
             assert config.backup_url and config.backup_url.endswith(fb.videos[video_id]["_backup_key"])
             assert fb.videos[video_id]["_backup_key"] not in json.dumps(dest)
 
+            # The fake's ingest_streams while we publish use only the SDK's LiveVideoInputStream fields.
+            from facebook_business.adobjects.livevideoinputstream import LiveVideoInputStream
+            sdk_fields = {v for k, v in vars(LiveVideoInputStream.Field).items() if not k.startswith("_")}
+            streams = fb._ingest_streams(fb.videos[video_id])
+            assert streams and all(set(s) <= sdk_fields for s in streams)
+            assert [s["is_master"] for s in streams] == [True, False] or [s["is_master"] for s in streams] == [True]
             status, live = await op.call("POST", "/api/destinations/fb-qmg/go_live")
             assert status == 200 and live["broadcast"]["status"] == "LIVE"
 

@@ -6,8 +6,8 @@ import asyncio
 import logging
 from dataclasses import dataclass, field, replace
 
-from ..config import AudienceConfig, ConfigError, EventFile, audience_from_api
 from ..accounts.registry import Accounts
+from ..config import AudienceConfig, ConfigError, EventFile, audience_from_api
 from ..events import BroadcastReady, Bus, now
 from ..redact import register_secret
 from ..store import Store
