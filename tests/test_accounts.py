@@ -6,6 +6,7 @@ Page-token expiry and Graph version warnings."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import stat
@@ -27,7 +28,7 @@ from tests.audience_harness import FAST, Rig, audience, http, rig  # noqa: F401 
 
 from .console_harness import running_console
 from .receivers import wait_for
-from .test_broadcasts import collect_alerts, write_creds, youtube_tables
+from .test_broadcasts import FB_BROADCAST_EVENT, collect_alerts, write_creds, youtube_tables
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -122,17 +123,7 @@ async def test_check_warns_of_a_page_token_that_expires_within_seven_days(tmp_pa
     creds = {"type": "facebook_page", "page_id": "1", "page_name": "P", "access_token": "EAAPageToken12345",
              "expires_at": soon, "data_access_expires_at": 0, "api_base": "https://graph.facebook.com/v20.0"}
     (tmp_path / "fb.json").write_text(json.dumps(creds))
-    path = write_event("""
-        [event]
-        name = "x"
-        [ingest]
-        url = "testsrc"
-        [[destination]]
-        name = "fb"
-        platform = "facebook"
-        broadcast = "create"
-        credentials_file = "fb.json"
-    """)
+    path = write_event(FB_BROADCAST_EVENT)
     code, out, err = await run_cli("check", str(path), "--probe-timeout", "0.5")
     assert "credential.expiring" in err and "the Page token for P expires at" in err
     assert "streamctl auth facebook" in err
@@ -153,85 +144,75 @@ def test_graph_versions_warn_within_thirty_days_of_their_end():
 # ---- tokens refreshed while the chat flows ----------------------------------------------------------
 
 
-async def test_tokens_that_expire_every_few_seconds_are_refreshed_before_expiry_with_no_gap_in_chat(
-        tmp_path, rig, http):
-    """Access tokens living 3 s over a 12 s chat: several refreshes, every message stored, none late."""
-    async with FakeYouTubeLive(token_lifetime_s=3.0, interval_ms=60, live=True) as yt:
+@contextlib.asynccontextmanager
+async def chat_with_account(tmp_path, rig, http, transport: str = "poll", **fake):
+    """A live fake chat read by a real poller whose YouTube source signs with a credentials file."""
+    async with FakeYouTubeLive(interval_ms=60, live=True, **fake) as yt:
         yt.video_id, yt.chat_id = "vidLive0001", "KicKChatLive"
         path = tmp_path / "yt.json"
         path.write_text(json.dumps(yt.authorized_user()))
         accounts = Accounts()
         try:
-            creds = accounts.google(path)
-            for transport in ("poll",):
-                cfg = audience("yt", "youtube", video_id=yt.video_id, api_base=yt.url, transport=transport)
-                rig.start(Poller(YouTubeSource(cfg, http, signer=creds), rig.bus, FAST))
-            posted: dict[str, float] = {}
-            started = time.monotonic()
-            while time.monotonic() - started < 12:
-                msg = yt.post_comment("An", f"m{len(posted)}")
-                posted[msg] = time.time()
-                await asyncio.sleep(0.25)
-            await rig.until(lambda: set(rig.ids("yt")) >= set(posted), timeout=5, what="every message")
+            cfg = audience("yt", "youtube", video_id=yt.video_id, api_base=yt.url, transport=transport)
+            poller = Poller(YouTubeSource(cfg, http, signer=accounts.google(path)), rig.bus, FAST)
+            rig.start(poller)
+            yield yt, poller, path
         finally:
             await accounts.close()
-        assert yt.oauth.refreshes >= 4, yt.oauth.refreshes
-        fetched_at: dict[str, float] = {}
-        for event in rig.drained():
-            if isinstance(event, CommentsFetched):
-                for c in event.comments:
-                    fetched_at.setdefault(c.platform_id, c.received_at)
-        lag = max(fetched_at[m] - at for m, at in posted.items())
-        assert lag < 1.5, f"a message waited {lag:.2f} s: a gap in chat"
-        states = [e.state for e in rig.drained() if isinstance(e, SourceStateChanged)]
-        assert "backoff" not in states and "failed" not in states, states
+
+
+@pytest.mark.parametrize("transport", ["poll", "stream"])
+async def test_tokens_that_expire_every_few_seconds_are_refreshed_before_expiry_with_no_gap_in_chat(
+        tmp_path, rig, http, transport):
+    """Access tokens living 3 s over 9 s of chat: several refreshes, every message stored, none late."""
+    async with chat_with_account(tmp_path, rig, http, transport, token_lifetime_s=3.0) as (yt, _, _):
+        posted: dict[str, float] = {}
+        started = time.monotonic()
+        while time.monotonic() - started < 9:
+            msg = yt.post_comment("An", f"m{len(posted)}")
+            posted[msg] = time.time()
+            await asyncio.sleep(0.25)
+        await rig.until(lambda: set(rig.ids("yt")) >= set(posted), timeout=5, what="every message")
+        changes = [e for e in rig.drained() if isinstance(e, SourceStateChanged)]  # before the fake goes away
+    assert yt.oauth.refreshes >= 3, yt.oauth.refreshes
+    fetched_at: dict[str, float] = {}
+    for event in rig.drained():
+        if isinstance(event, CommentsFetched):
+            for c in event.comments:
+                fetched_at.setdefault(c.platform_id, c.received_at)
+    lag = max(fetched_at[m] - at for m, at in posted.items())
+    assert lag < 1.5, f"a message waited {lag:.2f} s: a gap in chat"
+    states = [e.state for e in changes]
+    assert "backoff" not in states and "failed" not in states, [e.error for e in changes]
 
 
 async def test_a_refused_access_token_is_refreshed_and_the_call_made_again(tmp_path, rig, http):
-    async with FakeYouTubeLive(interval_ms=60, live=True) as yt:
-        yt.video_id, yt.chat_id = "vidLive0001", "KicKChatLive"
-        path = tmp_path / "yt.json"
-        path.write_text(json.dumps(yt.authorized_user()))
-        accounts = Accounts()
-        try:
-            creds = accounts.google(path)
-            cfg = audience("yt", "youtube", video_id=yt.video_id, api_base=yt.url, transport="poll")
-            rig.start(Poller(YouTubeSource(cfg, http, signer=creds), rig.bus, FAST))
-            first = yt.post_comment("An", "before")
-            await rig.until(lambda: first in rig.ids("yt"), what="first")
-            for token in list(yt.oauth.issued):
-                yt.oauth.issued[token] = time.time() - 1  # revoked early by Google: the next call gets 401
-            second = yt.post_comment("An", "after")
-            await rig.until(lambda: second in rig.ids("yt"), what="after the 401")
-        finally:
-            await accounts.close()
-        assert yt.oauth.refreshes == 2
-        assert not [e for e in rig.drained() if isinstance(e, Alert)]
+    async with chat_with_account(tmp_path, rig, http) as (yt, _, _):
+        first = yt.post_comment("An", "before")
+        await rig.until(lambda: first in rig.ids("yt"), what="first")
+        for token in list(yt.oauth.issued):
+            yt.oauth.issued[token] = time.time() - 1  # revoked early by Google: the next call gets 401
+        second = yt.post_comment("An", "after")
+        await rig.until(lambda: second in rig.ids("yt"), what="after the 401")
+    assert yt.oauth.refreshes == 2
+    assert not [e for e in rig.drained() if isinstance(e, Alert)]
 
 
 async def test_a_revoked_refresh_token_is_an_alert_that_names_the_fix(tmp_path, rig, http):
-    async with FakeYouTubeLive(interval_ms=60, live=True) as yt:
-        yt.video_id, yt.chat_id = "vidLive0001", "KicKChatLive"
+    async with FakeYouTubeLive() as gone:
+        refresh_token = gone.oauth.refresh_token
+    async with chat_with_account(tmp_path, rig, http) as (yt, poller, path):
         yt.oauth.revoke()
-        path = tmp_path / "yt.json"
-        path.write_text(json.dumps(yt.authorized_user()))
-        accounts = Accounts()
-        try:
-            cfg = audience("yt", "youtube", video_id=yt.video_id, api_base=yt.url, transport="poll")
-            poller = Poller(YouTubeSource(cfg, http, signer=accounts.google(path)), rig.bus, FAST)
-            rig.start(poller)
-            await rig.until(lambda: any(isinstance(e, Alert) for e in rig.drained()), what="an alert")
-            await asyncio.sleep(0.3)
-        finally:
-            await accounts.close()
-        alerts = [e for e in rig.drained() if isinstance(e, Alert)]
-        assert len(alerts) == 1, alerts  # once, not per retry
-        alert = alerts[0]
-        assert alert.level == "error" and alert.code == "audience.blocked"
-        assert "invalid_grant" in alert.message and "streamctl auth youtube" in alert.message
-        assert str(path) in alert.message
-        assert poller.state == "failed"
-        assert yt.oauth.refresh_token not in alert.message
+        await rig.until(lambda: any(isinstance(e, Alert) for e in rig.drained()), what="an alert")
+        await asyncio.sleep(0.3)
+    alerts = [e for e in rig.drained() if isinstance(e, Alert)]
+    assert len(alerts) == 1, alerts  # once, not per retry
+    alert = alerts[0]
+    assert alert.level == "error" and alert.code == "audience.blocked"
+    assert "invalid_grant" in alert.message and "streamctl auth youtube" in alert.message
+    assert str(path) in alert.message
+    assert poller.state == "failed"
+    assert refresh_token not in alert.message and refresh_token not in json.dumps(alert.params)
 
 
 async def test_a_revoked_sign_in_for_a_destination_is_a_credential_alert(tmp_path):

@@ -66,6 +66,20 @@ def facebook_tables(fake: FakeFacebookLive, creds: str, name: str = "fb-qmg", ba
         """
 
 
+# An event whose Facebook destination's live video streamctl makes (the credentials in fb.json).
+FB_BROADCAST_EVENT = """
+    [event]
+    name = "x"
+    [ingest]
+    url = "testsrc"
+    [[destination]]
+    name = "fb"
+    platform = "facebook"
+    broadcast = "create"
+    credentials_file = "fb.json"
+"""
+
+
 def write_creds(tmp, data: dict, name: str) -> str:
     path = tmp / name
     path.write_text(json.dumps(data), encoding="utf-8")
@@ -388,19 +402,8 @@ def test_destination_keys_for_broadcasts_are_checked(tmp_path, write_event):
     assert "destination[0].credentials_file: missing" in text
     assert "destination[1].broadcast: is for youtube or facebook destinations, not tiktok" in text
     assert "destination[2].credentials_file:" in text and "streamctl auth facebook" in text
-    (tmp_path / "missing.json").write_text("{}")
-    good = write_event("""
-        [event]
-        name = "x"
-        [ingest]
-        url = "testsrc"
-        [[destination]]
-        name = "fb"
-        platform = "facebook"
-        broadcast = "create"
-        credentials_file = "missing.json"
-        backup = true
-    """, name="good.toml")
+    (tmp_path / "fb.json").write_text("{}")
+    good = write_event(FB_BROADCAST_EVENT + "    backup = true\n", name="good.toml")
     dest = load_event(good).destinations[0]
     assert dest.broadcast == "create" and dest.url == "" and dest.backup and dest.backup_url is None
     assert replace(dest, url="rtmp://x/y").url == "rtmp://x/y"

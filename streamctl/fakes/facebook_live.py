@@ -16,15 +16,13 @@ import time
 
 from aiohttp import web
 
-from ..restream.rtmp_server import RtmpServer
 from .facebook import FakeFacebook, graph_error
-from .server import dumps
+from .server import IngestFake, dumps
 
-ACTIVE_WITHIN_S = 3.0
 BLOCKED_368 = "(#368) The action attempted has been deemed abusive or is otherwise disallowed"
 
 
-class FakeFacebookLive(FakeFacebook):
+class FakeFacebookLive(FakeFacebook, IngestFake):
     """One Page with a user who manages it; the live videos it creates; an RTMP ingest on loopback."""
 
     def __init__(self, page_id: str = "104857600000001", page_name: str = "Báo Quảng Ninh (fake)",
@@ -36,7 +34,6 @@ class FakeFacebookLive(FakeFacebook):
         self.user_token = user_token
         self.page_token_expires_at = 0  # 0: never, as a Page token from a long-lived user token
         self.user_token_expires_at = int(time.time()) + 60 * 86400
-        self.ingest = RtmpServer.receiver()
         self.videos: dict[str, dict] = {}
         self.create_faults: list[str] = []  # "190" or "368", one per create
         self.health_override: str | None = None  # "no_master": the platform sees no master stream while we send
@@ -45,14 +42,6 @@ class FakeFacebookLive(FakeFacebook):
         self.app.router.add_post(prefix + "/{node}/live_videos", self.create_live_video)
         self.app.router.add_post(prefix + "/{node}", self.update_node)
         self.app.router.add_get(prefix + "/me/accounts", self.accounts)
-
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        await self.ingest.start()
-        return await super().start(host, port)
-
-    async def stop(self) -> None:
-        await super().stop()
-        await self.ingest.close()
 
     def _token(self, request: web.Request) -> str | None:
         header = request.headers.get("Authorization", "")
@@ -63,11 +52,6 @@ class FakeFacebookLive(FakeFacebook):
     async def _form(self, request: web.Request) -> dict:
         form = dict(await request.post())
         return {**dict(request.query), **{k: str(v) for k, v in form.items()}}
-
-    def _publishing(self, key: str) -> bool:
-        now = time.time()
-        return any(s.stream_name == key and s.last_tag_at and now - s.last_tag_at < ACTIVE_WITHIN_S
-                   for s in self.ingest.publishers)
 
     # ---- live videos --------------------------------------------------------------------------------
 
@@ -90,7 +74,7 @@ class FakeFacebookLive(FakeFacebook):
         self.writes.append(("live_videos.create", form))
         video_id = str(1700000000000000 + next(self._ids))
         key = f"FB-{video_id}-0-Abw{next(self._ids):04d}"
-        base = f"rtmp://{self.ingest.host}:{self.ingest.port}/rtmp/"
+        base = self.ingest_base + "/rtmp/"
         video = {"id": video_id, "title": form.get("title", ""), "description": form.get("description", ""),
                  "_status": "LIVE_NOW" if status == "LIVE_NOW" else status, "_key": key,
                  "_backup_key": key + "-b" if form.get("enable_backup_ingest") == "true" else None,
@@ -109,13 +93,13 @@ class FakeFacebookLive(FakeFacebook):
         if wanted == "ENDED":
             return "VOD"
         if wanted == "LIVE_NOW":
-            return "LIVE" if self._publishing(video["_key"]) or video.get("_was_live") else "UNPUBLISHED"
+            return "LIVE" if self.publishing(video["_key"]) or video.get("_was_live") else "UNPUBLISHED"
         return wanted
 
     def _ingest_streams(self, video: dict) -> list[dict]:
         streams = []
         for i, key in enumerate(k for k in (video["_key"], video["_backup_key"]) if k):
-            if not self._publishing(key):
+            if not self.publishing(key):
                 continue
             master = i == 0 and self.health_override != "no_master"
             streams.append({"id": f"{video['id']}{i}", "stream_id": str(i), "is_master": master,

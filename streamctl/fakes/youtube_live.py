@@ -18,13 +18,11 @@ import time
 
 from aiohttp import web
 
-from ..restream.rtmp_server import RtmpServer
 from .google_oauth import FakeGoogleOAuth
-from .server import dumps, opaque, stamp
+from .server import IngestFake, dumps, opaque, stamp
 from .youtube import FakeYouTube, Refused
 
 LIST_UNITS, WRITE_UNITS = 1, 50
-ACTIVE_WITHIN_S = 3.0  # a stream is active while its last frame is this recent
 STARTING_S = 0.5  # testStarting / liveStarting last this long before testing / live
 TRANSITIONS = {  # target -> the lifeCycleStatus values it may come from
     "testing": ("ready",),
@@ -33,7 +31,7 @@ TRANSITIONS = {  # target -> the lifeCycleStatus values it may come from
 }
 
 
-class FakeYouTubeLive(FakeYouTube):
+class FakeYouTubeLive(FakeYouTube, IngestFake):
     """One channel: broadcasts and streams it creates, OAuth, an RTMP ingest; chat of the bound broadcast."""
 
     def __init__(self, channel_id: str = "UCfakeChannel000000000001", token_lifetime_s: float = 3600.0, **kw):
@@ -42,7 +40,6 @@ class FakeYouTubeLive(FakeYouTube):
         super().__init__(**kw)
         self.channel_id = channel_id
         self.oauth = FakeGoogleOAuth(self.app, lifetime_s=token_lifetime_s)
-        self.ingest = RtmpServer.receiver()  # any app: the backup address is `live2?backup=1`
         self.broadcasts: dict[str, dict] = {}
         self.streams: dict[str, dict] = {}
         self.live_streaming_enabled = True  # False: inserts answer 403 liveStreamingNotEnabled
@@ -60,14 +57,6 @@ class FakeYouTubeLive(FakeYouTube):
         r.add_post("/youtube/v3/liveBroadcasts/transition", self.transition)
         r.add_post("/youtube/v3/liveStreams", self.insert_stream)
         r.add_get("/youtube/v3/liveStreams", self.list_streams)
-
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        await self.ingest.start()
-        return await super().start(host, port)
-
-    async def stop(self) -> None:
-        await super().stop()
-        await self.ingest.close()
 
     # ---- what tests look at -------------------------------------------------------------------------
 
@@ -101,14 +90,9 @@ class FakeYouTubeLive(FakeYouTube):
 
     # ---- streams ------------------------------------------------------------------------------------
 
-    def _publishing(self, stream_name: str) -> bool:
-        now = time.time()
-        return any(s.stream_name == stream_name and s.last_tag_at and now - s.last_tag_at < ACTIVE_WITHIN_S
-                   for s in self.ingest.publishers)
-
     def _stream_view(self, stream: dict, parts: set[str]) -> dict:
         name = stream["cdn"]["ingestionInfo"]["streamName"]
-        active = self._publishing(name)
+        active = self.publishing(name)
         health = {"status": "good" if active else "noData", "lastUpdateTimeSeconds": str(int(time.time())),
                   "configurationIssues": []}
         if active and self.health_override:
@@ -142,7 +126,7 @@ class FakeYouTubeLive(FakeYouTube):
         self.writes.append(("liveStreams.insert", body))
         stream_id = f"{self.channel_id[2:]}{len(self.streams) + 1}"
         name = "-".join(secrets.token_hex(2) for _ in range(5))
-        base = f"rtmp://{self.ingest.host}:{self.ingest.port}"
+        base = self.ingest_base
         cdn = body.get("cdn") or {}
         stream = {"id": stream_id,
                   "snippet": {"title": (body.get("snippet") or {}).get("title", ""), "description": "",
@@ -329,7 +313,7 @@ class FakeYouTubeLive(FakeYouTube):
                           domain="youtube.liveBroadcast")
         stream = self.streams.get(broadcast["contentDetails"].get("boundStreamId", ""))
         if target in ("testing", "live") and (stream is None
-                                              or not self._publishing(stream["cdn"]["ingestionInfo"]["streamName"])):
+                                              or not self.publishing(stream["cdn"]["ingestionInfo"]["streamName"])):
             raise Refused(403, "errorStreamInactive", "The bound stream is not active.",
                           domain="youtube.liveBroadcast")
         if target == "testing" and not broadcast["contentDetails"]["monitorStream"]["enableMonitorStream"]:
