@@ -284,27 +284,22 @@ class BroadcastManager:
 
     async def go_live(self, name: str) -> dict:
         """Make the broadcast public: YouTube testing → live once the stream is active; Facebook LIVE_NOW."""
-        entry = self._ready(name)
-        try:
-            await entry.broadcast.go_live(wait_s=self.timing.go_live_wait_s, step_s=self.timing.step_s)
-        except BroadcastError as e:
-            await self._failed(entry, e, "go_live")
-            raise
-        entry.error = None
-        self.records.remember(entry.name, entry.platform, entry.broadcast.ids(), entry.broadcast.status,
-                              entry.broadcast.watch_url)
-        await self._announce(entry)
-        return self.describe(name)
+        return await self._act(name, "go_live")
 
     async def end(self, name: str) -> dict:
+        """Complete the broadcast (YouTube) / end the live video (Facebook)."""
+        return await self._act(name, "end")
+
+    async def _act(self, name: str, action: str) -> dict:
         entry = self._ready(name)
+        b = entry.broadcast
         try:
-            await entry.broadcast.end(wait_s=self.timing.go_live_wait_s, step_s=self.timing.step_s)
+            await getattr(b, action)(wait_s=self.timing.go_live_wait_s, step_s=self.timing.step_s)
         except BroadcastError as e:
-            await self._failed(entry, e, "end")
+            await self._failed(entry, e, action)
             raise
-        self.records.remember(entry.name, entry.platform, entry.broadcast.ids(), entry.broadcast.status,
-                              entry.broadcast.watch_url)
+        entry.error = None
+        self.records.remember(entry.name, entry.platform, b.ids(), b.status, b.watch_url)
         await self._announce(entry)
         return self.describe(name)
 
