@@ -398,10 +398,10 @@ def test_destination_keys_for_broadcasts_are_checked(tmp_path, write_event):
     with pytest.raises(ConfigError) as e:
         load_event(path)
     text = "\n".join(e.value.issues)
-    assert "destination[0].privacy: 'secret' is not known, expected one of public, unlisted, private" in text
-    assert "destination[0].credentials_file: missing" in text
-    assert "destination[1].broadcast: is for youtube or facebook destinations, not tiktok" in text
-    assert "destination[2].credentials_file:" in text and "streamctl auth facebook" in text
+    assert "destination \"yt\": privacy: 'secret' is not known, expected one of public, unlisted, private" in text
+    assert "destination \"yt\": credentials_file: missing" in text
+    assert "destination \"tt\": broadcast: is for youtube or facebook destinations, not tiktok" in text
+    assert "destination \"fb\": credentials_file:" in text and "streamctl auth facebook" in text
     (tmp_path / "fb.json").write_text("{}")
     good = write_event(FB_BROADCAST_EVENT + "    backup = true\n", name="good.toml")
     dest = load_event(good).destinations[0]
