@@ -723,8 +723,11 @@ def audience_from_api(current: AudienceConfig, changes: dict, environ: dict[str,
                          "to replace the secret")
         changes = {k: v for k, v in changes.items() if k != env.name}
     c.unknown(changes, "", {o.name for o in options_of(current.platform) if not o.env} | {"enabled", "interval"})
-    merged = {o.name: getattr(current.options, o.name) for o in options_of(current.platform)}
-    merged = {k: v for k, v in merged.items() if v is not None}
+    declared = options_of(current.platform)
+    merged = {o.name: getattr(current.options, o.name) for o in declared}
+    # An option that belongs to another (a chat id to its video) goes when that one changes, unless given too.
+    merged = {k: v for k, v in merged.items() if v is not None
+              and not any(o.name == k and o.follows in changes and k not in changes for o in declared)}
     merged.update({k: v for k, v in changes.items() if k not in ("enabled", "interval")})
     options = check_options(c, merged, "", current.platform)
     enabled = c.value(changes, "", "enabled", bool, False, current.enabled)

@@ -30,12 +30,14 @@ class Option:
     choices: tuple[str, ...] = ()  # the words it may be, when it is one of a few
     url: bool = False  # must be an http(s):// or ws(s):// URL
     env: bool = False  # names the environment variable holding this source's secret
+    follows: str | None = None  # belongs to that option: changing it while running clears this one
 
 
 def option(kind: type, help: str, default: Any = None, *, required: bool = False,
-           choices: tuple[str, ...] = (), url: bool = False, env: bool = False) -> Any:
+           choices: tuple[str, ...] = (), url: bool = False, env: bool = False, follows: str | None = None) -> Any:
     """A dataclass field carrying its declaration; the field's name becomes the option's name."""
-    meta = {"kind": kind, "help": help, "required": required, "choices": choices, "url": url, "env": env}
+    meta = {"kind": kind, "help": help, "required": required, "choices": choices, "url": url, "env": env,
+            "follows": follows}
     return field(default=default, metadata={"option": meta})
 
 
@@ -46,7 +48,8 @@ class YouTubeOptions:
                                         "(or use `credentials_file`)", env=True)
     credentials_file: str | None = option(str, "an `authorized_user` file from `streamctl auth youtube`: access "
                                           "tokens are refreshed before they expire")
-    live_chat_id: str | None = option(str, "the chat id, if known; otherwise read from the video")
+    live_chat_id: str | None = option(str, "the chat id, if known; otherwise read from the video",
+                                      follows="video_id")
     api_base: str = option(str, "API root", YOUTUBE_API, url=True)
     daily_quota: int = option(int, "quota units available for the day", 10_000)
     planned_hours: float = option(float, "planned event length in hours, for the quota planner", 4.0)
