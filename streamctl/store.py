@@ -130,6 +130,11 @@ CREATE TABLE IF NOT EXISTS ingest_events (
     id INTEGER PRIMARY KEY, at REAL NOT NULL, state TEXT NOT NULL, error TEXT, probe TEXT
 );
 
+-- The ingest switcher's changes: which input (primary, backup, slate) the program carried from when.
+CREATE TABLE IF NOT EXISTS ingest_switches (
+    id INTEGER PRIMARY KEY, at REAL NOT NULL, state TEXT NOT NULL, on_air TEXT, target TEXT, reason TEXT
+);
+
 -- One row per failure (repeats only count up and move last_at), one more per recovery (recovery = 1).
 CREATE TABLE IF NOT EXISTS alerts (
     id INTEGER PRIMARY KEY, at REAL NOT NULL, last_at REAL NOT NULL, level TEXT NOT NULL, code TEXT NOT NULL,
@@ -361,6 +366,11 @@ class Store:
         with self.transaction() as db:
             db.execute("INSERT INTO ingest_events (at, state, error, probe) VALUES (?,?,?,?)",
                        (at, state, error, json.dumps(probe)))
+
+    def log_ingest_switch(self, at: float, state: str, on_air: str | None, target: str | None, reason: str) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT INTO ingest_switches (at, state, on_air, target, reason) VALUES (?,?,?,?,?)",
+                       (at, state, on_air, target, reason))
 
     # ---- alerts -------------------------------------------------------------------------------------
 
