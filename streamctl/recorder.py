@@ -18,6 +18,7 @@ from .events import (
     DestinationHealth,
     DestinationStateChanged,
     IngestStateChanged,
+    IngestSwitched,
     SourceStateChanged,
     Stored,
     ViewersSampled,
@@ -52,7 +53,7 @@ class Recorder:
         self._audience = bus.subscribe(CommentsFetched, ViewersSampled, maxsize=256, lossless=True,
                                        name="recorder.audience")
         self._history = bus.subscribe(DestinationStateChanged, DestinationHealth, IngestStateChanged,
-                                      SourceStateChanged, maxsize=10000, name="recorder.history")
+                                      IngestSwitched, SourceStateChanged, maxsize=10000, name="recorder.history")
         self._last_health: dict[str, float] = {}
         self._disk_error: str | None = None  # why the database cannot be written right now, or None
 
@@ -163,5 +164,7 @@ class Recorder:
                 self.store.log_destination_health(event.at, event.name, event.health)
         elif isinstance(event, IngestStateChanged):
             self.store.log_ingest_event(event.at, event.state, event.error, event.probe)
+        elif isinstance(event, IngestSwitched):
+            self.store.log_ingest_switch(event.at, event.new, event.on_air, event.target, event.reason)
         elif isinstance(event, SourceStateChanged):
             self.store.log_source_event(event.name, event.platform, event.state, event.error)
