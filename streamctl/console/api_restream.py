@@ -7,6 +7,7 @@ from aiohttp import web
 from ..config import ConfigError, destination_from_api, typed_key
 from ..redact import redact
 from ..restream.restreamer import DuplicateDestination, NotRemovable, UnknownDestination
+from ..restream.switcher import SwitchRefused
 from ..states import DestinationState, IngestState
 from .auth import IDENTITY, requires
 from .http import json_error, json_response, read_json
@@ -126,6 +127,29 @@ async def ingest(request: web.Request) -> web.Response:
     return json_response(request.app[CONTROLLER].restreamer.ingest_status())
 
 
+SWITCH_TO = ("primary", "backup")
+
+
+@requires("operator")
+async def switch_ingest(request: web.Request) -> web.Response:
+    """`POST /api/ingest/switch {"to": "primary"|"backup"}`: that input on air at its next keyframe."""
+    expected = '{"to": "primary" or "backup"}'
+    body = await read_json(request, expected, required=True)
+    to = body.get("to")
+    if to not in SWITCH_TO:
+        return json_error(400, f"request: to: {to!r} is not an input, expected {expected}", "error.body_field",
+                          {"expected": expected})
+    controller = request.app[CONTROLLER]
+    before = controller.restreamer.ingest_status()
+    try:
+        status = await controller.restreamer.ingest.switch(to)
+    except SwitchRefused as e:
+        return json_error(409, str(e), "error.ingest_switch", {"to": to, "why": str(e)})
+    controller.store.audit(request[IDENTITY].name, "ingest.switch", "ingest", to,
+                           {"on_air": before.get("on_air")}, {"to": to})
+    return json_response(status)
+
+
 def _label(value: object) -> str:
     return redact(str(value)).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
@@ -182,6 +206,10 @@ def metrics_text(controller) -> str:
     ingest_status = restreamer.ingest_status()
     m.family("ingest_state", "gauge", "1 for the ingest's current state",
              [({"state": s}, ingest_status.get("state") == s) for s in IngestState])
+    m.family("ingest_on_air", "gauge", "1 for the source the program carries now (primary, backup, slate)",
+             [({"input": who}, ingest_status.get("on_air") == who) for who in ("primary", "backup", "slate")])
+    m.family("ingest_switches_total", "counter", "changes of the source on air",
+             [({}, (ingest_status.get("switch") or {}).get("switches"))])
     slate = ingest_status.get("slate") or {}
     m.family("ingest_slate_on_air", "gauge", "1 while the holding card feeds the platforms in place of the program",
              [({}, bool(slate.get("on_air")))])
@@ -212,4 +240,5 @@ def setup(app: web.Application) -> None:
     app.router.add_put("/api/destinations/{name}/key", replace_key)
     app.router.add_delete("/api/destinations/{name}", remove_destination)
     app.router.add_get("/api/ingest", ingest)
+    app.router.add_post("/api/ingest/switch", switch_ingest)
     app.router.add_get("/metrics", metrics)
