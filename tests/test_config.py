@@ -340,8 +340,8 @@ def test_a_change_from_the_console_is_checked_like_the_file_and_a_new_video_drop
     assert caught.value.issues == [
         "request: credential_env: cannot be changed while running, expected PUT /api/audience/yt/credential "
         "to replace the secret",
-        "request: colour: unknown key, expected one of api_base, daily_quota, enabled, interval, live_chat_id, "
-        "planned_hours, transport, video_id",
+        "request: colour: unknown key, expected one of api_base, credentials_file, daily_quota, enabled, interval, "
+        "live_chat_id, planned_hours, transport, video_id",
         "request: video_id: is empty, expected a string",
     ]
 
