@@ -23,7 +23,8 @@ CODES = (
     "ingest.refused", "ingest.lost", "ingest.backup", "slate.on",
     "destination.backoff", "destination.failed", "destination.rules", "platform.health",
     "audience.failing", "audience.blocked", "audience.polling", "audience.ended", "credential.expiring", "quota.low",
-    "program.silent", "program.black", "program.frozen", "disk.low", "archive.failed",
+    "program.silent", "program.black", "program.frozen", "disk.low", "archive.failed", "destination.slow",
+    "snapshot.failed",
 )
 
 

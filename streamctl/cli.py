@@ -1,4 +1,4 @@
-"""The `streamctl` command: run, demo, check, doctor, user, token, report."""
+"""The `streamctl` command: run, demo, check, doctor, user, token, backup, report."""
 
 from __future__ import annotations
 
@@ -50,9 +50,15 @@ def cmd_check(args) -> int:
           f"{len(event.audience)} audience source(s)")
     for d in event.destinations:
         print(f"  destination {d.name}: {d.platform} {d.display_url} profile={d.profile}")
-    from .restream.probe import check_ingest_against_rules
+    from .audience.registry import missing_extras
+    from .console.https import plain_http_warning
 
-    problems = asyncio.run(check_ingest_against_rules(event, timeout=args.probe_timeout))
+    if (warning := plain_http_warning(event)) is not None:
+        print(warning, file=sys.stderr)
+    from .restream.check import check_ingest_against_rules
+
+    problems = [f"{args.event}: audience {config.name!r}: {hint}" for config, hint in missing_extras(event.audience)]
+    problems += asyncio.run(check_ingest_against_rules(event, timeout=args.probe_timeout))
     for line in problems:
         print(redact(line), file=sys.stderr)
     return EXIT_USAGE if problems else 0
@@ -63,6 +69,14 @@ def cmd_doctor(args) -> int:
 
     text, ok = doctor_report()
     print(text)
+    if ok:
+        import asyncio
+
+        from .restream.hardware import find_hardware_encoder
+        from .restream.supervisor import Supervisor
+
+        # A working hardware encoder is a bonus, not a need: none found is not a failure.
+        print("\n".join(asyncio.run(find_hardware_encoder(Supervisor())).lines()))
     return 0 if ok else 1
 
 
@@ -221,6 +235,19 @@ def cmd_token_revoke(args) -> int:
     return 0
 
 
+def cmd_backup(args) -> int:
+    from .backup import BackupError, backup
+
+    try:
+        copied = backup(Path(args.database), Path(args.output))
+    except BackupError as e:
+        print(f"streamctl backup: {e}", file=sys.stderr)
+        return 1
+    print(f"{args.database} copied to {copied.target}: {copied.pages} pages, {copied.bytes / 1e6:.1f} MB, "
+          f"{copied.seconds:.2f} s")
+    return 0
+
+
 def cmd_report(args) -> int:
     from .report.cli import run_report
 
@@ -287,6 +314,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("id", type=int)
     t.add_argument("--event", required=True)
     t.set_defaults(func=cmd_token_revoke)
+
+    p = sub.add_parser("backup", help="a consistent copy of the event database, also while the event runs")
+    p.add_argument("database", help="the event's SQLite database")
+    p.add_argument("output", help="the copy (replaced atomically if it exists)")
+    p.set_defaults(func=cmd_backup)
 
     p = sub.add_parser("report", help="the post-event viewer report")
     p.add_argument("database", help="the event's SQLite database")

@@ -2,79 +2,54 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
+import ssl
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from .audience.options import (
+    AUDIENCE_PLATFORMS,
+    COMMON_OPTIONS,
+    PLATFORM_OPTIONS,
+    Option,
+    env_option,
+    make_options,
+    options_of,
+)
 from .redact import mask_url, register_secret
 from .restream.platforms import PLATFORMS
 
 DESTINATION_PLATFORMS = tuple(PLATFORMS)
-AUDIENCE_PLATFORMS = ("youtube", "facebook", "tiktok", "twitch", "webhook", "simulated", "manual")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 SLATE_TEXT = "Chương trình sẽ tiếp tục trong giây lát — We'll be right back"
+SNAPSHOT_EVERY_S = (1, 86400)  # bounds of [event] snapshot_every_s
 SLATE_TEXT_MAX = 200  # characters; the card has room for a few lines
+FAILBACK = ("auto", "manual")
+FAILBACK_AFTER_S = 10.0
 
 # The keys each table of the event file takes (README's "Event file" section documents every one).
 TABLE_KEYS: dict[str, set[str]] = {
-    "event": {"name", "timezone", "database"},
-    "ingest": {"url", "key_env", "slate", "slate_text"},
-    "destination": {"name", "platform", "url", "key_env", "autostart", "profile"},
-    "console": {"listen"},
+    "event": {"name", "timezone", "database", "snapshot_every_s", "snapshot_dir"},
+    "ingest": {"url", "key_env", "slate", "slate_text", "backup_url", "backup_key_env", "failback",
+               "failback_after_s"},
+    "destination": {"name", "platform", "url", "key_env", "autostart", "profile", "backup", "backup_url"},
+    "console": {"listen", "tls_cert", "tls_key", "trusted_proxy"},
     "archive": {"path", "segment_s"},
+    "monitor": {"enabled", "preview_fps", "preview_width", "black_after_s", "frozen_after_s", "silent_after_s",
+                "silence_db"},
 }
 
-# Per audience platform: field -> (required, expected type, help). The help text is the documentation.
-AUDIENCE_FIELDS: dict[str, dict[str, tuple[bool, type | tuple[type, ...], str]]] = {
-    "youtube": {
-        "video_id": (True, str, "the live video's id (the v= of its watch URL)"),
-        "live_chat_id": (False, str, "the chat id, if known; otherwise read from the video"),
-        "credential_env": (True, str, "environment variable holding an OAuth bearer token or API key"),
-        "api_base": (False, str, "API root, default https://www.googleapis.com"),
-        "daily_quota": (False, int, "quota units available for the day, default 10000"),
-        "planned_hours": (False, (int, float), "planned event length in hours, for the quota planner"),
-        "transport": (False, str, "how chat is read: \"stream\" (default; liveChatMessages.streamList pushes "
-                      "messages as they are typed, 5 units a connection; falls back to polling when the endpoint "
-                      "answers 404/405/501 or not JSON) or \"poll\" (liveChatMessages.list, 5 units a poll)"),
-    },
-    "facebook": {
-        "live_video_id": (True, str, "the live video's id"),
-        "credential_env": (True, str, "environment variable holding the Page access token"),
-        "api_base": (False, str, "API root, default https://graph.facebook.com/v21.0"),
-    },
-    "tiktok": {
-        "unique_id": (True, str, "the broadcasting account, e.g. @baoquangninh"),
-        "credential_env": (False, str, "environment variable holding a sign-server API key"),
-    },
-    "twitch": {
-        "channel": (True, str, "the channel login"),
-        "credential_env": (True, str, "environment variable holding an app access token"),
-        "client_id": (True, str, "the Twitch application's client id"),
-        "api_base": (False, str, "Helix root, default https://api.twitch.tv/helix"),
-        "irc_url": (False, str, "chat websocket, default wss://irc-ws.chat.twitch.tv:443"),
-    },
-    "webhook": {
-        "secret_env": (True, str, "environment variable holding the HMAC-SHA256 secret"),
-        "label": (False, str, "platform name shown for these comments, e.g. zalo"),
-    },
-    "simulated": {
-        "api_base": (False, str, "root of the local fake platform APIs, set by the demo"),
-        "rate": (False, (int, float), "comments per second on average, default 1"),
-        "seed": (False, int, "random seed for a repeatable audience"),
-    },
-    "manual": {
-        "label": (False, str, "platform name shown for these counts, e.g. zalo"),
-    },
-}
-AUDIENCE_COMMON = {"name", "platform", "interval", "enabled"}
-# Fields that take one of a few words.
-AUDIENCE_CHOICES: dict[tuple[str, str], tuple[str, ...]] = {("youtube", "transport"): ("stream", "poll")}
+AUDIENCE_COMMON = set(COMMON_OPTIONS)
+# Per audience platform: option -> (required, expected type, help), derived from audience/options.py.
+AUDIENCE_FIELDS: dict[str, dict[str, tuple[bool, type, str]]] = {
+    platform: {o.name: (o.required, o.kind, o.help) for o in options_of(platform)} for platform in PLATFORM_OPTIONS}
 
 
 class ConfigError(Exception):
@@ -90,6 +65,8 @@ class EventInfo:
     name: str
     timezone: str
     database: Path
+    snapshot_every_s: int | None = None  # a copy of the database every so many seconds while running, or never
+    snapshot_dir: Path | None = None  # where the copies go (default: beside the database)
 
 
 @dataclass(frozen=True)
@@ -102,6 +79,9 @@ class IngestConfig:
     key: str | None = field(default=None, repr=False)
     slate: bool = True  # a holding card keeps every platform fed while the program is lost
     slate_text: str = SLATE_TEXT
+    backup: IngestConfig | None = None  # a second encoder, on air while this one is lost (its own url/kind/key)
+    failback: str = "auto"  # auto: back to this input once stable `failback_after_s`; manual: by the operator
+    failback_after_s: float = FAILBACK_AFTER_S
 
     @property
     def display_url(self) -> str:
@@ -117,13 +97,26 @@ class DestinationConfig:
     key: str | None = field(default=None, repr=False)
     autostart: bool = True
     profile: str = "copy"
+    backup: bool = False  # also publish to the platform's backup ingest, as a second supervised output
+    backup_url: str | None = None  # that backup ingest; None: derived from the platform (YouTube) if it can be
 
     @property
     def publish_url(self) -> str:
         """The full URL ffmpeg publishes to: base URL joined with the stream key."""
-        if not self.key:
-            return self.url
-        return self.url.rstrip("/") + "/" + self.key
+        return join_key(self.url, self.key)
+
+    @property
+    def backup_base_url(self) -> str | None:
+        """The backup ingest without the key: `backup_url`, else the platform's documented one, else None."""
+        if self.backup_url:
+            return self.backup_url
+        return youtube_backup_url(self.url) if self.platform == "youtube" else None
+
+    @property
+    def backup_publish_url(self) -> str | None:
+        """The full backup URL ffmpeg publishes to (same key as the primary), or None when there is none."""
+        base = self.backup_base_url if self.backup else None
+        return join_key(base, self.key) if base else None
 
     @property
     def display_url(self) -> str:
@@ -131,23 +124,90 @@ class DestinationConfig:
         return mask_url(self.publish_url)
 
 
+def join_key(url: str, key: str | None) -> str:
+    """A base ingest URL joined with its stream key (`rtmp://host/app` + `KEY`)."""
+    return url.rstrip("/") + "/" + key if key else url
+
+
+# YouTube's documented backup ingest: the primary host with b. for a., app `live2?backup=1`, the same key.
+YOUTUBE_PRIMARY = {"a.rtmp.youtube.com": "b.rtmp.youtube.com", "a.rtmps.youtube.com": "b.rtmps.youtube.com"}
+
+
+def youtube_backup_url(url: str) -> str | None:
+    """`rtmps://a.rtmps.youtube.com/live2` → `rtmps://b.rtmps.youtube.com/live2?backup=1`; None for other hosts."""
+    parts = urlsplit(url)
+    backup_host = YOUTUBE_PRIMARY.get((parts.hostname or "").lower())
+    if backup_host is None:
+        return None
+    netloc = backup_host + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/") or "/live2", "backup=1", ""))
+
+
+@dataclass(frozen=True)
+class MonitorConfig:
+    """The confidence monitor: one low-rate decoder of the program for the preview, meters and detectors."""
+
+    enabled: bool = True
+    preview_fps: float = 2.0  # pictures a second; the preview is at most 1 / fps + the decoder's delay old
+    preview_width: int = 480  # pixels; height follows the program's shape
+    black_after_s: float = 5.0  # a black picture this long raises program.black
+    frozen_after_s: float = 10.0  # an unchanging picture this long raises program.frozen (a slide can be still)
+    silent_after_s: float = 10.0  # every channel under silence_db this long raises program.silent
+    silence_db: float = -50.0  # RMS level (dBFS) under which a channel counts as silent
+
+
 @dataclass(frozen=True)
 class AudienceConfig:
+    """One `[[audience]]` table: `options` is the platform's typed options (audience/options.py)."""
+
     name: str
     platform: str
-    options: dict[str, Any]
+    options: Any  # YouTubeOptions, FacebookOptions, ... (a plain dict is turned into them)
     credential: str | None = field(default=None, repr=False)
     interval: float | None = None
     enabled: bool = True
 
+    def __post_init__(self) -> None:
+        if isinstance(self.options, dict):  # sources built in code (the simulation, tests) pass plain values
+            object.__setattr__(self, "options", make_options(self.platform, self.options))
+
     def get(self, key: str, default: Any = None) -> Any:
-        return self.options.get(key, default)
+        """An option's value, or `default` when it is unset (kept for callers written before typed options)."""
+        value = getattr(self.options, key, None)
+        return default if value is None else value
+
+    @property
+    def credential_env(self) -> str | None:
+        """The environment variable the file names for this source's secret, if any."""
+        env = env_option(self.platform)
+        return getattr(self.options, env.name) if env else None
 
 
 @dataclass(frozen=True)
 class ConsoleConfig:
     host: str = "127.0.0.1"
     port: int = 8080
+    tls_cert: Path | None = None  # PEM certificate (chain): streamctl serves HTTPS itself
+    tls_key: Path | None = None  # its PEM private key
+    trusted_proxy: str | None = None  # the reverse proxy's address, whose X-Forwarded-Proto/Forwarded is believed
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert is not None
+
+    @property
+    def loopback_only(self) -> bool:
+        """Whether only this machine can reach the console."""
+        return is_loopback(self.host)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -165,6 +225,7 @@ class EventFile:
     audience: tuple[AudienceConfig, ...]
     console: ConsoleConfig
     archive: ArchiveConfig | None
+    monitor: MonitorConfig = field(default_factory=MonitorConfig)
 
 
 class _Checker:
@@ -278,7 +339,17 @@ def _check_event(c: _Checker, data: dict, base: Path) -> EventInfo:
         tz = "UTC"
     db = c.value(table, "event", "database", str, False, None)
     database = (base / db) if db else base / (re.sub(r"[^A-Za-z0-9_-]+", "-", c.path.stem) + ".db")
-    return EventInfo(name=name, timezone=tz, database=database.resolve())
+    every = c.value(table, "event", "snapshot_every_s", int, False, None)
+    if every is not None and not SNAPSHOT_EVERY_S[0] <= every <= SNAPSHOT_EVERY_S[1]:
+        c.fail("event.snapshot_every_s", f"{every} is out of range, expected seconds between "
+               f"{SNAPSHOT_EVERY_S[0]} and {SNAPSHOT_EVERY_S[1]}")
+        every = None
+    folder = c.value(table, "event", "snapshot_dir", str, False, None)
+    if folder is not None and every is None and "snapshot_every_s" not in table:
+        c.fail("event.snapshot_dir", "is set without snapshot_every_s, expected both (how often, and where)")
+    snapshot_dir = (base / folder).resolve() if folder else None
+    return EventInfo(name=name, timezone=tz, database=database.resolve(), snapshot_every_s=every,
+                     snapshot_dir=snapshot_dir)
 
 
 def _check_ingest(c: _Checker, data: dict, base: Path) -> IngestConfig | None:
@@ -295,19 +366,54 @@ def _check_ingest(c: _Checker, data: dict, base: Path) -> IngestConfig | None:
                                     f"{SLATE_TEXT_MAX} characters of text (new lines allowed)")
         slate_text = SLATE_TEXT
     key = c.secret("ingest.key_env", key_env, required=True)
+    backup_url = c.value(table, "ingest", "backup_url", str, False)
+    backup_key_env = c.value(table, "ingest", "backup_key_env", str, False)
+    backup_key = c.secret("ingest.backup_key_env", backup_key_env, required=True)
+    failback = c.value(table, "ingest", "failback", str, False, "auto")
+    if failback not in FAILBACK:
+        c.fail("ingest.failback", f"{_short(failback)} is not known, expected \"auto\" or \"manual\"")
+        failback = "auto"
+    failback_after_s = c.value(table, "ingest", "failback_after_s", (int, float), False, FAILBACK_AFTER_S)
+    if not 0 <= failback_after_s <= 3600:
+        c.fail("ingest.failback_after_s", f"{failback_after_s!r} is out of range, expected 0 to 3600 seconds")
+        failback_after_s = FAILBACK_AFTER_S
+    if backup_url is None and (backup_key_env is not None or "failback" in table or "failback_after_s" in table):
+        c.fail("ingest.backup_url", "missing, expected a backup input since backup_key_env or failback is set")
     if url is None:
         return None
+    primary = _check_input(c, "ingest.url", url, base)
+    if primary is None:
+        return None
+    kind, url = primary
+    backup = None
+    if backup_url is not None and (checked := _check_input(c, "ingest.backup_url", backup_url, base)):
+        backup_kind, backup_url = checked
+        backup = IngestConfig(url=backup_url, kind=backup_kind, key_env=backup_key_env, key=backup_key, slate=False)
+        listeners = ("rtmp_listen", "srt_listen")
+        if kind in listeners and backup_kind == kind and _listens_on(url) == _listens_on(backup_url):
+            c.fail("ingest.backup_url", f"{mask_url(backup_url)!r} listens on the same port as ingest.url, "
+                                        "expected another port for the backup encoder")
+    return IngestConfig(url=url, kind=kind, key_env=key_env, key=key, slate=slate, slate_text=slate_text,
+                        backup=backup, failback=failback, failback_after_s=float(failback_after_s))
+
+
+def _listens_on(url: str) -> int | None:
+    return urlsplit(url).port
+
+
+def _check_input(c: _Checker, key: str, url: str, base: Path) -> tuple[str, str] | None:
+    """One input's URL: its kind and the URL as used (a file made absolute, our `listen=` dropped)."""
     kind = ingest_kind(url)
     if kind is None:
-        c.fail("ingest.url", f"{mask_url(url)!r} has an unknown scheme, expected rtmp://, srt://, a file, "
-                             "a pull URL or \"testsrc\"")
+        c.fail(key, f"{mask_url(url)!r} has an unknown scheme, expected rtmp://, srt://, a file, "
+                    "a pull URL or \"testsrc\"")
         return None
     if kind == "file":
         path = Path(urlsplit(url).path if url.startswith("file:") else url)
         if not path.is_absolute():
             path = base / path
         if not path.exists():
-            c.fail("ingest.url", f"file {str(path)!r} does not exist, expected a media file to play")
+            c.fail(key, f"file {str(path)!r} does not exist, expected a media file to play")
         url = str(path)
     if urlsplit(url).scheme.lower() == "rtmp" and "listen" in parse_qs(urlsplit(url).query):
         # `listen=` was for us, not for the server we pull from or the address we bind.
@@ -317,8 +423,8 @@ def _check_ingest(c: _Checker, data: dict, base: Path) -> IngestConfig | None:
     if kind == "rtmp_listen":
         parts = urlsplit(url)
         if not parts.path.strip("/"):
-            c.fail("ingest.url", f"{url!r} has no app path, expected e.g. rtmp://0.0.0.0:1935/live")
-    return IngestConfig(url=url, kind=kind, key_env=key_env, key=key, slate=slate, slate_text=slate_text)
+            c.fail(key, f"{url!r} has no app path, expected e.g. rtmp://0.0.0.0:1935/live")
+    return kind, url
 
 
 def _check_destinations(c: _Checker, data: dict) -> tuple[DestinationConfig, ...]:
@@ -365,6 +471,12 @@ def check_destination(table: dict, where: str, c: _Checker) -> DestinationConfig
     if profile not in PROFILES:
         c.fail(f"{where}.profile", f"{profile!r} is unknown, expected one of {', '.join(PROFILES)}")
     key = c.secret(f"{where}.key_env", key_env, required=True)
+    backup = c.value(table, where, "backup", bool, False, False)
+    backup_url = c.value(table, where, "backup_url", str, False)
+    if backup_url is not None:
+        _check_backup_url(c, where, backup_url, platform)
+    if backup and backup_url is None and url is not None:
+        _check_backup_derivable(c, where, table, platform, url)
     if url is not None:
         scheme = urlsplit(url).scheme.lower() or "file"
         if scheme not in rules.schemes:
@@ -376,7 +488,30 @@ def check_destination(table: dict, where: str, c: _Checker) -> DestinationConfig
     if len(c.issues) > before or name is None or url is None:
         return None
     return DestinationConfig(name=name, platform=platform, url=url, key_env=key_env, key=key,
-                             autostart=autostart, profile=profile)
+                             autostart=autostart, profile=profile, backup=backup, backup_url=backup_url)
+
+
+def _check_backup_url(c: _Checker, where: str, backup_url: str, platform: str) -> None:
+    rules = PLATFORMS[platform]
+    scheme = urlsplit(backup_url).scheme.lower()
+    if scheme not in rules.schemes or scheme == "file" or not urlsplit(backup_url).hostname:
+        c.fail(f"{where}.backup_url", f"{mask_url(backup_url)!r} is not a {platform} ingest URL, expected "
+                                      f"{' or '.join(s for s in rules.schemes if s != 'file')}://host/app")
+
+
+def _check_backup_derivable(c: _Checker, where: str, table: dict, platform: str, url: str) -> None:
+    """`backup = true` without `backup_url`: only where the platform's backup ingest is known."""
+    if platform == "youtube":
+        if youtube_backup_url(url) is None:
+            c.fail(f"{where}.backup", f"YouTube's backup ingest is known only for a.rtmp(s).youtube.com, not "
+                                      f"{mask_url(url)!r}; expected backup_url")
+    elif platform == "facebook":
+        # Facebook hands out a secondary URL only for a live video created through its API with backup on.
+        if table.get("broadcast") != "create":
+            c.fail(f"{where}.backup", "Facebook gives a backup (secondary) URL only for a live video streamctl "
+                                      "creates, expected broadcast = \"create\" (or an explicit backup_url)")
+    else:
+        c.fail(f"{where}.backup", f"{platform} has no documented backup ingest, expected backup_url")
 
 
 def _check_audience(c: _Checker, data: dict) -> tuple[AudienceConfig, ...]:
@@ -396,30 +531,18 @@ def _check_audience(c: _Checker, data: dict) -> tuple[AudienceConfig, ...]:
         if name is not None and not NAME_RE.match(name):
             c.fail(f"{where}.name", f"{_short(name)} is not a plain name, expected letters, digits, '-', '_' or '.'")
         platform = c.value(table, where, "platform", str, True)
-        if platform not in AUDIENCE_FIELDS:
+        if platform not in PLATFORM_OPTIONS:
             if platform is not None:
                 c.fail(f"{where}.platform", f"{platform!r} is unknown, expected one of {', '.join(AUDIENCE_PLATFORMS)}")
             continue
-        fields = AUDIENCE_FIELDS[platform]
-        c.unknown(table, where, AUDIENCE_COMMON | set(fields))
-        options = {}
-        for key, (required, kind, _help) in fields.items():
-            value = c.value(table, where, key, kind, required)
-            if value is not None:
-                options[key] = value
-        for key, value in options.items():
-            choices = AUDIENCE_CHOICES.get((platform, key))
-            if choices and value not in choices:
-                c.fail(f"{where}.{key}", f"{_short(value)} is not known, expected one of {', '.join(choices)}")
-        for key in ("api_base", "irc_url"):
-            if key in options and urlsplit(options[key]).scheme not in ("http", "https", "ws", "wss"):
-                c.fail(f"{where}.{key}", f"{_short(options[key])} is not a URL, expected http(s)://host/path")
+        c.unknown(table, where, AUDIENCE_COMMON | {o.name for o in options_of(platform)})
+        options = check_options(c, table, where, platform)
         interval = c.value(table, where, "interval", (int, float), False)
         if interval is not None and not 0.2 <= interval <= 3600:
             c.fail(f"{where}.interval", f"{interval} is out of range, expected seconds between 0.2 and 3600")
         enabled = c.value(table, where, "enabled", bool, False, True)
-        env_key = "secret_env" if "secret_env" in fields else "credential_env"
-        credential = c.secret(f"{where}.{env_key}", options.get(env_key), required=fields.get(env_key, (False,))[0])
+        env = env_option(platform)
+        credential = c.secret(f"{where}.{env.name}", getattr(options, env.name), required=env.required) if env else None
         if name in seen:
             c.fail(f"{where}.name", f"{name!r} is used twice, expected a unique name")
         seen.add(name)
@@ -428,6 +551,57 @@ def _check_audience(c: _Checker, data: dict) -> tuple[AudienceConfig, ...]:
                                       interval=float(interval) if interval is not None else None,
                                       enabled=enabled))
     return tuple(out)
+
+
+def check_options(c: _Checker, table: dict, where: str, platform: str) -> Any:
+    """One platform's options from a table, each checked against its declaration (kind, choices, URL)."""
+    values: dict[str, Any] = {}
+    for opt in options_of(platform):
+        value = c.value(table, where, opt.name, (int, float) if opt.kind is float else opt.kind, opt.required)
+        if value is None or not _fits(c, f"{where}.{opt.name}" if where else opt.name, opt, value):
+            continue
+        values[opt.name] = float(value) if opt.kind is float else value
+    return make_options(platform, values)
+
+
+def _fits(c: _Checker, where: str, opt: Option, value: Any) -> bool:
+    if opt.choices and value not in opt.choices:
+        c.fail(where, f"{_short(value)} is not known, expected one of {', '.join(opt.choices)}")
+        return False
+    if opt.url and urlsplit(value).scheme not in ("http", "https", "ws", "wss"):
+        c.fail(where, f"{_short(value)} is not a URL, expected http(s)://host/path")
+        return False
+    return True
+
+
+def audience_from_api(current: AudienceConfig, changes: dict, environ: dict[str, str] | None = None
+                      ) -> AudienceConfig:
+    """`current` with the options and `enabled`/`interval` a request changes, checked as the file's are.
+
+    A secret's environment variable cannot be changed this way (the credential route replaces the secret).
+    Raises ConfigError with `request: key: problem` lines.
+    """
+    c = _Checker(Path("request"), dict(os.environ if environ is None else environ), need_secrets=False)
+    if not isinstance(changes, dict) or not changes:
+        raise ConfigError(["request: body: expected an object with the keys to change"])
+    env = env_option(current.platform)
+    if env is not None and env.name in changes:
+        c.fail(env.name, f"cannot be changed while running, expected PUT /api/audience/{current.name}/credential "
+                         "to replace the secret")
+        changes = {k: v for k, v in changes.items() if k != env.name}
+    c.unknown(changes, "", {o.name for o in options_of(current.platform) if not o.env} | {"enabled", "interval"})
+    merged = {o.name: getattr(current.options, o.name) for o in options_of(current.platform)}
+    merged = {k: v for k, v in merged.items() if v is not None}
+    merged.update({k: v for k, v in changes.items() if k not in ("enabled", "interval")})
+    options = check_options(c, merged, "", current.platform)
+    enabled = c.value(changes, "", "enabled", bool, False, current.enabled)
+    interval = c.value(changes, "", "interval", (int, float), False, current.interval)
+    if interval is not None and not 0.2 <= interval <= 3600:
+        c.fail("interval", f"{interval} is out of range, expected seconds between 0.2 and 3600")
+    if c.issues:
+        raise ConfigError(c.issues)
+    return replace(current, options=options, enabled=enabled,
+                   interval=float(interval) if interval is not None else None)
 
 
 def parse_listen(value: str) -> tuple[str, int] | None:
@@ -441,15 +615,47 @@ def parse_listen(value: str) -> tuple[str, int] | None:
     return (m.group(1) or m.group(2)), port
 
 
-def _check_console(c: _Checker, data: dict) -> ConsoleConfig:
+def _check_tls(c: _Checker, table: dict, base: Path) -> tuple[Path | None, Path | None]:
+    cert = c.value(table, "console", "tls_cert", str, False, None)
+    key = c.value(table, "console", "tls_key", str, False, None)
+    if (cert is None) != (key is None):
+        given, lacking = ("tls_cert", "tls_key") if key is None else ("tls_key", "tls_cert")
+        c.fail(f"console.{lacking}", f"missing while {given} is set, expected both PEM files (certificate and key)")
+        return None, None
+    if cert is None:
+        return None, None
+    paths = (base / cert).resolve(), (base / key).resolve()
+    for name, path in zip(("tls_cert", "tls_key"), paths, strict=True):
+        if not path.is_file():
+            c.fail(f"console.{name}", f"{path} is not a readable file, expected a PEM file")
+            return None, None
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(*paths)
+    except (ssl.SSLError, OSError) as e:
+        c.fail("console.tls_cert", f"{paths[0]} with {paths[1]} cannot be loaded ({e.strerror or e}), "
+               "expected a PEM certificate and the private key that belongs to it")
+        return None, None
+    return paths
+
+
+def _check_console(c: _Checker, data: dict, base: Path) -> ConsoleConfig:
     table = c.table(data, "console", required=False) or {}
     c.unknown(table, "console", TABLE_KEYS["console"])
     listen = c.value(table, "console", "listen", str, False, "127.0.0.1:8080")
     parsed = parse_listen(listen)
     if parsed is None:
         c.fail("console.listen", f"{_short(listen)} is not host:port, expected e.g. \"127.0.0.1:8080\"")
-        return ConsoleConfig()
-    return ConsoleConfig(host=parsed[0], port=parsed[1])
+        parsed = ("127.0.0.1", 8080)
+    cert, key = _check_tls(c, table, base)
+    proxy = c.value(table, "console", "trusted_proxy", str, False, None)
+    if proxy is not None:
+        try:
+            proxy = str(ipaddress.ip_address(proxy))
+        except ValueError:
+            c.fail("console.trusted_proxy", f"{_short(proxy)} is not an IP address, expected the reverse proxy's "
+                   "address as it connects to the console, e.g. \"127.0.0.1\"")
+            proxy = None
+    return ConsoleConfig(host=parsed[0], port=parsed[1], tls_cert=cert, tls_key=key, trusted_proxy=proxy)
 
 
 def _check_archive(c: _Checker, data: dict, base: Path) -> ArchiveConfig | None:
@@ -462,6 +668,25 @@ def _check_archive(c: _Checker, data: dict, base: Path) -> ArchiveConfig | None:
     if not 10 <= seg <= 86400:
         c.fail("archive.segment_s", f"{seg} is out of range, expected seconds between 10 and 86400")
     return ArchiveConfig(path=(base / path).resolve(), segment_s=seg)
+
+
+def _check_monitor(c: _Checker, data: dict) -> MonitorConfig:
+    table = c.table(data, "monitor", required=False) or {}
+    c.unknown(table, "monitor", TABLE_KEYS["monitor"])
+    d = MonitorConfig()
+    enabled = c.value(table, "monitor", "enabled", bool, False, d.enabled)
+    ranges = {"preview_fps": (1.0, 10.0, d.preview_fps), "preview_width": (64, 1920, d.preview_width),
+              "black_after_s": (0.5, 3600.0, d.black_after_s), "frozen_after_s": (0.5, 3600.0, d.frozen_after_s),
+              "silent_after_s": (0.5, 3600.0, d.silent_after_s), "silence_db": (-120.0, 0.0, d.silence_db)}
+    values: dict[str, Any] = {}
+    for key, (low, high, default) in ranges.items():
+        kind = int if key == "preview_width" else (int, float)
+        value = c.value(table, "monitor", key, kind, False, default)
+        if not low <= value <= high:
+            c.fail(f"monitor.{key}", f"{value} is out of range, expected a number from {low:g} to {high:g}")
+            value = default
+        values[key] = value
+    return MonitorConfig(enabled=enabled, **values)
 
 
 def load_event(path: str | os.PathLike, environ: dict[str, str] | None = None,
@@ -487,8 +712,9 @@ def load_event(path: str | os.PathLike, environ: dict[str, str] | None = None,
     ingest = _check_ingest(c, data, base)
     destinations = _check_destinations(c, data)
     audience = _check_audience(c, data)
-    console = _check_console(c, data)
+    console = _check_console(c, data, base)
     archive = _check_archive(c, data, base)
+    monitor = _check_monitor(c, data)
     # Only when the table is absent: a broken [ingest] has already been reported key by key.
     if destinations and "ingest" not in data:
         c.fail("ingest", "missing, expected an [ingest] table since the event has destinations")
@@ -497,13 +723,38 @@ def load_event(path: str | os.PathLike, environ: dict[str, str] | None = None,
     if c.issues:
         raise ConfigError(c.issues)
     return EventFile(path=path, event=event, ingest=ingest, destinations=destinations, audience=audience,
-                     console=console, archive=archive)
+                     console=console, archive=archive, monitor=monitor)
+
+
+KEY_MAX = 1000  # characters; platforms' keys are tens of characters, TikTok's signed ones a few hundred
+
+
+def typed_key(value: object, where: str = "request: key") -> str:
+    """A stream key typed in the console: one word of printable characters; raises ConfigError (never quoting it)."""
+    if not isinstance(value, str):
+        raise ConfigError([f"{where}: is a {type(value).__name__}, expected the stream key as a string"])
+    key = value.strip()
+    if not 4 <= len(key) <= KEY_MAX or any(ch.isspace() or not ch.isprintable() for ch in key):
+        raise ConfigError([f"{where}: is not a stream key, expected 4 to {KEY_MAX} printable characters "
+                           "without spaces, as the platform shows it"])
+    register_secret(key)
+    return key
 
 
 def destination_from_api(table: dict, environ: dict[str, str] | None = None) -> DestinationConfig:
-    """A destination posted to the API, checked as the event file's are; raises ConfigError."""
+    """A destination posted to the API, checked as the event file's are; raises ConfigError.
+
+    Beside the file's keys it takes `key`: the stream key typed in the console, kept in memory only.
+    """
+    table = dict(table)
+    has_key = "key" in table
+    key = table.pop("key", None)
+    if has_key:
+        key = typed_key(key, "request: destination.key")
+        if table.get("key_env") is not None:
+            raise ConfigError(["request: destination.key: given with key_env, expected one of them"])
     c = _Checker(Path("request"), dict(os.environ if environ is None else environ), need_secrets=True)
     dest = check_destination(table, "destination", c)
     if c.issues or dest is None:
         raise ConfigError(c.issues or ["request: destination: invalid"])
-    return dest
+    return replace(dest, key=key) if has_key else dest

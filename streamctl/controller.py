@@ -49,18 +49,20 @@ class Controller:
 
     async def _console(self) -> None:
         from .console.app import make_app
+        from .console.https import ssl_context
 
         app = make_app(self)
         runner = web.AppRunner(app, handle_signals=False, access_log=None)
         await runner.setup()
         try:
-            site = web.TCPSite(runner, self.event.console.host, self.event.console.port)
+            site = web.TCPSite(runner, self.event.console.host, self.event.console.port,
+                               ssl_context=ssl_context(self.event.console))
             await site.start()
             sock = site._server.sockets[0] if site._server and site._server.sockets else None
             port = sock.getsockname()[1] if sock else self.event.console.port
             host = self.event.console.host
             host = f"[{host}]" if ":" in host else host
-            self.console_url = f"http://{host}:{port}"
+            self.console_url = f"{'https' if self.event.console.tls else 'http'}://{host}:{port}"
             log.info("console at %s", self.console_url)
             self.started.set()
             await asyncio.Event().wait()
@@ -83,6 +85,12 @@ class Controller:
                     tg.create_task(self._console(), name="console"),
                 ]
                 tasks += [tg.create_task(factory(), name=name) for name, factory in self.extra_tasks]
+                if self.event.event.snapshot_every_s:
+                    from .backup import Snapshots
+
+                    snapshots = Snapshots(self.event.event.database, self.event.event.snapshot_every_s,
+                                          self.event.event.snapshot_dir, self.bus)
+                    tasks.append(tg.create_task(snapshots.run(), name="snapshots"))
                 await stop.wait()
                 log.info("stopping")
                 # The audience first, so what it fetched is stored; the restreamer stops its processes.

@@ -107,13 +107,31 @@ class DestinationRemoved(Event):
 
 @dataclass(frozen=True)
 class IngestStateChanged(Event):
-    """The program feed went waiting/live/lost; `probe` is what was seen of it; `slate`: the holding card is on air."""
+    """The program feed went waiting/live/lost; `probe` is what was seen of it; `slate`: the holding card is on air.
+
+    `on_air` says whose tags the program carries (primary, backup, slate; None before the first feed) and
+    `inputs` each input's role, state and error.
+    """
 
     state: str
     probe: dict = field(default_factory=dict)
     error: str | None = None
     at: float = field(default_factory=now)
     slate: bool = False
+    on_air: str | None = None
+    inputs: tuple[dict, ...] = ()
+
+
+@dataclass(frozen=True)
+class IngestSwitched(Event):
+    """The switcher changed state (idle, primary, backup, slate, handback): who is on air, who takes over next."""
+
+    old: str
+    new: str
+    on_air: str | None
+    target: str | None = None  # handback: the input whose next keyframe takes the air
+    reason: str = ""
+    at: float = field(default_factory=now)
 
 
 @dataclass(frozen=True)

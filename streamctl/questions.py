@@ -14,31 +14,33 @@ import logging
 import sqlite3
 
 from .events import AuthorNoted, Bus, CommentsHidden, CommentsStored, QuestionChanged, now
+from .states import (
+    QUESTION_CLOSED,
+    QUESTION_EDITABLE,
+    QUESTION_MERGEABLE,
+    QUESTION_OFFICIAL,
+    QUESTION_QUEUE,
+    QUESTION_TRANSITIONS,
+    QuestionState,
+)
 from .store import Store, iso
 from .text import strip_controls
 
 log = logging.getLogger(__name__)
 
-STATES = ("pending", "approved", "forwarded", "on_air", "answered", "dismissed")
-OFFICIAL_STATES = ("forwarded", "on_air", "answered")  # what officials may read
-QUEUE_STATES = ("forwarded", "on_air")  # the ordered queue in the hall
+STATES = tuple(QuestionState)
+Q = QuestionState
 LOCK_S = 60.0  # a moderator editing holds the question this long, renewed while the editor stays open
 MAX_TEXT = 1000
 MAX_ASSIGNEE = 100
 MAX_NOTE = 500
 
-# action -> (states it may start from, state it leads to)
-TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
-    "approve": (frozenset({"pending"}), "approved"),
-    "forward": (frozenset({"pending", "approved"}), "forwarded"),
-    # Straight to air from approved too: the hall sees it forwarded and on air at once.
-    "on_air": (frozenset({"approved", "forwarded"}), "on_air"),
-    "off_air": (frozenset({"on_air"}), "forwarded"),
-    "answered": (frozenset({"forwarded", "on_air"}), "answered"),
-    "dismiss": (frozenset({"pending", "approved", "forwarded"}), "dismissed"),
-}
-STAMPS = {"approved": "approved_at", "forwarded": "forwarded_at", "on_air": "on_air_at",
-          "answered": "answered_at", "dismissed": "dismissed_at"}
+TRANSITIONS = QUESTION_TRANSITIONS  # action -> (states it may start from, state it leads to)
+STAMPS = {Q.APPROVED: "approved_at", Q.FORWARDED: "forwarded_at", Q.ON_AIR: "on_air_at",
+          Q.ANSWERED: "answered_at", Q.DISMISSED: "dismissed_at"}
+# The hall's ordered queue in SQL, spelt from its states (ours, never user input).
+IN_QUEUE = "state IN (" + ", ".join(f"'{s}'" for s in QUESTION_QUEUE) + ")"
+NEXT_ORD = f", ord = (SELECT COALESCE(MAX(ord), 0) + 1 FROM questions WHERE {IN_QUEUE})"  # noqa: S608
 ACTIONS = (*TRANSITIONS, "restore", "edit", "merge", "move", "assign", "lock", "unlock")
 
 
@@ -70,7 +72,7 @@ def question_dict(row: sqlite3.Row, at: float | None = None) -> dict:
 
 def official_view(question: dict) -> dict:
     """What an official's screen may learn of a question: all of it in their queue, else only that it left."""
-    if question["state"] in OFFICIAL_STATES and question["merged_into"] is None:
+    if question["state"] in QUESTION_OFFICIAL and question["merged_into"] is None:
         return {k: v for k, v in question.items() if k not in ("locked_by", "lock_expires_in")}
     return {"id": question["id"], "state": "hidden"}
 
@@ -143,16 +145,16 @@ class QuestionDesk:
         flagged = "c.is_question = 1 AND " if flagged_only else ""
         sql = ("INSERT OR IGNORE INTO questions (comment_id, text, original_text, author, platform, source, state,"  # noqa: S608
                " asked_at, created_at, updated_at) SELECT c.id, c.text, c.text, c.author_name, c.platform, c.source,"
-               " 'pending', c.published_at, ?, ? FROM comments c LEFT JOIN questions q ON q.comment_id = c.id"
+               " ?, c.published_at, ?, ? FROM comments c LEFT JOIN questions q ON q.comment_id = c.id"
                f" WHERE q.id IS NULL AND {flagged}c.hidden = 0 AND c.kind IN ('comment', 'paid') AND {where}"
                " ORDER BY c.id RETURNING *")
         with self.store.transaction() as db:
-            rows = db.execute(sql, (at, at, *params)).fetchall()
+            rows = db.execute(sql, (Q.PENDING, at, at, *params)).fetchall()
         return [question_dict(r, at) for r in rows]
 
     async def _publish_created(self, questions: list[dict]) -> None:
         for q in questions:
-            self.store.audit("auto", "create", "question", q["id"], None, {"state": "pending", "text": q["text"]})
+            self.store.audit("auto", "create", "question", q["id"], None, {"state": Q.PENDING, "text": q["text"]})
             await self.bus.publish(QuestionChanged(q, "create", "auto"))
 
     # ---- reading -------------------------------------------------------------------------------------
@@ -167,7 +169,7 @@ class QuestionDesk:
         """Questions in `states`: the whole hall queue, and the latest `limit` of the rest, queue order first."""
         marks = ",".join("?" * len(states))
         rows = self.store.query(
-            f"SELECT * FROM questions WHERE state IN ({marks}) AND (state IN ('forwarded', 'on_air')"  # noqa: S608
+            f"SELECT * FROM questions WHERE state IN ({marks}) AND ({IN_QUEUE}"  # noqa: S608
             f" OR id IN (SELECT id FROM questions WHERE state IN ({marks}) ORDER BY id DESC LIMIT ?))"
             " ORDER BY ord IS NULL, ord, id", (*states, *states, max(1, min(limit, 5000))))
         at = now()
@@ -188,7 +190,7 @@ class QuestionDesk:
             raise QuestionError(409, f"comment {comment_id} is hidden or not a message from the audience")
         question = created[0]
         self.store.audit(actor, "create", "question", question["id"], None,
-                         {"state": "pending", "comment_id": comment_id})
+                         {"state": Q.PENDING, "comment_id": comment_id})
         await self.bus.publish(QuestionChanged(question, "create", actor))
         return question, True
 
@@ -226,42 +228,42 @@ class QuestionDesk:
         if row["merged_into"] is not None:
             raise QuestionError(409, f"question {row['id']} was merged into {row['merged_into']}; restore it first")
         db = change.db
-        if target == "on_air":
-            previous = [r["id"] for r in db.execute("SELECT id FROM questions WHERE state = 'on_air' AND id != ?",
-                                                    (row["id"],))]
+        if target == Q.ON_AIR:
+            previous = [r["id"] for r in db.execute("SELECT id FROM questions WHERE state = ? AND id != ?",
+                                                    (Q.ON_AIR, row["id"]))]
             change.touch(previous)
             for pid in previous:
-                db.execute("UPDATE questions SET state = 'answered', answered_at = ?, answered_by = ?,"
-                           " updated_at = ? WHERE id = ?", (at, actor, at, pid))
+                db.execute("UPDATE questions SET state = ?, answered_at = ?, answered_by = ?,"
+                           " updated_at = ? WHERE id = ?", (Q.ANSWERED, at, actor, at, pid))
         extra, params = "", []
-        if target == "forwarded" and row["state"] != "on_air":
-            extra = ", ord = (SELECT COALESCE(MAX(ord), 0) + 1 FROM questions WHERE state IN ('forwarded', 'on_air'))"
-        if target == "answered":
+        if target == Q.FORWARDED and row["state"] != Q.ON_AIR:
+            extra = NEXT_ORD
+        if target == Q.ANSWERED:
             extra, params = ", answered_by = ?", [actor]
-        if target == "on_air" and row["state"] == "approved":
-            extra, params = ", forwarded_at = ?, ord = (SELECT COALESCE(MAX(ord), 0) + 1 FROM questions" \
-                " WHERE state IN ('forwarded', 'on_air'))", [at]
+        if target == Q.ON_AIR and row["state"] == Q.APPROVED:
+            extra, params = ", forwarded_at = ?" + NEXT_ORD, [at]
         db.execute(f"UPDATE questions SET state = ?, {STAMPS[target]} = ?, updated_at = ?{extra}"  # noqa: S608
                    " WHERE id = ?", (target, at, at, *params, row["id"]))
 
     def _do_restore(self, change: _Change, row: sqlite3.Row, actor: str, at: float, payload: dict) -> None:
-        if row["state"] == "answered":
-            change.db.execute("UPDATE questions SET state = 'forwarded', answered_at = NULL, answered_by = NULL,"
-                              " updated_at = ? WHERE id = ?", (at, row["id"]))
+        if row["state"] == Q.ANSWERED:
+            change.db.execute("UPDATE questions SET state = ?, answered_at = NULL, answered_by = NULL,"
+                              " updated_at = ? WHERE id = ?", (Q.FORWARDED, at, row["id"]))
             return
-        if row["state"] != "dismissed":
+        if row["state"] != Q.DISMISSED:
             raise QuestionError(409, f"question {row['id']} is {row['state']}; only dismissed or answered "
                                 "questions can be restored")
         if row["merged_into"] is not None:
             change.touch([row["merged_into"]])
             change.db.execute("UPDATE questions SET merged_count = merged_count - ?, updated_at = ? WHERE id = ?",
                               (row["merged_count"], at, row["merged_into"]))
-        change.db.execute("UPDATE questions SET state = 'pending', dismissed_at = NULL, approved_at = NULL,"
-                          " forwarded_at = NULL, merged_into = NULL, updated_at = ? WHERE id = ?", (at, row["id"]))
+        change.db.execute("UPDATE questions SET state = ?, dismissed_at = NULL, approved_at = NULL,"
+                          " forwarded_at = NULL, merged_into = NULL, updated_at = ? WHERE id = ?",
+                          (Q.PENDING, at, row["id"]))
 
     def _do_edit(self, change: _Change, row: sqlite3.Row, actor: str, at: float, payload: dict) -> None:
         text = _text(payload.get("text"), "text", MAX_TEXT)
-        if row["state"] not in ("pending", "approved"):
+        if row["state"] not in QUESTION_EDITABLE:
             raise QuestionError(409, f"question {row['id']} is {row['state']}; edit it before it is forwarded")
         # Saving ends the editor's hold on the question.
         change.db.execute("UPDATE questions SET text = ?, locked_by = NULL, locked_until = NULL, updated_at = ?"
@@ -276,28 +278,28 @@ class QuestionDesk:
         target = change.db.execute(_SELECT, (into,)).fetchone()
         if target is None:
             raise QuestionError(404, f"no question {into}")
-        if row["state"] not in ("pending", "approved", "forwarded") or row["merged_into"] is not None:
+        if row["state"] not in QUESTION_MERGEABLE or row["merged_into"] is not None:
             raise QuestionError(409, f"question {row['id']} is {row['state']}; only pending, approved or "
                                 "forwarded questions can be merged")
-        if target["state"] in ("dismissed", "answered"):
+        if target["state"] in QUESTION_CLOSED:
             raise QuestionError(409, f"question {into} is {target['state']}; merge into an open question")
         _check_lock(target, actor, at)
         change.touch([into])
         # The merged question keeps its own count, so restoring it gives back exactly what it brought.
         change.db.execute("UPDATE questions SET merged_count = merged_count + ?, updated_at = ? WHERE id = ?",
                           (row["merged_count"], at, into))
-        change.db.execute("UPDATE questions SET state = 'dismissed', dismissed_at = ?, merged_into = ?,"
-                          " updated_at = ? WHERE id = ?", (at, into, at, row["id"]))
+        change.db.execute("UPDATE questions SET state = ?, dismissed_at = ?, merged_into = ?,"
+                          " updated_at = ? WHERE id = ?", (Q.DISMISSED, at, into, at, row["id"]))
 
     def _do_move(self, change: _Change, row: sqlite3.Row, actor: str, at: float, payload: dict) -> None:
         position = payload.get("order")
         if not isinstance(position, int) or isinstance(position, bool) or position < 1:
             raise QuestionError(400, 'move needs {"order": N}, N counted from 1 at the top of the queue')
-        if row["state"] not in QUEUE_STATES:
+        if row["state"] not in QUESTION_QUEUE:
             raise QuestionError(409, f"question {row['id']} is {row['state']}; only forwarded questions have "
                                 "an order")
-        queue = [r["id"] for r in change.db.execute("SELECT id FROM questions WHERE state IN ('forwarded',"
-                                                    " 'on_air') ORDER BY ord, id")]
+        queue = [r["id"] for r in change.db.execute(f"SELECT id FROM questions WHERE {IN_QUEUE}"  # noqa: S608
+                                                    " ORDER BY ord, id")]
         queue.remove(row["id"])
         queue.insert(min(position, len(queue) + 1) - 1, row["id"])
         change.touch(queue)
@@ -308,7 +310,7 @@ class QuestionDesk:
     def _do_assign(self, change: _Change, row: sqlite3.Row, actor: str, at: float, payload: dict) -> None:
         to = payload.get("to")
         assignee = None if to in (None, "") else _text(to, "to", MAX_ASSIGNEE)
-        if row["state"] == "dismissed":
+        if row["state"] == Q.DISMISSED:
             raise QuestionError(409, f"question {row['id']} is dismissed; restore it first")
         change.db.execute("UPDATE questions SET assigned_to = ?, updated_at = ? WHERE id = ?",
                           (assignee or None, at, row["id"]))

@@ -276,6 +276,14 @@ class Store:
         row = self.query_one("SELECT * FROM comments WHERE id = ?", (comment_id,))
         return _row_dict(row) if row else None
 
+    def last_comment_id(self) -> int:
+        """The newest comment's id (0 before the first)."""
+        return self.query_one("SELECT COALESCE(MAX(id), 0) AS top FROM comments")["top"]
+
+    def comment_platforms(self) -> set[str]:
+        """Every platform a stored comment came from."""
+        return {r["platform"] for r in self.query("SELECT DISTINCT platform FROM comments")}
+
     # ---- viewers ------------------------------------------------------------------------------------
 
     def add_viewers(self, sample: ViewerSample) -> None:
@@ -409,6 +417,14 @@ class Store:
         """Revoke one token by its id; False when there is no such token or it was already revoked."""
         with self.transaction() as db:
             return db.execute("UPDATE tokens SET revoked = 1 WHERE id = ? AND revoked = 0", (token_id,)).rowcount == 1
+
+    def audit_log(self, limit: int = 200) -> list[dict]:
+        """The latest audited actions, newest first, in the API's shape."""
+        rows = self.query("SELECT * FROM audit ORDER BY id DESC LIMIT ?", (limit,))
+        return [{"id": r["id"], "at": iso(r["at"]), "actor": r["actor"], "action": r["action"],
+                 "target_type": r["target_type"], "target_id": r["target_id"],
+                 "before": json.loads(r["before"]) if r["before"] else None,
+                 "after": json.loads(r["after"]) if r["after"] else None} for r in rows]
 
     def audit(self, actor: str, action: str, target_type: str, target_id: str | int | None,
               before: dict | None = None, after: dict | None = None) -> None:

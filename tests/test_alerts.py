@@ -9,6 +9,7 @@ from streamctl.alerts import CODES, AlertDesk, alert_text
 from streamctl.console.i18n import LANGS, catalogue
 from streamctl.events import Alert, AlertStored, Bus
 from streamctl.redact import register_secret
+from streamctl.restream.rtmp_server import RtmpServer
 from streamctl.store import Store
 
 from .conftest import free_port
@@ -18,7 +19,7 @@ from .receivers import RtmpReceiver, wait_for
 # What each code's sentence may name beside {source}: the params its publishers send.
 PARAMS = {"address": "127.0.0.1:50000", "app": "live", "reason": "wrong stream key", "platform": "youtube",
           "error": "Connection refused", "problem": "keyframes every 4 s", "detail": "quota at 80 %",
-          "path": "/srv/archive"}
+          "path": "/srv/archive", "seconds": 5, "db": -50, "speed": 0.8, "free_mb": 12}
 
 
 async def desk_with(store: Store) -> tuple[AlertDesk, Bus]:
@@ -70,8 +71,8 @@ async def test_texts_follow_the_reader_and_unknown_codes_fall_back_to_the_englis
     await desk.take(Alert("error", "hall", f"something new with {key}", code="nobody.knows"))
     await desk.take(Alert("error", "hall", "params missing", code="destination.failed"))
     vi, en = desk.alerts("vi"), desk.alerts("en")
-    assert vi[0]["text"].startswith("Bộ phát ở 10.0.0.7:51000 bị từ chối trên app “live”")
-    assert en[0]["text"].startswith("A publisher at 10.0.0.7:51000 was refused on app “live” (wrong stream key)")
+    assert vi[0]["text"].startswith("Bộ phát ở 10.0.0.7:51000 bị từ chối (wrong stream key)")
+    assert en[0]["text"].startswith("A publisher at 10.0.0.7:51000 was refused (wrong stream key)")
     assert vi[1]["text"] == en[1]["text"] == "something new with ****"
     assert vi[2]["text"] == "params missing"  # a sentence that cannot be filled says what the log says
     assert all(key not in str(a) for a in vi + en)
@@ -165,3 +166,37 @@ async def test_a_dead_receiver_raises_one_backoff_alert_and_its_return_resolves_
         closed, recovery = store.alerts()
         assert closed["resolved_at"] is not None and recovery["recovery"] and recovery["level"] == "info"
         assert "k-" not in str(store.alerts())
+
+
+async def test_a_refused_key_is_replaced_from_the_console_and_the_alert_closes(tmp_path, monkeypatch):
+    """A platform that refuses the key (our RTMP server checking it): backoff alert, a new key typed, live."""
+    right = "right-" + secrets.token_hex(6)
+    monkeypatch.setenv("ALERT_WRONG_KEY", "wrong-" + secrets.token_hex(6))
+    platform = RtmpServer.receiver(app="live", key=right)
+    await platform.start()
+    tables = f"""
+        [ingest]
+        url = "testsrc"
+        [[destination]]
+        name = "fb-page"
+        platform = "custom"
+        url = "{platform.url}"
+        key_env = "ALERT_WRONG_KEY"
+        """
+    try:
+        async with running_console(tmp_path, tables=tables) as console:
+            store = console.controller.store
+            dest = console.controller.restreamer.get("fb-page")
+            await wait_for(lambda: store.alerts(), 30, "the backoff alert after the refusal")
+            (alert,) = store.alerts()
+            assert (alert["code"], alert["source"], alert["level"]) == ("destination.backoff", "fb-page", "warning")
+            op = await console.client("op")
+            status, answer = await op.call("PUT", "/api/destinations/fb-page/key", {"key": right})
+            assert status == 200 and right not in str(answer)
+            await wait_for(lambda: dest.state == "live", 20, "live with the right key")
+            await wait_for(lambda: len(store.alerts()) == 2, 5, "the recovery")
+            assert platform.counters["refused_total"] >= 1 and platform.publisher is not None
+            status, listed = await op.call("GET", "/api/alerts?lang=en")
+            assert [a["text"] for a in listed["alerts"]][-1] == "fb-page is live again."
+    finally:
+        await platform.close()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import secrets
 from dataclasses import dataclass
 
 import pytest
@@ -11,7 +13,8 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from streamctl.config import load_event
 from streamctl.console import api_restream
-from streamctl.console.app import CONTROLLER, error_middleware, identity_middleware
+from streamctl.console.app import error_middleware, identity_middleware
+from streamctl.console.keys import CONTROLLER
 from streamctl.events import Bus
 from streamctl.restream.restreamer import Restreamer
 from streamctl.store import Store
@@ -146,3 +149,53 @@ async def test_bad_additions_say_what_is_wrong(api, monkeypatch):
         answer = await response.json()
         assert response.status == 400 and expected in answer["error"], (body, answer)
     assert [d["name"] for d in holder.restreamer.destinations()] == ["a", "b"]
+
+
+async def test_a_key_is_replaced_while_running_and_only_that_destination_restarts(api, caplog):
+    client, holder, rxs, running = api
+    op = {"Authorization": f"Bearer {holder.store.create_token('operator')}"}
+    new_key = "typed-" + secrets.token_hex(8)
+    typed = "typed-c-" + secrets.token_hex(8)
+    await wait_for(lambda: len(rxs["a"].video) > 30 and len(rxs["b"].video) > 30, 15, "a and b receiving")
+    loop = asyncio.get_running_loop()
+    since = loop.time()
+    b_before = len(rxs["b"].video)
+
+    response = await client.put("/api/destinations/a/key", headers=op, json={"key": new_key})
+    answer = await response.text()
+    assert response.status == 200, answer
+    assert json.loads(answer)["url"] == rxs["a"].url + "/****"
+    await wait_for(lambda: rxs["a"].sessions == 2, 10, "a's second session, with the new key")
+    assert holder.restreamer.get("a").config.publish_url == rxs["a"].url + "/" + new_key
+    await wait_for(lambda: len([f for f in rxs["a"].video if f.at > since]) > 30, 10, "a receiving again")
+    until = loop.time()
+    # b never noticed: one session, no hole, every frame of the window (30 fps).
+    assert_continuous(rxs["b"], since, until)
+    assert len(rxs["b"].video) - b_before >= 0.8 * (until - since) * 30
+
+    # A destination added with a key typed in the console, no environment variable needed.
+    response = await client.post("/api/destinations", headers=op,
+                                 json={"name": "c", "url": rxs["c"].url, "key": typed})
+    added = await response.text()
+    assert response.status == 201, added
+    await wait_for(lambda: len(rxs["c"].video) > 30, 10, "c receiving with the typed key")
+    assert holder.restreamer.get("c").config.publish_url.endswith("/" + typed)
+
+    bad = [({"key": ""}, "not a stream key"), ({"key": "two words"}, "not a stream key"), ({"key": 5}, "is a int"),
+           ({}, "key: missing")]
+    for body, expected in bad:
+        response = await client.put("/api/destinations/b/key", headers=op, json=body)
+        assert response.status == 400 and expected in (await response.json())["error"], body
+    assert (await client.put("/api/destinations/nope/key", headers=op, json={"key": "abcd1234"})).status == 404
+    mod = {"Authorization": f"Bearer {holder.store.create_token('moderator')}"}
+    assert (await client.put("/api/destinations/b/key", headers=mod, json={"key": "abcd1234"})).status == 403
+    both = {"name": "d", "url": rxs["c"].url, "key": "abcd1234", "key_env": "A_KEY"}
+    response = await client.post("/api/destinations", headers=op, json=both)
+    assert response.status == 400 and "expected one of them" in (await response.json())["error"]
+    assert rxs["b"].sessions == 1
+
+    listed = await (await client.get("/api/destinations", headers=op)).text()
+    audit = str([dict(r) for r in holder.store.query("SELECT * FROM audit")])
+    assert "destination.key" in audit
+    for text in (answer, added, listed, audit, caplog.text):
+        assert new_key not in text and typed not in text

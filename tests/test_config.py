@@ -124,6 +124,37 @@ def test_a_good_file_passes_and_lists_masked_destinations(write_event, capsys, m
     assert "yt-secret-key-4321" not in out + err
 
 
+TIKTOK_EVENT = '[event]\nname = "x"\n[[audience]]\nname = "tt"\nplatform = "tiktok"\nunique_id = "@qmg"\n'
+
+
+def test_check_says_what_to_install_when_a_source_needs_a_missing_library(write_event, capsys, monkeypatch):
+    path = write_event(TIKTOK_EVENT)
+    assert run_check(path, capsys)[0] == 0  # installed here (the test extra has it)
+    monkeypatch.setitem(sys.modules, "TikTokLive", None)  # how Python marks a module as not importable
+    code, _out, err = run_check(path, capsys)
+    assert code == 2
+    hint = "tiktok needs `pip install 'streamctl[tiktok]'` (the TikTokLive library)"
+    assert err.strip() == f"{path}: audience 'tt': {hint}"
+    path.write_text(TIKTOK_EVENT + "enabled = false\n", encoding="utf-8")
+    assert run_check(path, capsys)[0] == 0  # a disabled source will not run: nothing to install yet
+
+
+def test_audience_options_are_typed_and_checked_key_by_key(write_event):
+    path = write_event('[event]\nname = "x"\n[[audience]]\nname = "yt"\nplatform = "youtube"\n'
+                       'video_id = "v1"\ncredential_env = "YT_TOKEN"\nplanned_hours = 3\n')
+    options = load_event(path, environ={"YT_TOKEN": "t"}).audience[0].options
+    assert (options.video_id, options.planned_hours, options.daily_quota) == ("v1", 3.0, 10_000)
+    assert (options.transport, options.api_base) == ("stream", "https://www.googleapis.com")
+    path.write_text(path.read_text() + 'daily_quota = "lots"\napi_base = "googleapis.com"\ntransport = 5\n')
+    with pytest.raises(ConfigError) as caught:
+        load_event(path, environ={"YT_TOKEN": "t"})
+    assert caught.value.issues == [
+        f"{path}: audience[0].api_base: 'googleapis.com' is not a URL, expected http(s)://host/path",
+        f"{path}: audience[0].daily_quota: 'lots' is a str, expected a whole number",
+        f"{path}: audience[0].transport: 5 is a int, expected a string",
+    ]
+
+
 def test_comments_only_event_needs_no_ingest(write_event):
     path = write_event('[event]\nname = "x"\n[[audience]]\nname = "m"\nplatform = "manual"\n')
     event = load_event(path)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from streamctl.config import AUDIENCE_COMMON, AUDIENCE_FIELDS, TABLE_KEYS, load_event
+from streamctl.audience.options import COMMON_OPTIONS, readme_table
+from streamctl.audience.registry import ADAPTERS
+from streamctl.config import TABLE_KEYS, load_event
 from streamctl.console.app import make_app
 from streamctl.controller import Controller
 from streamctl.questions import ACTIONS
@@ -26,15 +28,20 @@ def test_every_event_file_key_is_documented():
         assert f"[{table}]" in text, table
         for key in keys:
             assert f"`{key}`" in text, f"[{table}] {key}"
-    for key in AUDIENCE_COMMON:
+    for key in COMMON_OPTIONS:
         assert f"`{key}`" in text, f"[[audience]] {key}"
-    for platform, fields in AUDIENCE_FIELDS.items():
-        row = next((line for line in text.splitlines() if line.startswith(f"| `{platform}` |")), None)
-        assert row, f"audience platform {platform}"
-        for key in fields:
-            assert f"`{key}`" in row, f"[[audience]] {platform}.{key}"
     for name in PROFILES:
         assert f"`{name}`" in text, f"profile {name}"
+
+
+def test_the_audience_table_is_the_one_generated_from_the_declared_options():
+    text = section("Event file")
+    match = re.search(r"<!-- audience-options: start -->\n(.*?)<!-- audience-options: end -->", text, re.S)
+    assert match, "README has no generated audience table"
+    assert match.group(1) == readme_table(), "regenerate it: python -m streamctl.audience.options"
+    for adapter in ADAPTERS.values():
+        if adapter.extra:
+            assert f"`pip install 'streamctl[{adapter.extra}]'`" in text, adapter.platform
 
 
 def test_every_question_action_and_api_route_is_documented(tmp_path):

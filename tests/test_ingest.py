@@ -14,9 +14,10 @@ from aiohttp import web
 
 from streamctl.config import IngestConfig
 from streamctl.events import Bus, IngestStateChanged
+from streamctl.restream.commands import ingest_argv as ffmpeg_argv
 from streamctl.restream.drawtext import FONT, filter_value
 from streamctl.restream.flv import VIDEO, FlvReader, Tag
-from streamctl.restream.ingest import Ingest, ffmpeg_argv
+from streamctl.restream.ingest import Ingest
 from streamctl.restream.program import Program
 from streamctl.restream.supervisor import Supervisor
 from tests.conftest import LOOPBACK, free_port
@@ -240,7 +241,7 @@ def test_testsrc_command_carries_the_clock_and_name_and_falls_back_without_font(
     vf = argv[argv.index("-vf") + 1]
     assert "%{localtime}" in vf and "Kỳ họp HĐND" in vf and "-re" in argv
     assert argv[argv.index("-g") + 1] == "60" and argv[argv.index("-keyint_min") + 1] == "60"
-    from streamctl.restream.ingest import testsrc_filter
+    from streamctl.restream.commands import testsrc_filter
 
     assert testsrc_filter(EVENT_NAME, font=tmp_path / "missing.ttf") is None
 

@@ -98,7 +98,9 @@ async def test_fatal_errors_stop_the_source_and_blocked_ones_alert_once_until_re
     await rig.until(lambda: len(blocked.calls) >= 4 and p2.state == "ok", what="recovered")
     await rig.until(lambda: rig.states("b") == ["failed", "ok"], what="failed, then ok")
     alerts = rig.alerts("b")
-    assert len(alerts) == 1 and "TOKEN_ENV" in alerts[0].message
+    assert [(a.code, a.level, a.resolved) for a in alerts] == [
+        ("audience.blocked", "error", False), ("audience.blocked", "info", True)]  # once, then its recovery
+    assert "TOKEN_ENV" in alerts[0].message and "/api/audience/b/credential" in alerts[0].params["fix"]
 
 
 async def test_status_reports_health(rig):

@@ -10,16 +10,11 @@ import pytest
 
 from streamctl.config import load_event
 from streamctl.restream import amf
+from streamctl.restream.check import check_ingest_against_rules
 from streamctl.restream.flv import AUDIO, SCRIPT, VIDEO, FlvReader, Tag
 from streamctl.restream.h264 import H264Error, parse_avcc, parse_sps, unescape
-from streamctl.restream.platforms import rule_violations
-from streamctl.restream.probe import (
-    StreamProbe,
-    check_ingest_against_rules,
-    describe,
-    facts_from_dict,
-    parse_audio_specific_config,
-)
+from streamctl.restream.platforms import facts_from_dict, rule_violations
+from streamctl.restream.probe import StreamProbe, describe, parse_audio_specific_config
 from tests.conftest import LOOPBACK, free_port
 from tests.ingest_media import encode_args, make_file
 

@@ -79,7 +79,7 @@ async def test_rehearsal_audience_flows_through_the_real_adapters(tmp_path, writ
                         timeout=20, what="comments from both fakes")
         await rig.until(lambda: rig.store.latest_viewers()[1] > 0 and len(rig.store.latest_viewers()[0]) == 2,
                         what="viewer counts from both")
-        sim = service.simulations[0]
+        sim = service.units["rehearsal"].simulation
         fakes = sim.server
         assert fakes is not None and fakes.youtube.calls("liveChat") > 0 and fakes.facebook.calls("/comments") > 0
         status = {s["name"]: s for s in service.sources_status()}
@@ -106,6 +106,6 @@ async def test_uses_fakes_served_elsewhere_when_given_api_base(tmp_path, write_e
         service = AudienceService(event, rig.bus, rig.store, timing=TIMING)
         task = asyncio.create_task(service.run())
         await rig.until(lambda: len(rig.ids("rehearsal.youtube")) >= 3, timeout=20, what="comments")
-        assert service.simulations[0].server is None and len(fakes.youtube.published) >= 3
+        assert service.units["rehearsal"].simulation.server is None and len(fakes.youtube.published) >= 3
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

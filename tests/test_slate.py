@@ -15,11 +15,12 @@ from streamctl.config import IngestConfig, load_event
 from streamctl.events import Bus, DestinationStateChanged, IngestStateChanged
 from streamctl.recorder import Recorder
 from streamctl.report.figures import build_report
+from streamctl.restream.commands import slate_argv as card_argv
 from streamctl.restream.drawtext import FONT
 from streamctl.restream.flv import VIDEO, Tag
 from streamctl.restream.probe import StreamProbe
 from streamctl.restream.restreamer import Restreamer
-from streamctl.restream.slate import NoSlate, Slate, card_filter, layout, slate_argv, slate_format
+from streamctl.restream.slate import NoSlate, Slate, card_filter, layout, slate_format
 from streamctl.restream.supervisor import Supervisor
 from streamctl.store import Store
 
@@ -229,7 +230,7 @@ async def test_the_slate_takes_the_program_format_survives_a_crash_and_gives_way
             await until(lambda: len(rig.video()) > ticks + 10, 5, "the restarted slate on air")
         finally:
             os.kill(feed.pid, signal.SIGCONT)
-        await until(lambda: rig.ingest.on_air == "ingest", 5, "the resumed feed back on air")
+        await until(lambda: rig.ingest.on_air == "primary", 5, "the resumed feed back on air")
         await until(lambda: child(rig, "slate") is None, 5, "the slate's ffmpeg gone")
         await until(lambda: len(segments(rig.tags)) == 3 and segments(rig.tags)[2]["ready"], 5, "the program again")
         assert rig.ingest.state == "live" and rig.ingest.feeds == 1, "the same feed, resumed"
@@ -301,6 +302,11 @@ async def test_a_slate_that_cannot_start_backs_off_and_stops_cleanly():
 
 
 # ---- the card and its command -------------------------------------------------------------------------
+
+def slate_argv(fmt, event_name: str, text: str) -> list[str]:
+    """The slate's command with its card drawn, as Slate runs it."""
+    return card_argv(fmt, card_filter(fmt, event_name, text))
+
 
 FACTS = {"video_codec": "h264", "width": 1280, "height": 720, "fps": 29.97, "video_profile": "High",
          "video_level": "3.1", "video_kbps": 2500, "audio_codec": "aac", "sample_rate": 48000, "channels": 2}

@@ -371,7 +371,8 @@ async def test_falls_back_to_polling_when_the_stream_endpoint_is_missing(fake, r
     await rig.until(lambda: rig.ids("yt") == [a, b], what="second")
     assert len(asked(fake, STREAM)) == 1 and len(asked(fake, LIST)) >= 2 and not poller.source.streaming
     assert "backoff" not in rig.states("yt") and poller.state == "ok"
-    assert [x.level for x in rig.alerts("yt")] == ["warning"] and "polling" in rig.alerts("yt")[0].message
+    assert [(x.level, x.code) for x in rig.alerts("yt")] == [("info", "audience.polling")]
+    assert "polling" in rig.alerts("yt")[0].message
 
 
 async def test_an_unknown_transport_stops_the_source_with_a_clear_error(fake, rig, http):

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 from collections import deque
+from collections.abc import Mapping
 
 from ..config import AudienceConfig
 from ..events import now
 from .models import Comment, ViewerSample
+from .options import FACEBOOK_API, FacebookOptions
 from .source import BLOCKED, RATE_LIMITED, TRANSIENT, Batch, Http, Reply, SourceError, parse_time, unexpected
 
-DEFAULT_API = "https://graph.facebook.com/v21.0"
+DEFAULT_API = FACEBOOK_API
 FIELDS = "id,message,created_time,from{name,id}"
 PAGE = 100
 MAX_PAGES = 100  # a first poll pages back through at most this many pages of history
@@ -35,9 +37,10 @@ class FacebookSource:
 
     def __init__(self, config: AudienceConfig, http: Http):
         self.name = config.name
-        self.video_id = config.get("live_video_id")
+        options: FacebookOptions = config.options
+        self.video_id = options.live_video_id
         self.credential = config.credential
-        self.api = (config.get("api_base") or DEFAULT_API).rstrip("/")
+        self.api = options.api_base.rstrip("/")
         self.http = http
         self.units = 0
         self.watermark: float | None = None  # created_time of the newest comment seen
@@ -182,7 +185,7 @@ class FacebookSource:
         return SourceError(text, BLOCKED)
 
 
-def _regain_after(headers: dict[str, str]) -> float | None:
+def _regain_after(headers: Mapping[str, str]) -> float | None:
     """Seconds until access returns, from X-Business-Use-Case-Usage (given in minutes), if present."""
     raw = headers.get("X-Business-Use-Case-Usage")
     try:

@@ -43,7 +43,7 @@ class ManualSource:
 
     def __init__(self, config: AudienceConfig):
         self.name = config.name
-        self.label = config.get("label") or "manual"
+        self.label = config.options.label or "manual"
         self.units = 0
 
     def resume(self, cursor: str | None) -> None:

@@ -14,18 +14,35 @@ from dataclasses import dataclass
 
 from ..events import Alert, Bus, CommentsFetched, SourceStateChanged, ViewersSampled, now
 from ..redact import redact
+from ..states import SOURCE_FAILING, SOURCE_NEXT, may_change
+from ..states import SourceState as S
 from ..store import iso
 from .models import ViewerSample
 from .quota import QuotaPlanner, seconds_to_reset
-from .source import BLOCKED, FATAL, QUOTA, RATE_LIMITED, WAITING, Batch, Source, SourceError
+from .source import (
+    BLOCKED,
+    FATAL,
+    QUOTA,
+    RATE_LIMITED,
+    WAITING,
+    Batch,
+    PolledSource,
+    PushedSource,
+    Source,
+    SourceError,
+    ViewerSource,
+)
 
 log = logging.getLogger(__name__)
 
-# Source states, as /api/audience and SourceStateChanged show them.
-STARTING, OK, WAITING_STATE, BACKOFF, FAILED, ENDED, STOPPED = (
-    "starting", "ok", "waiting", "backoff", "failed", "ended", "stopped")
-FAILING_STATES = (BACKOFF, FAILED)
+# Source states, as /api/audience and SourceStateChanged show them (their home is streamctl/states.py).
+STARTING, OK, WAITING_STATE, BACKOFF, FAILED, ENDED, STOPPED, DISABLED = (
+    S.STARTING, S.OK, S.WAITING, S.BACKOFF, S.FAILED, S.ENDED, S.STOPPED, S.DISABLED)
+FAILING_STATES = SOURCE_FAILING
 SEEN_IDS = 20000  # recent message ids remembered per source, so replays are never published twice
+# Alert codes this poller raises (catalogue `alert.<code>` and `alert.<code>.resolved` in web/i18n).
+FAILING, BLOCKED_ALERT, QUOTA_LOW = "audience.failing", "audience.blocked", "quota.low"
+LEVELS = ("info", "warning", "error")
 
 
 @dataclass(frozen=True)
@@ -37,6 +54,7 @@ class Timing:
     backoff_max: float = 60.0
     viewers_every: float | None = None  # default: three intervals, between 0.5 and 30 s
     rate_limit_max: float = 3600.0
+    failing_after: int = 3  # failed calls in a row before `audience.failing` is raised (one hiccup is not news)
 
     @property
     def viewers(self) -> float:
@@ -70,7 +88,8 @@ class Poller:
         self._cursor: str | None = None  # the adapter's position
         self._stored_cursor: str | None = None  # what was last handed to the recorder
         self._units_seen = 0
-        self._alerted: set[str] = set()
+        self._alerted: set[str] = set()  # keys of one-off notices already given (ended, polling instead)
+        self._open: dict[str, Alert] = {}  # code -> the alert raised and not yet resolved
         self._tasks: dict[str, asyncio.Task] = {}
 
     @property
@@ -95,6 +114,18 @@ class Poller:
         self._cursor = cursor
         self.source.resume(cursor)
 
+    def take_over(self, previous: Poller, keep_position: bool) -> None:
+        """Continue where `previous` (the same source before a change) stopped: its open alerts, the ids seen,
+        the day's quota use, and its position unless the source now reads another video's chat."""
+        self._open = dict(previous._open)
+        self._seen = previous._seen
+        self.fetched, self.last_message_at = previous.fetched, previous.last_message_at
+        if self.planner is not None and previous.planner is not None:
+            self.planner.day, self.planner.used = previous.planner.day, previous.planner.used
+        self._cursor = previous._cursor if keep_position else None
+        self._stored_cursor = previous._stored_cursor
+        self.source.resume(self._cursor)
+
     def _packed_cursor(self) -> str | None:
         if self.planner is None:
             return self._cursor
@@ -107,12 +138,12 @@ class Poller:
         source = self.source
         try:
             async with asyncio.TaskGroup() as tg:
-                if hasattr(source, "listen") and getattr(source, "streaming", True):
-                    self._tasks["comments"] = tg.create_task(self._listen(), name=f"{self.name}.listen")
-                elif hasattr(source, "fetch"):
+                if isinstance(source, PushedSource) and source.streaming:
+                    self._tasks["comments"] = tg.create_task(self._listen(source), name=f"{self.name}.listen")
+                elif isinstance(source, PolledSource):
                     self._tasks["comments"] = tg.create_task(
                         self._loop("comments", source.fetch, self._comments_wait), name=f"{self.name}.comments")
-                if hasattr(source, "sample"):
+                if isinstance(source, ViewerSource):
                     self._tasks["viewers"] = tg.create_task(
                         self._loop("viewers", source.sample, self._viewers_wait), name=f"{self.name}.viewers")
                 if not self._tasks:
@@ -146,20 +177,20 @@ class Poller:
     async def _failed(self, channel: str, error: SourceError, failures: int) -> bool:
         """After a failed call: count its quota, report it, wait; True when the source must stop for good."""
         await self._account()
-        await self._trouble(channel, error)
+        await self._trouble(channel, error, failures)
         if error.kind == FATAL:
             await self._stop_all()
             return True
         await asyncio.sleep(self._error_wait(error, failures))
         return False
 
-    async def _listen(self) -> None:
+    async def _listen(self, source: PushedSource) -> None:
         failures = 0
         while True:
             opened = time.monotonic()
             try:
                 # aclosing: a cancelled poller releases the connection now, not when the GC finds the stream.
-                async with contextlib.aclosing(self.source.listen()) as stream:
+                async with contextlib.aclosing(source.listen()) as stream:
                     async for batch in stream:
                         failures = 0
                         await self._account()
@@ -173,11 +204,11 @@ class Poller:
                     return
                 continue
             await self._account()
-            if not getattr(self.source, "streaming", True):
+            if not source.streaming and isinstance(source, PolledSource):
                 # The platform cannot push here (YouTube without streamList): poll the same source instead.
                 await self._alert("info", f"{self.name}: pushed chat is not available, polling instead",
                                   code="audience.polling")
-                await self._loop("comments", self.source.fetch, self._comments_wait)
+                await self._loop("comments", source.fetch, self._comments_wait)
                 return
             # Closed by the platform (or asked to reconnect, as Twitch does before a restart): not a failure.
             # Connections are never opened faster than the poll interval would poll: each may cost quota.
@@ -275,27 +306,66 @@ class Poller:
         at = now()
         self.planner.spend(spent, at)
         for message in self.planner.warnings(at):
-            await self._alert("warning", f"{self.name}: {message}", code="quota.low", params={"detail": message})
+            left = self.planner.left(at)
+            await self._raise(QUOTA_LOW, "warning", f"{self.name}: {message}",
+                              {"left": left, "daily": self.planner.daily, "detail": message})
 
-    async def _trouble(self, channel: str, e: SourceError) -> None:
+    async def _trouble(self, channel: str, e: SourceError, failures: int) -> None:
+        """Record a failed call; raise the alert it calls for (each once, until the source recovers)."""
         self._errors[channel] = e
-        if e.kind in (BLOCKED, QUOTA, FATAL):
-            hint = ""
-            if e.kind == BLOCKED and self.credential_env and "token" in str(e).lower():
-                hint = f" (check {self.credential_env})"
-            code = {BLOCKED: "audience.blocked", QUOTA: "quota.low"}.get(e.kind, "audience.failing")
-            await self._alert("error", f"{self.name}: {e}{hint}", key=f"{e.kind}:{e}", code=code,
-                              params={"detail": redact(f"{e}{hint}")})
+        error = str(e)
+        if e.kind == QUOTA:
+            params = {"detail": error, "left": 0, "daily": self.planner.daily if self.planner else None}
+            await self._raise(QUOTA_LOW, "error", f"{self.name}: {error}; polling resumes after the "
+                                                  "Pacific midnight reset", params)
+        elif e.kind in (BLOCKED, FATAL):
+            fix = self._fix(e)
+            detail = f"{error} ({fix})"
+            await self._raise(BLOCKED_ALERT, "error", f"{self.name}: {detail}", {"detail": detail, "fix": fix})
+        elif e.kind != WAITING and failures >= self.timing.failing_after:
+            await self._raise(FAILING, "warning", f"{self.name}: failing: {error}; retrying with backoff",
+                              {"detail": error, "failures": failures})
         await self._refresh_state()
 
-    async def _alert(self, level: str, message: str, key: str | None = None, code: str = "audience.failing",
-                     params: dict | None = None) -> None:
+    def _fix(self, e: SourceError) -> str:
+        """What the operator can do about a blocked source, in words for the log and the alert's params."""
+        text = str(e).lower()
+        if self.credential_env and any(w in text for w in ("token", "401", "403", "credential", "auth", "190")):
+            return (f"replace the token: PUT /api/audience/{self.name}/credential, or set "
+                    f"{self.credential_env} and restart")
+        if e.kind == FATAL:
+            return "fix what the message names; the source stays stopped until it is changed"
+        return f"check the source's ids and settings: PATCH /api/audience/{self.name}"
+
+    async def _raise(self, code: str, level: str, message: str, params: dict) -> None:
+        """Publish an alert unless the same code is already open at this level or above."""
+        opened = self._open.get(code)
+        if opened is not None and LEVELS.index(opened.level) >= LEVELS.index(level):
+            return
+        params = {"platform": self.source.platform, **params}
+        alert = Alert(level, self.name, redact(message), code=code,
+                      params={k: redact(v) if isinstance(v, str) else v for k, v in params.items()})
+        self._open[code] = alert
+        await self.bus.publish(alert)
+
+    async def _resolve(self, code: str, message: str) -> None:
+        if self._open.pop(code, None) is not None:
+            await self.bus.publish(Alert("info", self.name, redact(message), code=code, resolved=True,
+                                         params={"platform": self.source.platform}))
+
+    async def close_alerts(self, why: str) -> None:
+        """Resolve every open alert of this source (it was disabled or replaced)."""
+        for code in list(self._open):
+            await self._resolve(code, f"{self.name}: {why}")
+
+    async def _alert(self, level: str, message: str, code: str, key: str | None = None) -> None:
+        """A one-off notice (chat ended, polling instead): given once, never resolved."""
         key = key or message
         if key in self._alerted:
             return
         self._alerted.add(key)
         await self.bus.publish(Alert(level, self.name, redact(message), code=code,
-                                     params={"platform": self.source.platform, **(params or {})}))
+                                     params={"platform": self.source.platform}))
 
     # ---- state --------------------------------------------------------------------------------------
 
@@ -320,6 +390,11 @@ class Poller:
         self._change(state, error)
         if state != old:
             await self.bus.publish(SourceStateChanged(self.name, self.source.platform, state, error, self.status()))
+        if state == OK:
+            await self._resolve(FAILING, f"{self.name}: recovered")
+            await self._resolve(BLOCKED_ALERT, f"{self.name}: accepted again")
+            if self._open.get(QUOTA_LOW) is not None and self._open[QUOTA_LOW].level == "error":
+                await self._resolve(QUOTA_LOW, f"{self.name}: quota available again")
 
     def _set_state_nowait(self, state: str) -> None:
         if state == self.state:
@@ -338,10 +413,10 @@ class Poller:
         elif state == OK and old in FAILING_STATES:
             log.info("%s recovered", self.name)
         if state != old:
+            if not may_change(SOURCE_NEXT, old, state):
+                log.warning("%s: unexpected change %s -> %s", self.name, old, state)
             self.since = now()
         self.state, self.error = state, error
-        if state == OK:
-            self._alerted = {k for k in self._alerted if not k.startswith((BLOCKED, QUOTA))}
 
     def status(self) -> dict:
         """This source's health, as an /api/audience item (the service adds stored comment counts)."""

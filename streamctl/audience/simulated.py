@@ -124,9 +124,9 @@ class Simulation:
 
     def __init__(self, config: AudienceConfig, http: Http):
         self.name = config.name
-        self.root: str | None = config.get("api_base")
-        self.rate = float(config.get("rate", 1.0))
-        self.rng = random.Random(config.get("seed"))
+        self.root: str | None = config.options.api_base
+        self.rate = config.options.rate
+        self.rng = random.Random(config.options.seed)
         self.peak = 3000
         self.server: FakePlatforms | None = None
         interval = config.interval or 1.0
@@ -140,6 +140,11 @@ class Simulation:
         self.interval = interval
         self.crowd = Crowd(self.rng)
         self.typed = 0
+
+    @property
+    def sources(self) -> tuple[YouTubeSource, FacebookSource]:
+        """The two sources that read the simulated audience, each run by its own poller."""
+        return self.youtube, self.facebook
 
     async def start(self) -> None:
         """Serve the fakes in-process unless `api_base` says where they already run."""

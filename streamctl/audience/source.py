@@ -5,11 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
 import aiohttp
+from multidict import CIMultiDict
 
 from ..redact import redact
 from .models import Comment, ViewerSample
@@ -51,21 +53,51 @@ class SourceError(Exception):
 
 @runtime_checkable
 class Source(Protocol):
-    """An audience adapter: it only fetches and maps; the poller owns timing, backoff and health.
+    """An audience adapter: it only fetches and maps; the poller owns timing, backoff, health and alerts.
 
-    A polled source has `fetch() -> Batch`; a pushed one has `listen() -> AsyncIterator[Batch]`
-    (returning when the connection closes). Either may have `sample() -> Batch` for viewer counts.
-    A source with both is listened to while its `streaming` is true and polled once it turns false.
-    `units` counts quota units spent so far (YouTube); `resume(cursor)` restores the stored position.
+    Every source has these; what it can do besides is said by the protocols below, which the poller asks
+    with isinstance. A source with none of them is delivered to (webhook, manual: the console pushes).
     """
 
     name: str
     platform: str
-    units: int
+    units: int  # quota units spent so far (YouTube); 0 where the platform counts none
 
-    def resume(self, cursor: str | None) -> None: ...
+    def resume(self, cursor: str | None) -> None:
+        """Restore the stored position (the cursor the last batch set)."""
 
-    async def close(self) -> None: ...
+    async def close(self) -> None:
+        """Release what the source holds of its own (not the shared HTTP session)."""
+
+
+@runtime_checkable
+class PolledSource(Source, Protocol):
+    """A source the poller calls at intervals for what is new."""
+
+    async def fetch(self) -> Batch:
+        """What is new since the last call; raises SourceError."""
+
+
+@runtime_checkable
+class PushedSource(Source, Protocol):
+    """A source that holds a connection and yields what the platform pushes.
+
+    It is listened to while `streaming` is true; a source that is also a PolledSource may turn `streaming`
+    false (YouTube without streamList), and is polled from then on.
+    """
+
+    streaming: bool
+
+    def listen(self) -> AsyncIterator[Batch]:
+        """Connect and yield batches; returns when the connection closes, raises SourceError."""
+
+
+@runtime_checkable
+class ViewerSource(Source, Protocol):
+    """A source that reads concurrent viewers (and likes, views) on its own schedule."""
+
+    async def sample(self) -> Batch:
+        """A batch with `viewers` set; raises SourceError."""
 
 
 def stable_id(*parts: object) -> str:
@@ -125,7 +157,7 @@ class Reply:
 
     status: int
     data: Any
-    headers: dict[str, str]
+    headers: CIMultiDict[str]  # header names are case-insensitive: `x-app-usage` finds `X-App-Usage`
     text: str
 
     def snippet(self) -> str:
@@ -159,7 +191,7 @@ class Http:
                     data = json.loads(text)
                 except ValueError:
                     data = None
-                return Reply(resp.status, data, dict(resp.headers), text)
+                return Reply(resp.status, data, CIMultiDict(resp.headers), text)
         except TimeoutError:
             raise SourceError(f"{what}: no answer within {self.timeout:g} s") from None
         except aiohttp.ClientError as e:

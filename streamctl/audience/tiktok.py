@@ -46,10 +46,11 @@ class TikTokSource:
     """One account's LIVE: comments, viewer counts (RoomUserSeq), likes and the end of the live."""
 
     platform = "tiktok"
+    streaming = True  # always pushed by the library
 
     def __init__(self, config: AudienceConfig, http: object = None, client_factory: ClientFactory | None = None):
         self.name = config.name
-        self.unique_id = str(config.get("unique_id"))
+        self.unique_id = str(config.options.unique_id)
         if not self.unique_id.startswith("@"):
             self.unique_id = "@" + self.unique_id
         self.credential = config.credential  # sign-server API key, optional

@@ -11,10 +11,11 @@ import websockets
 from ..config import AudienceConfig
 from ..events import now
 from .models import Comment, ViewerSample
+from .options import TWITCH_API, TWITCH_IRC, TwitchOptions
 from .source import BLOCKED, RATE_LIMITED, Batch, Http, SourceError, parse_time, stable_id, unexpected
 
-DEFAULT_API = "https://api.twitch.tv/helix"
-DEFAULT_IRC = "wss://irc-ws.chat.twitch.tv:443"
+DEFAULT_API = TWITCH_API
+DEFAULT_IRC = TWITCH_IRC
 _UNESCAPE = {":": ";", "s": " ", "\\": "\\", "r": "\r", "n": "\n"}
 
 
@@ -55,14 +56,16 @@ class TwitchSource:
     """One channel: `listen` reads its chat anonymously, `sample` asks Helix for viewer_count."""
 
     platform = "twitch"
+    streaming = True  # always pushed (IRC); viewers are polled from Helix
 
     def __init__(self, config: AudienceConfig, http: Http):
         self.name = config.name
-        self.channel = str(config.get("channel")).lstrip("#").lower()
+        options: TwitchOptions = config.options
+        self.channel = str(options.channel).lstrip("#").lower()
         self.credential = config.credential
-        self.client_id = config.get("client_id")
-        self.api = (config.get("api_base") or DEFAULT_API).rstrip("/")
-        self.irc_url = config.get("irc_url") or DEFAULT_IRC
+        self.client_id = options.client_id
+        self.api = options.api_base.rstrip("/")
+        self.irc_url = options.irc_url
         self.http = http
         self.units = 0
 

@@ -48,8 +48,8 @@ class WebhookSource:
     def __init__(self, config: AudienceConfig):
         self.name = config.name
         self.secret = config.credential
-        self.secret_env = config.get("secret_env")
-        self.label = config.get("label")
+        self.secret_env = config.options.secret_env
+        self.label = config.options.label
         self.units = 0
 
     def resume(self, cursor: str | None) -> None:

@@ -9,11 +9,13 @@ import re
 from collections.abc import AsyncIterator
 
 import aiohttp
+from multidict import CIMultiDict
 
 from ..config import AudienceConfig
 from ..events import now
 from .jsonarray import ArrayReader
 from .models import Comment, ViewerSample
+from .options import YOUTUBE_API, YOUTUBE_TRANSPORTS, YouTubeOptions
 from .quota import LIST_COST, VIDEOS_COST
 from .source import (
     BLOCKED,
@@ -32,10 +34,10 @@ from .source import (
 
 log = logging.getLogger(__name__)
 
-DEFAULT_API = "https://www.googleapis.com"
+DEFAULT_API = YOUTUBE_API
 LIST_PATH = "/youtube/v3/liveChat/messages"
 STREAM_PATH = "/youtube/v3/liveChat/messages/stream"
-TRANSPORTS = ("stream", "poll")
+TRANSPORTS = YOUTUBE_TRANSPORTS
 FALLBACK_STATUSES = (404, 405, 501)  # no streamList behind this api_base: poll instead
 STALL_S = 60.0  # a live stream that sends no byte for this long is presumed dead: reconnect from the last token
 ERROR_BODY_MAX = 65536
@@ -57,17 +59,18 @@ class YouTubeSource:
 
     def __init__(self, config: AudienceConfig, http: Http):
         self.name = config.name
-        self.video_id = config.get("video_id")
-        self.chat_id: str | None = config.get("live_chat_id")
+        options: YouTubeOptions = config.options
+        self.video_id = options.video_id
+        self.chat_id: str | None = options.live_chat_id
         self._chat_configured = self.chat_id is not None
         self.credential = config.credential
-        self.api = (config.get("api_base") or DEFAULT_API).rstrip("/")
+        self.api = options.api_base.rstrip("/")
         self.http = http
         self.page_token: str | None = None
         self.units = 0
         self.advised: float | None = None  # the last pollingIntervalMillis, in seconds
         self.stall_s = STALL_S
-        transport = config.get("transport") or "stream"
+        transport = options.transport
         self._misconfigured = None
         if transport not in TRANSPORTS:
             self._misconfigured = f"transport {str(transport)[:20]!r} is unknown, expected stream or poll"
@@ -211,7 +214,7 @@ class YouTubeSource:
                 raw += chunk
                 elements = reader.feed(chunk)
                 first = elements[0] if elements else None  # errors come array-wrapped: the first is the error
-        reply = Reply(resp.status, first, dict(resp.headers), raw.decode("utf-8", errors="replace"))
+        reply = Reply(resp.status, first, CIMultiDict(resp.headers), raw.decode("utf-8", errors="replace"))
         reason = _reason(reply)
         if resp.status in FALLBACK_STATUSES and reason is None:
             self._fall_back(what, f"answered HTTP {resp.status}")

@@ -5,27 +5,17 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..alerts import api_view
-from .app import CONTROLLER, json_error, json_response
 from .auth import IDENTITY, requires
+from .http import json_error, json_response, path_int, query_int
 from .i18n import pick_lang
-
-
-def _whole(value: str | None, name: str, default: int) -> int:
-    if value in (None, ""):
-        return default
-    if not value.isdigit():
-        raise ValueError(f"{name}: {value[:20]!r} is not a whole number, expected e.g. {name}=0")
-    return int(value)
+from .keys import CONTROLLER
 
 
 @requires("operator")
 async def list_alerts(request: web.Request) -> web.Response:
     """`GET /api/alerts?after=ID&limit=N&lang=vi|en`: oldest first after `after`, else the latest `limit`."""
-    try:
-        after = _whole(request.query.get("after"), "after", 0)
-        limit = _whole(request.query.get("limit"), "limit", 200)
-    except ValueError as e:
-        return json_error(400, str(e))
+    after = query_int(request, "after", 0)
+    limit = query_int(request, "limit", 200)
     lang = pick_lang(request.query.get("lang"), request[IDENTITY].lang)
     desk = request.app[CONTROLLER].alerts
     alerts = desk.alerts(lang, after, limit)
@@ -36,14 +26,12 @@ async def list_alerts(request: web.Request) -> web.Response:
 @requires("operator")
 async def acknowledge(request: web.Request) -> web.Response:
     """`POST /api/alerts/{id}/ack`: the operator has seen it (the first acknowledgement stands)."""
-    raw = request.match_info["id"]
-    if not raw.isdigit():
-        return json_error(404, f"no alert {raw[:20]!r}, expected an alert id")
+    alert_id = path_int(request, "id")
     desk = request.app[CONTROLLER].alerts
     identity = request[IDENTITY]
-    alert = desk.acknowledge(int(raw), identity.name)
+    alert = desk.acknowledge(alert_id, identity.name)
     if alert is None:
-        return json_error(404, f"no alert {raw}")
+        return json_error(404, f"no alert {alert_id}", "error.alert_unknown", {"id": alert_id})
     await desk.acknowledged(alert)
     return json_response(api_view(alert, pick_lang(request.query.get("lang"), identity.lang)))
 

@@ -6,8 +6,9 @@ from aiohttp import web
 
 from ..audience.manual import ReadingError
 from ..audience.webhook import WebhookError
-from .app import CONTROLLER, json_error, json_response
 from .auth import requires
+from .http import json_error, json_response, query_int, read_json
+from .keys import CONTROLLER
 
 MAX_LIMIT = 1000
 
@@ -25,21 +26,11 @@ async def viewers(request: web.Request) -> web.Response:
     return json_response({"sources": sources, "total": total})
 
 
-def _whole(request: web.Request, key: str, default: int, low: int, high: int) -> int:
-    raw = request.query.get(key)
-    if raw is None or raw == "":
-        return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
-        raise web.HTTPBadRequest(text=f'{{"error": "{key}: expected a whole number from {low} to {high}"}}',
-                                 content_type="application/json")
-    return int(raw)
-
-
 @requires("moderator")
 async def comments(request: web.Request) -> web.Response:
     """The merged comment stream after `after`, oldest first, filtered by platform, words or questions."""
-    after = _whole(request, "after", 0, 0, 2**62)
-    limit = _whole(request, "limit", 200, 1, MAX_LIMIT)
+    after = query_int(request, "after", 0)
+    limit = query_int(request, "limit", 200, 1, MAX_LIMIT)
     q = request.query
     items = request.app[CONTROLLER].store.comments(
         after=after, limit=limit, platform=q.get("platform") or None, q=q.get("q") or None,
@@ -53,12 +44,13 @@ async def webhook(request: web.Request) -> web.Response:
     name = request.match_info["source"]
     source = service.webhook(name)
     if source is None:
-        return json_error(404, f"no webhook source named {name[:64]!r} in the event file")
+        return json_error(404, f"no webhook source named {name[:64]!r} in the event file", "error.source_unknown",
+                          {"name": name[:64]})
     body = await request.read()
     try:
         batches = source.accept(body, request.headers.get("X-Signature-256"))
     except WebhookError as e:
-        return json_error(e.status, str(e))
+        return json_error(e.status, str(e), "error.webhook")
     new = 0
     for batch in batches:
         new += await service.deliver(name, batch)
@@ -72,16 +64,16 @@ async def manual_viewers(request: web.Request) -> web.Response:
     service = request.app[CONTROLLER].audience
     name = request.match_info["source"]
     if name not in service.pollers:
-        return json_error(404, f"no audience source named {name[:64]!r} in the event file")
+        return json_error(404, f"no audience source named {name[:64]!r} in the event file", "error.source_unknown",
+                          {"name": name[:64]})
     if not service.takes_readings(name):
         return json_error(409, f"{name} counts its viewers through its API; manual counts go to manual or "
-                               "webhook sources")
+                               "webhook sources", "error.source_counts_itself", {"name": name})
+    body = await read_json(request, '{"viewers": N}', required=True)
     try:
-        body = await request.json()
         batch = service.reading(name, body)
-    except ValueError as e:  # JSON errors and ReadingError alike
-        message = str(e) if isinstance(e, ReadingError) else "body is not JSON, expected {\"viewers\": N}"
-        return json_error(400, message)
+    except ReadingError as e:
+        return json_error(400, str(e), "error.viewer_count")
     await service.deliver(name, batch)
     sample = batch.viewers
     return json_response({"source": name, "platform": sample.platform, "viewers": sample.viewers,

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import json
-
 from aiohttp import web
 
-from ..config import ConfigError, destination_from_api
+from ..config import ConfigError, destination_from_api, typed_key
 from ..redact import redact
-from ..restream.restreamer import DuplicateDestination, UnknownDestination
-from .app import CONTROLLER, json_error, json_response
+from ..restream.restreamer import DuplicateDestination, NotRemovable, UnknownDestination
+from ..states import DestinationState, IngestState
 from .auth import IDENTITY, requires
+from .http import json_error, json_response, read_json
+from .keys import CONTROLLER
 
 ACTIONS = ("start", "stop", "restart")
-STATES = ("stopped", "starting", "live", "backoff", "failed")
 
 
 def _audit(request: web.Request, action: str, name: str, before: dict | None, after: dict | None) -> None:
@@ -28,6 +27,10 @@ def _brief(entry: dict | None) -> dict | None:
     return {k: entry[k] for k in ("platform", "url", "state", "profile", "autostart") if k in entry}
 
 
+def _unknown(name: str) -> web.Response:
+    return json_error(404, f"no destination named {name!r}", "error.destination_unknown", {"name": name})
+
+
 @requires("operator")
 async def list_destinations(request: web.Request) -> web.Response:
     return json_response({"destinations": request.app[CONTROLLER].restreamer.destinations()})
@@ -35,21 +38,17 @@ async def list_destinations(request: web.Request) -> web.Response:
 
 @requires("operator")
 async def add_destination(request: web.Request) -> web.Response:
-    try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return json_error(400, "request body is not JSON, expected an object like the event file's [[destination]]")
-    if not isinstance(body, dict):
-        return json_error(400, f"request body is a {type(body).__name__}, expected a JSON object")
+    body = await read_json(request, "a JSON object like the event file's [[destination]]", required=True)
     try:
         config = destination_from_api(body)
     except ConfigError as e:
         issues = [redact(line) for line in e.issues]
-        return json_response({"error": "; ".join(issues), "issues": issues}, status=400)
+        return json_error(400, "; ".join(issues), "error.destination_config", issues=issues)
     try:
         entry = await request.app[CONTROLLER].restreamer.add(config)
     except DuplicateDestination:
-        return json_error(409, f"destination {config.name!r} exists already, expected a new name")
+        return json_error(409, f"destination {config.name!r} exists already, expected a new name",
+                          "error.destination_exists", {"name": config.name})
     _audit(request, "destination.add", config.name, None, _brief(entry))
     return json_response(entry, status=201)
 
@@ -58,14 +57,38 @@ async def add_destination(request: web.Request) -> web.Response:
 async def control_destination(request: web.Request) -> web.Response:
     name, action = request.match_info["name"], request.match_info["action"]
     if action not in ACTIONS:
-        return json_error(404, f"unknown action {action!r}, expected one of {', '.join(ACTIONS)}")
+        return json_error(404, f"unknown action {action!r}, expected one of {', '.join(ACTIONS)}",
+                          "error.unknown_action", {"choices": ", ".join(ACTIONS)})
     restreamer = request.app[CONTROLLER].restreamer
     try:
         before = restreamer.get(name).describe()
         entry = await getattr(restreamer, action)(name)
     except UnknownDestination:
-        return json_error(404, f"no destination named {name!r}")
+        return _unknown(name)
     _audit(request, f"destination.{action}", name, _brief(before), _brief(entry))
+    return json_response(entry)
+
+
+@requires("operator")
+async def replace_key(request: web.Request) -> web.Response:
+    """`PUT /api/destinations/{name}/key {"key"}`: a new stream key, never echoed; only that destination restarts."""
+    name = request.match_info["name"]
+    expected = '{"key": "the new stream key"}'
+    body = await read_json(request, expected, required=True)
+    if "key" not in body:
+        return json_error(400, f"request: key: missing, expected {expected}", "error.body_field",
+                          {"expected": expected})
+    try:
+        key = typed_key(body["key"])
+    except ConfigError as e:
+        return json_error(400, "; ".join(e.issues), "error.destination_config", issues=list(e.issues))
+    restreamer = request.app[CONTROLLER].restreamer
+    try:
+        before = restreamer.get(name).describe()
+        entry = await restreamer.replace_key(name, key)
+    except UnknownDestination:
+        return _unknown(name)
+    _audit(request, "destination.key", name, _brief(before), _brief(entry))
     return json_response(entry)
 
 
@@ -77,7 +100,11 @@ async def remove_destination(request: web.Request) -> web.Response:
         before = restreamer.get(name).describe()
         await restreamer.remove(name)
     except UnknownDestination:
-        return json_error(404, f"no destination named {name!r}")
+        return _unknown(name)
+    except NotRemovable:
+        return json_error(409, f"{name!r} is a backup output and goes with its destination, expected the "
+                               "destination's own name (or stop only the backup)", "error.destination_backup",
+                          {"name": name})
     _audit(request, "destination.remove", name, _brief(before), None)
     return json_response({"removed": name})
 
@@ -115,7 +142,7 @@ def metrics_text(controller) -> str:
     m = _Metrics()
     m.family("destination_state", "gauge", "1 for the destination's current state, 0 for the others",
              [({"name": d["name"], "platform": d["platform"], "state": s}, d["state"] == s)
-              for d in dests for s in STATES])
+              for d in dests for s in DestinationState])
     per_dest = [
         ("destination_bitrate_kbps", "gauge", "output bitrate ffmpeg reports, kbit/s", "bitrate_kbps"),
         ("destination_fps", "gauge", "output frames per second", "fps"),
@@ -130,7 +157,7 @@ def metrics_text(controller) -> str:
                  [({"name": d["name"], "platform": d["platform"]}, d["health"].get(key)) for d in dests])
     ingest_status = restreamer.ingest_status()
     m.family("ingest_state", "gauge", "1 for the ingest's current state",
-             [({"state": s}, ingest_status.get("state") == s) for s in ("stopped", "waiting", "live", "lost")])
+             [({"state": s}, ingest_status.get("state") == s) for s in IngestState])
     slate = ingest_status.get("slate") or {}
     m.family("ingest_slate_on_air", "gauge", "1 while the holding card feeds the platforms in place of the program",
              [({}, bool(slate.get("on_air")))])
@@ -158,6 +185,7 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/api/destinations", list_destinations)
     app.router.add_post("/api/destinations", add_destination)
     app.router.add_post("/api/destinations/{name}/{action}", control_destination)
+    app.router.add_put("/api/destinations/{name}/key", replace_key)
     app.router.add_delete("/api/destinations/{name}", remove_destination)
     app.router.add_get("/api/ingest", ingest)
     app.router.add_get("/metrics", metrics)

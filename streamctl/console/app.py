@@ -2,30 +2,23 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from ..redact import redact
+from . import api_alerts, api_audience, api_questions, api_restream, overlays, pages, report, summary, ws
 from .auth import IDENTITY, bearer_identity, csrf_middleware, security_headers_middleware, session_middleware
+from .http import json_error, json_response
+from .https import proxy_middleware
+from .keys import CONTROLLER
 
 if TYPE_CHECKING:
     from ..controller import Controller
 
 log = logging.getLogger(__name__)
 
-CONTROLLER: web.AppKey[Controller] = web.AppKey("controller")
-
-
-def json_response(data: object, status: int = 200) -> web.Response:
-    """JSON with non-ASCII kept as is (Vietnamese text stays readable)."""
-    return web.Response(text=json.dumps(data, ensure_ascii=False), status=status, content_type="application/json")
-
-
-def json_error(status: int, message: str) -> web.Response:
-    return json_response({"error": redact(message)}, status=status)
+AREAS = (api_restream, api_alerts, api_audience, api_questions, ws, pages, summary, overlays, report)
 
 
 @web.middleware
@@ -46,7 +39,7 @@ async def error_middleware(request: web.Request, handler):
         raise
     except Exception as e:
         log.exception("error in %s %s", request.method, request.path)
-        return json_error(500, f"internal error: {type(e).__name__}")
+        return json_error(500, f"internal error: {type(e).__name__}", "error.internal", {"kind": type(e).__name__})
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -55,15 +48,14 @@ async def healthz(request: web.Request) -> web.Response:
 
 def make_app(controller: Controller) -> web.Application:
     """The console application for one running event."""
-    from ..report import web as report_web
-    from . import api_alerts, api_audience, api_questions, api_restream, overlays, pages, summary, ws
-
-    # Outermost first: security headers on every answer, then errors, then who is asking and CSRF.
-    middlewares = [security_headers_middleware, error_middleware, identity_middleware,
+    # Outermost first: what a trusted proxy says about the request, security headers on every answer, then errors,
+    # then who is asking and CSRF.
+    middlewares = [proxy_middleware(controller.event.console.trusted_proxy), security_headers_middleware,
+                   error_middleware, identity_middleware,
                    session_middleware(lambda request: request.app[CONTROLLER].store), csrf_middleware]
     app = web.Application(middlewares=middlewares, client_max_size=2 * 1024 * 1024)
     app[CONTROLLER] = controller
     app.router.add_get("/healthz", healthz)
-    for area in (api_restream, api_alerts, api_audience, api_questions, ws, pages, summary, overlays, report_web):
+    for area in AREAS:
         area.setup(app)
     return app

@@ -16,6 +16,8 @@ from aiohttp import web
 
 from ..events import now
 from ..store import ROLES, Store
+from .http import http_error
+from .https import strict_transport
 
 # Which roles may do what a route requires; the operator may do everything but overlays' work.
 ALLOWED = {
@@ -76,14 +78,11 @@ def requires(role: str) -> Callable:
         async def guarded(request: web.Request) -> web.StreamResponse:
             identity: Identity | None = request.get(IDENTITY)
             if identity is None:
-                raise web.HTTPUnauthorized(
-                    text='{"error": "sign in or send Authorization: Bearer TOKEN"}',
-                    content_type="application/json",
-                    headers={"WWW-Authenticate": "Bearer"},
-                )
+                raise http_error(web.HTTPUnauthorized, "sign in or send Authorization: Bearer TOKEN",
+                                 "error.sign_in", headers={"WWW-Authenticate": "Bearer"})
             if identity.role not in ALLOWED[role]:
-                raise web.HTTPForbidden(text=f'{{"error": "role {identity.role} may not do this"}}',
-                                        content_type="application/json")
+                raise http_error(web.HTTPForbidden, f"role {identity.role} may not do this", "error.role",
+                                 {"role": identity.role})
             return await handler(request)
 
         guarded.required_role = role  # type: ignore[attr-defined]
@@ -128,7 +127,8 @@ def end_session(store: Store, token: str) -> None:
 
 
 def set_cookie(request: web.Request, response: web.StreamResponse, name: str, value: str, max_age: int) -> None:
-    """An HttpOnly, SameSite=Strict cookie for the whole console (Secure when served over TLS)."""
+    """An HttpOnly, SameSite=Strict cookie for the whole console (Secure when the browser used HTTPS: served over
+    TLS, or said so by the trusted proxy)."""
     response.set_cookie(name, value, max_age=max_age, path="/", httponly=True, samesite="Strict",
                         secure=request.secure)
 
@@ -181,8 +181,8 @@ async def _submitted_csrf(request: web.Request) -> str | None:
     return None
 
 
-def _refuse(message: str) -> web.HTTPForbidden:
-    return web.HTTPForbidden(text=f'{{"error": "{message}"}}', content_type="application/json")
+def _refuse(message: str) -> web.HTTPException:
+    return http_error(web.HTTPForbidden, message, "error.csrf")
 
 
 def session_middleware(store_of: Callable[[web.Request], Store]):
@@ -276,6 +276,7 @@ def _secure_headers(request: web.Request, headers) -> None:
         headers.setdefault("X-Frame-Options", "DENY")
     if not request.path.startswith("/static/"):
         headers.setdefault("Cache-Control", "no-store")
+    strict_transport(request, headers)
 
 
 @web.middleware

@@ -9,12 +9,11 @@ from aiohttp import web
 
 from ..events import QuestionChanged, ViewersStored
 from ..questions import QuestionDesk
-from .api_questions import DESK
-from .app import CONTROLLER
 from .auth import ALLOWED
 from .i18n import pick_lang
+from .keys import CONTROLLER, DESK, HUB
 from .pages import OVERLAYS, render
-from .ws import HUB, serve
+from .ws import serve
 
 NAMES = ("question", "viewers")
 THEMES = ("dark", "light", "glass")

@@ -12,13 +12,12 @@ import jinja2
 from aiohttp import web
 
 from .. import assets
-from ..questions import OFFICIAL_STATES, QuestionDesk, official_view
+from ..questions import QuestionDesk, official_view
 from ..restream.platforms import PLATFORMS
 from ..restream.profiles import PROFILES
+from ..states import QUESTION_OFFICIAL, page_states
 from ..store import Store
 from . import accounts
-from .api_questions import DESK
-from .app import CONTROLLER
 from .auth import (
     ALLOWED,
     CSRF_FIELD,
@@ -38,11 +37,11 @@ from .auth import (
     tokens_match,
 )
 from .i18n import LANGS, catalogue, pick_lang, translate
+from .keys import CONTROLLER, DESK, LIMITER
 from .summary import program_summary
 
 WEB = assets.path("web")
 OVERLAYS = assets.path("overlays")
-LIMITER: web.AppKey[LoginLimiter] = web.AppKey("login_limiter", LoginLimiter)
 RECENT_ALERTS = 200  # what /operate shows on opening (older ones: GET /api/alerts)
 
 templates = jinja2.Environment(
@@ -74,7 +73,7 @@ def render(request: web.Request, template: str, *, page: str, title_key: str, sc
     page_data = {
         "lang": lang, "csrf": request.get(CSRF_TOKEN, ""), "messages": catalogue(lang),
         "user": identity.name if identity else None, "role": identity.role if identity else None,
-        "timezone": event.timezone, **(data or {}),
+        "timezone": event.timezone, "states": page_states(), **(data or {}),
     }
     if may(identity, "moderator"):
         page_data["status"] = program_summary(controller)
@@ -206,7 +205,7 @@ async def switch_lang(request: web.Request) -> web.Response:
 
 def latest_comments(store: Store, n: int, **filters) -> list[dict]:
     """The newest `n` comments matching `filters`, oldest first (the store pages forward from an id)."""
-    top = store.query_one("SELECT COALESCE(MAX(id), 0) AS top FROM comments")["top"]
+    top = store.last_comment_id()
     window = n * 4
     while True:
         low = max(0, top - window)
@@ -225,8 +224,8 @@ def latest_comments(store: Store, n: int, **filters) -> list[dict]:
 
 def _platforms(request: web.Request) -> list[str]:
     controller = request.app[CONTROLLER]
-    seen = {r["platform"] for r in controller.store.query("SELECT DISTINCT platform FROM comments")}
-    configured = {a.options.get("label") or a.platform for a in controller.event.audience}
+    seen = controller.store.comment_platforms()
+    configured = {a.get("label") or a.platform for a in controller.event.audience}
     return sorted(seen | configured)
 
 
@@ -254,7 +253,7 @@ async def moderate(request: web.Request) -> web.Response:
 async def official(request: web.Request) -> web.Response:
     desk: QuestionDesk = request.app[DESK]
     assignee = request.query.get("to", "")[:100]
-    questions = [official_view(q) for q in desk.questions(OFFICIAL_STATES)]
+    questions = [official_view(q) for q in desk.questions(QUESTION_OFFICIAL)]
     data = {"questions": [q for q in questions if q["state"] != "hidden"], "assignee": assignee}
     return render(request, "official.html", page="official", title_key="nav.official", script="official",
                   data=data, assignee=assignee, dark=request.query.get("theme", "dark") != "light")

@@ -15,10 +15,12 @@ from ..events import (
     SourceStateChanged,
     ViewersStored,
 )
-from .app import CONTROLLER, json_response
+from ..states import DestinationState, IngestState, SourceState
 from .auth import requires
+from .http import json_response
+from .keys import CONTROLLER
 
-READING = ("ok",)  # audience source states that mean comments are being read
+READING = (SourceState.OK,)  # audience source states that mean comments are being read
 
 
 def program_on_air(ingest: dict) -> str | None:
@@ -28,7 +30,7 @@ def program_on_air(ingest: dict) -> str | None:
         return on_air
     if (ingest.get("slate") or {}).get("on_air"):
         return "slate"
-    return "primary" if ingest.get("state") == "live" else None
+    return "primary" if ingest.get("state") == IngestState.LIVE else None
 
 
 def program_summary(controller, viewers: int | None = None) -> dict:
@@ -41,7 +43,7 @@ def program_summary(controller, viewers: int | None = None) -> dict:
     ingest = restreamer.ingest_status() if restreamer.event.ingest else {}
     program = program_on_air(ingest)
     states = [d["state"] for d in restreamer.destinations()]
-    live = sum(state == "live" for state in states)
+    live = sum(state == DestinationState.LIVE for state in states)
     pollers = list(getattr(audience, "pollers", {}).values())
     if viewers is None:
         viewers = controller.store.latest_viewers()[1]

@@ -30,8 +30,9 @@ from ..events import (
 )
 from ..questions import official_view
 from ..redact import mask_secrets, redact
-from .app import CONTROLLER
 from .auth import IDENTITY, Identity, same_origin
+from .http import http_error
+from .keys import CONTROLLER, HUB
 
 log = logging.getLogger(__name__)
 
@@ -85,9 +86,6 @@ class Hub:
         if len(self._cache) > 512:
             self._cache.popitem(last=False)
         return text
-
-
-HUB: web.AppKey[Hub] = web.AppKey("ws_hub", Hub)
 
 
 def _for_official(event: Event) -> str | None:
@@ -144,10 +142,10 @@ async def page_socket(request: web.Request) -> web.StreamResponse:
     """`GET /ws`: live events for a signed-in page (or a bearer-token script)."""
     identity: Identity | None = request.get(IDENTITY)
     if identity is None or identity.role not in ROLE_EVENTS:
-        raise web.HTTPUnauthorized(text='{"error": "sign in first"}', content_type="application/json")
+        raise http_error(web.HTTPUnauthorized, "sign in first", "error.sign_in")
     # A session cookie rides along with any page's websocket: only our own pages may use it.
     if identity.via == "session" and not same_origin(request):
-        raise web.HTTPForbidden(text='{"error": "cross-origin websocket refused"}', content_type="application/json")
+        raise http_error(web.HTTPForbidden, "cross-origin websocket refused", "error.cross_origin")
     hub = request.app[HUB]
     bus = request.app[CONTROLLER].bus
     # No permessage-deflate: it would compress every message once per page (browsers ask for it), in a thread

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from markupsafe import Markup, escape
 
+from ..states import DestinationState, IngestState
 from .labels import Words
 
 WIDTH = 680
@@ -17,9 +18,10 @@ FONT = "font-family=\"'DejaVu Sans', 'Liberation Sans', Arial, sans-serif\" font
 TICK_STEPS_MIN = (1, 2, 5, 10, 15, 30, 60, 120, 180, 240, 360, 720, 1440)
 # Line patterns so lines stay apart on a black-and-white print.
 DASHES = ("", "6 3", "2 2", "8 3 2 3", "4 4", "1 3")
+D, IN = DestinationState, IngestState
 STATE_COLOURS = {
-    "live": "#2e7d32", "starting": "#f2c14e", "backoff": "#ef8a17", "failed": "#c62828",
-    "stopped": "#d0d0d0", "lost": "#c62828", "waiting": "#e6e6e6",
+    D.LIVE: "#2e7d32", D.STARTING: "#f2c14e", D.BACKOFF: "#ef8a17", D.FAILED: "#c62828",
+    D.STOPPED: "#d0d0d0", IN.LOST: "#c62828", IN.WAITING: "#e6e6e6",
 }
 PLATFORM_COLOURS = {
     "facebook": "#1877f2", "youtube": "#e62117", "tiktok": "#00a3a3", "twitch": "#9146ff",

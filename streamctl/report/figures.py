@@ -48,15 +48,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..events import now as wall_clock
 from ..redact import mask_url, redact
+from ..states import DESTINATION_DOWN, SOURCE_DOWN, SOURCE_END, IngestState
 from ..store import iso
 
 REPORT_VERSION = 1
 HOLD_MIN_S = 300.0
 HOLD_FACTOR = 5.0
 COMMENT_KINDS = ("comment", "paid")
-DOWN_STATES = ("backoff", "failed")
-SOURCE_DOWN_STATES = ("backoff", "failed", "error")
-SOURCE_END_STATES = ("ended", "stopped", "disabled")
+DOWN_STATES = DESTINATION_DOWN
+SOURCE_DOWN_STATES = SOURCE_DOWN
+SOURCE_END_STATES = SOURCE_END
 REQUIRED_TABLES = {"meta", "comments", "viewers", "questions", "audit", "destination_events",
                    "destination_health", "ingest_events", "source_events"}
 # Platforms in the order a reader expects them; others follow alphabetically.
@@ -537,7 +538,7 @@ def ingest_figures(db: sqlite3.Connection, window: Window) -> tuple[dict, list[d
     changes = [(r["at"], r["state"]) for r in rows]
     pieces = _intervals(changes, window)
     # After a loss the listener may wait for the switcher again: the outage lasts until the feed is live.
-    incidents = _outages("ingest", "ingest", [(r["at"], r["state"], r["error"]) for r in rows], ("lost",),
+    incidents = _outages("ingest", "ingest", [(r["at"], r["state"], r["error"]) for r in rows], (IngestState.LOST,),
                          ("stopped",), window, up=("live",))
     return {
         "live_s": round(sum(b - a for a, b, s in pieces if s == "live"), 1),

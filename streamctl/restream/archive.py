@@ -6,6 +6,7 @@ from pathlib import Path
 
 from ..config import ArchiveConfig
 from ..events import Alert, Bus
+from ..states import DESTINATION_DOWN, DestinationState
 from .destinations import Output, Timing
 from .ffmpeg import archive_argv
 from .program import Program
@@ -42,11 +43,11 @@ class Archive(Output):
 
     async def announce(self, old: str, new: str, error: str | None) -> None:
         params = {"path": str(self.config.path), "error": error or ""}
-        if new in ("backoff", "failed"):
-            level = "error" if new == "failed" else "warning"
+        if new in DESTINATION_DOWN:
+            level = "error" if new == DestinationState.FAILED else "warning"
             await self.bus.publish(Alert(level, "archive", f"archive recording {new}: {error or 'stopped'}",
                                          code="archive.failed", params=params))
-        elif new == "live":
+        elif new == DestinationState.LIVE:
             await self.bus.publish(Alert("info", "archive", "archive recording again", code="archive.failed",
                                          params=params, resolved=True))
 

@@ -16,20 +16,22 @@ import time
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlsplit
 
-from ..config import DestinationConfig
+from ..config import DestinationConfig, join_key
 from ..events import Alert, Bus, DestinationHealth, DestinationStateChanged
-from ..redact import redact, register_secret
+from ..redact import mask_url, redact, register_secret
+from ..states import DESTINATION_DOWN, DESTINATION_NEXT, DestinationState, may_change
 from ..store import iso
-from .ffmpeg import destination_argv
-from .health import Progress, ProgressParser, StderrTail
+from .ffmpeg import destination_argv, encoder_for
+from .health import Pace, Progress, ProgressParser, StderrTail
 from .platforms import StreamFacts, rule_violations
 from .profiles import PROFILES
 from .program import Program, ProgramReader
-from .supervisor import Child, Supervisor
+from .supervisor import LOW_PRIORITY, Child, Supervisor
 
 log = logging.getLogger(__name__)
 
-STATES = ("stopped", "starting", "live", "backoff", "failed")
+D = DestinationState
+STATES = tuple(DestinationState)
 
 # Errors no retry can cure: the command itself is wrong for this ffmpeg.
 PERMANENT = re.compile(r"(?i)(cannot start ffmpeg|protocol not found|unknown encoder|encoder not found|"
@@ -75,6 +77,8 @@ class Timing:
     health_every_s: float = 1.0
     stop_grace_s: float = 3.0
     refused_limit: int = 5  # refusals in a row before giving up (failed)
+    slow_speed: float = 0.95  # output time over program time below this: the output is falling behind
+    slow_after_s: float = 10.0  # ... for this long raises destination.slow (back above for as long resolves it)
     backoff: Backoff = field(default_factory=Backoff)
 
 
@@ -101,7 +105,7 @@ class Output:
         self.bus = bus
         self.supervisor = supervisor
         self.timing = timing or Timing()
-        self.state = "stopped"
+        self.state = D.STOPPED
         self.error: str | None = None
         self.changed_at = time.time()
         self.reconnects = 0
@@ -115,6 +119,10 @@ class Output:
         self._fed_at: float | None = None  # when ffmpeg got its first program bytes, this attempt
         self._advanced_at: float | None = None  # when its output last advanced, this attempt
         self._stall_reason: str | None = None
+        self._pace = Pace()
+        self.slow = False  # destination.slow raised and not yet resolved
+        self._pace_since: float | None = None  # since when the pace has been on the other side of the line
+        self._overflows_seen = 0
 
     # ---- what subclasses say ------------------------------------------------------------------------
 
@@ -125,6 +133,11 @@ class Output:
     def problem(self) -> str | None:
         """A reason this output cannot work at all right now (checked before each attempt)."""
         return None
+
+    @property
+    def nice(self) -> int:
+        """The priority its ffmpeg runs at (0: ours; a transcode runs lower so it cannot starve the rest)."""
+        return 0
 
     # ---- control ------------------------------------------------------------------------------------
 
@@ -144,13 +157,16 @@ class Output:
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-        await self.change_state("stopped")
+        await self.change_state(D.STOPPED)
+        if self.slow:
+            self.slow = False
+            await self._slow_alert(False, None)
 
     async def start_now(self) -> None:
         """Start it and show `starting` at once, so an answer to "start" never still says `stopped`."""
         self.start()
-        if self.state in ("stopped", "failed"):
-            await self.change_state("starting")
+        if self.state in (D.STOPPED, D.FAILED):
+            await self.change_state(D.STARTING)
 
     async def restart(self) -> None:
         await self.stop()
@@ -161,14 +177,16 @@ class Output:
         if new not in STATES:
             raise ValueError(new)
         old = self.state
+        if not may_change(DESTINATION_NEXT, old, new):
+            log.warning("%s %s: unexpected change %s -> %s", self.kind, self.name, old, new)
         if new == old and error == self.error:
             return
         self.state, self.error, self.changed_at = new, error, time.time()
-        if new == "live":
+        if new == D.LIVE:
             self._live_since = _now()
-        elif old == "live":
+        elif old == D.LIVE:
             self._live_since = None
-        level = logging.WARNING if new in ("backoff", "failed") else logging.INFO
+        level = logging.WARNING if new in DESTINATION_DOWN else logging.INFO
         log.log(level, "%s %s: %s -> %s%s", self.kind, self.name, old, new, f" ({redact(error)})" if error else "")
         await self.announce(old, new, redact(error) if error else None)
 
@@ -186,7 +204,7 @@ class Output:
 
     def health(self) -> dict:
         """Figures for the API and the bus; zeros unless the output is live right now."""
-        p = self._progress if self.state == "live" else None
+        p = self._progress if self.state == D.LIVE else None
         return {
             "bitrate_kbps": p.bitrate_kbps if p else 0.0,
             "fps": p.fps if p else 0.0,
@@ -206,7 +224,7 @@ class Output:
         except Exception as e:
             # A bug here must show on the console as this output failing, not vanish with the task.
             log.exception("%s %s: supervision failed", self.kind, self.name)
-            await self.change_state("failed", f"internal error: {type(e).__name__}: {e}")
+            await self.change_state(D.FAILED, f"internal error: {type(e).__name__}: {e}")
         finally:
             reporter.cancel()
             await asyncio.gather(reporter, return_exceptions=True)
@@ -217,22 +235,22 @@ class Output:
         while True:
             problem = self.problem()
             if problem:
-                await self.change_state("failed", problem)
+                await self.change_state(D.FAILED, problem)
                 return
-            await self.change_state("starting")
+            await self.change_state(D.STARTING)
             error, live_for = await self._attempt()
             if live_for >= self.timing.backoff.reset_after_s:
                 attempt = 0
             refused = refused + 1 if (live_for == 0 and REFUSED.search(error)) else 0
             if PERMANENT.search(error):
-                await self.change_state("failed", error)
+                await self.change_state(D.FAILED, error)
                 return
             if refused >= self.timing.refused_limit:
-                await self.change_state("failed", f"refused {refused} times in a row: {error}")
+                await self.change_state(D.FAILED, f"refused {refused} times in a row: {error}")
                 return
             delay = self.timing.backoff.delay(attempt)
             attempt += 1
-            await self.change_state("backoff", f"{error}; retrying in {delay:.1f} s")
+            await self.change_state(D.BACKOFF, f"{error}; retrying in {delay:.1f} s")
             await self._sit_out(delay, error)
             self.reconnects += 1
 
@@ -271,11 +289,14 @@ class Output:
         reader = self.program.reader(self.name, from_last_keyframe=True)
         self._reader = reader
         self._progress = self._fed_at = self._advanced_at = self._stall_reason = None
+        self._pace.clear()
+        self._overflows_seen = 0
         self.tail.new_attempt()
         argv = self.argv()
         try:
             child = await self.supervisor.spawn(self.name, argv, stdin=asyncio.subprocess.PIPE,
-                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+                                                nice=self.nice)
         except OSError as e:
             reader.close()
             self._reader = None
@@ -327,9 +348,47 @@ class Output:
             if progress.advanced_since(self._progress):
                 self._advanced_at = _now()
                 # starting -> live: written something and stayed up a moment (else the next block decides).
-                if self.state == "starting" and _now() - child.started_at >= self.timing.live_after_s:
-                    await self.change_state("live")
+                if self.state == D.STARTING and _now() - child.started_at >= self.timing.live_after_s:
+                    await self.change_state(D.LIVE)
             self._progress = progress
+            await self._judge_pace(progress)
+
+    async def _judge_pace(self, progress: Progress) -> None:
+        """destination.slow when the output has kept below real time for `slow_after_s`, resolved as long back."""
+        if self.state != D.LIVE or self._program_idle():
+            self._pace.clear()
+            return
+        speed = self._pace.add(self.program.timeline_ms, progress.out_time_us)
+        overflows = self._reader.overflows if self._reader else 0
+        # A reader that overflowed skipped ahead to a keyframe: the output looks fast but is not keeping up.
+        behind = overflows > self._overflows_seen or (speed is not None and speed < self.timing.slow_speed)
+        self._overflows_seen = overflows
+        if speed is None and not behind:
+            return
+        if behind == self.slow:
+            self._pace_since = None
+            return
+        now = _now()
+        self._pace_since = self._pace_since or now
+        if now - self._pace_since < self.timing.slow_after_s:
+            return
+        self.slow, self._pace_since = behind, None
+        await self._slow_alert(behind, speed)
+
+    async def _slow_alert(self, slow: bool, speed: float | None) -> None:
+        shown = round(speed, 2) if speed is not None else None
+        if slow:
+            message = (f"{self.kind} {self.name} cannot keep up with real time (speed {shown}x): it loses pictures; "
+                       "lighten its profile or stop another transcode")
+        else:
+            message = f"{self.kind} {self.name} keeps up with real time again (speed {shown}x)"
+        log.log(logging.WARNING if slow else logging.INFO, "%s", message)
+        await self.bus.publish(Alert("warning", self.alert_source, message, code="destination.slow",
+                                     params={"name": self.name, "speed": shown}, resolved=not slow))
+
+    @property
+    def alert_source(self) -> str:
+        return self.kind
 
     async def _read_stderr(self, child: Child) -> None:
         while line := await child.process.stderr.readline():
@@ -349,10 +408,10 @@ class Output:
             if self._program_idle():
                 # Not the output's fault: restart the stall clock, and say honestly that nothing is going out.
                 idle_mark = now
-                if self.state == "live" and now - (self._advanced_at or 0.0) > t.program_idle_s:
-                    await self.change_state("starting", "waiting for the program (ingest lost)")
+                if self.state == D.LIVE and now - (self._advanced_at or 0.0) > t.program_idle_s:
+                    await self.change_state(D.STARTING, "waiting for the program (ingest lost)")
                 continue
-            if self.state == "live" or self._advanced_at is not None:
+            if self.state == D.LIVE or self._advanced_at is not None:
                 since = max(idle_mark, self._advanced_at or 0.0)
                 limit, what = t.stall_s, "output stalled"
             elif self._fed_at is not None:
@@ -393,16 +452,38 @@ class Destination(Output):
     kind = "destination"
 
     def __init__(self, config: DestinationConfig, program: Program, bus: Bus, supervisor: Supervisor,
-                 timing: Timing | None = None):
-        super().__init__(config.name, config.platform, program, bus, supervisor, timing)
+                 timing: Timing | None = None, encoder: str | None = None):
+        super().__init__(self.name_for(config), config.platform, program, bus, supervisor, timing)
         self.config = config
         self.profile = PROFILES[config.profile]
+        self.encoder = encoder_for(self.profile, encoder)
         self.rule_warnings: list[str] = []
         self._in_backoff = False  # the destination.backoff alert of this outage is raised (once, not per retry)
         # ffmpeg prints the full URL; make sure every log and message masks it.
         register_secret(config.key)
         if config.key:
             register_secret(config.publish_url)
+            if config.backup_publish_url:
+                register_secret(config.backup_publish_url)
+        self.backup: BackupOutput | None = None
+        if config.backup and type(self) is Destination:
+            self.backup = BackupOutput(config, program, bus, supervisor, timing, encoder)
+
+    @staticmethod
+    def name_for(config: DestinationConfig) -> str:
+        return config.name
+
+    @property
+    def nice(self) -> int:
+        return 0 if self.profile.copy else LOW_PRIORITY
+
+    def base_url(self) -> str | None:
+        """The ingest address without the key (what `address()` connects to)."""
+        return self.config.url
+
+    def target_url(self) -> str | None:
+        """The full URL this output publishes to."""
+        return self.config.publish_url
 
     async def announce(self, old: str, new: str, error: str | None) -> None:
         await self.bus.publish(DestinationStateChanged(self.name, self.platform, old, new, error))
@@ -411,29 +492,33 @@ class Destination(Output):
     async def _alert(self, new: str, error: str | None) -> None:
         """backoff (once an outage) and failed raise an alert; live again resolves both."""
         params = {"platform": self.platform, "error": error or ""}
-        if new == "backoff" and not self._in_backoff:
+        if new == D.BACKOFF and not self._in_backoff:
             self._in_backoff = True
             await self.bus.publish(Alert("warning", self.name, f"destination {self.name} is retrying: {error}",
                                          code="destination.backoff", params=params))
-        elif new == "failed":
+        elif new == D.FAILED:
             await self.bus.publish(Alert("error", self.name, f"destination {self.name} failed: {error}",
                                          code="destination.failed", params=params))
-        elif new == "live":
+        elif new == D.LIVE:
             # Also after a restart of streamctl: the desk closes what the last run left open, or ignores it.
             self._in_backoff = False
             for code in ("destination.backoff", "destination.failed"):
                 await self.bus.publish(Alert("info", self.name, f"destination {self.name} is live again",
                                              code=code, params=params, resolved=True))
 
+    @property
+    def alert_source(self) -> str:
+        return self.name
+
     async def report(self) -> None:
         await self.bus.publish(DestinationHealth(self.name, {"state": self.state, **self.health()}))
 
     def argv(self) -> list[str]:
-        return destination_argv(self.config.publish_url, self.profile, rw_timeout_s=self.timing.rw_timeout_s,
-                                send_buffer=self.timing.send_buffer)
+        return destination_argv(self.target_url() or "", self.profile, rw_timeout_s=self.timing.rw_timeout_s,
+                                send_buffer=self.timing.send_buffer, encoder=self.encoder)
 
     def address(self) -> tuple[str, int] | None:
-        parts = urlsplit(self.config.url)
+        parts = urlsplit(self.base_url() or "")
         scheme = parts.scheme.lower()
         if scheme not in DEFAULT_PORTS or not parts.hostname:
             return None
@@ -471,7 +556,48 @@ class Destination(Output):
             "error": redact(self.error) if self.error else None,
             "since": iso(self.changed_at),
             "profile": self.config.profile,
+            "encoder": self.encoder,
             "autostart": self.config.autostart,
             "health": self.health(),
             "rule_warnings": list(self.rule_warnings),
+            "backup_of": None,
         }
+
+
+class BackupOutput(Destination):
+    """The same program to the platform's backup ingest: its own ffmpeg, reader and state, listed as `NAME (backup)`.
+
+    It shares nothing with the primary output but the program, so a backup ingest that fails, stalls or
+    refuses never touches the primary's stream (and the other way round).
+    """
+
+    kind = "backup"
+
+    @staticmethod
+    def name_for(config: DestinationConfig) -> str:
+        return backup_name(config.name)
+
+    def base_url(self) -> str | None:
+        return self.config.backup_base_url
+
+    def target_url(self) -> str | None:
+        return self.config.backup_publish_url
+
+    def problem(self) -> str | None:
+        if self.target_url() is None:
+            return (f"no backup ingest URL for {self.platform} yet, expected backup_url (Facebook hands one out "
+                    "only for a live video streamctl creates)")
+        return super().problem()
+
+    def describe(self) -> dict:
+        entry = super().describe()
+        base = self.config.backup_base_url
+        key = self.config.key
+        entry["url"] = mask_url(join_key(base, key)) if base else None
+        entry["backup_of"] = self.config.name
+        return entry
+
+
+def backup_name(name: str) -> str:
+    """The row name of a destination's backup output (a name no destination can have: it has a space)."""
+    return f"{name} (backup)"

@@ -117,23 +117,42 @@ def _fit_filter(video, profile: Profile):
         .filter("pad", w, h, "(ow-iw)/2", "(oh-ih)/2")
 
 
-def _transcode_options(profile: Profile) -> dict[str, object]:
-    """x264 near-CBR with a fixed GOP (platforms want a keyframe every 2 s), AAC stereo."""
+# Hardware H.264 encoders `doctor` may find, with what each needs: the options that replace x264's preset, and
+# the pixel format the picture is handed over in (VAAPI also uploads it to the device).
+HARDWARE_ENCODERS: dict[str, dict[str, object]] = {
+    "h264_vaapi": {"rc_mode": "CBR"},
+    "h264_qsv": {"preset": "veryfast"},
+    "h264_nvenc": {"preset": "p4", "tune": "ll", "rc": "cbr"},
+}
+VAAPI_DEVICE = "/dev/dri/renderD128"
+
+
+def encoder_for(profile: Profile, hardware: str | None) -> str:
+    """The video encoder a destination uses: `copy`, the hardware encoder `doctor` found, or libx264."""
+    if profile.copy:
+        return "copy"
+    return hardware if hardware in HARDWARE_ENCODERS else "libx264"
+
+
+def _transcode_options(profile: Profile, encoder: str = "libx264") -> dict[str, object]:
+    """Near-CBR H.264 with a fixed GOP (platforms want a keyframe every 2 s), AAC stereo."""
     gop = max(1, round(profile.fps * profile.gop_s))
+    video = dict(HARDWARE_ENCODERS.get(encoder) or {"preset": profile.x264_preset, "sc_threshold": 0})
     return {
-        "c:v": "libx264", "preset": profile.x264_preset, "b:v": f"{profile.video_kbps}k",
+        "c:v": encoder, **video, "b:v": f"{profile.video_kbps}k",
         "maxrate": f"{profile.video_kbps}k", "bufsize": f"{profile.video_kbps * 2}k",
-        "g": gop, "keyint_min": gop, "sc_threshold": 0, "c:a": "aac", "b:a": f"{profile.audio_kbps}k", "ac": 2,
+        "g": gop, "keyint_min": gop, "c:a": "aac", "b:a": f"{profile.audio_kbps}k", "ac": 2,
         **profile.extra,
     }
 
 
-def _command(output, ffmpeg: str | None) -> list[str]:
-    return [ffmpeg or find_ffmpeg(), *GLOBAL_ARGS, *output.get_args()]
+def _command(output, ffmpeg: str | None, extra_global: tuple[str, ...] = ()) -> list[str]:
+    return [ffmpeg or find_ffmpeg(), *GLOBAL_ARGS, *extra_global, *output.get_args()]
 
 
 def destination_argv(publish_url: str, profile: Profile, *, rw_timeout_s: float = 5.0,
-                     send_buffer: int = 512 * 1024, ffmpeg: str | None = None) -> list[str]:
+                     send_buffer: int = 512 * 1024, ffmpeg: str | None = None,
+                     encoder: str = "libx264") -> list[str]:
     """ffmpeg reading the program as FLV on stdin and publishing it to `publish_url`, copied or transcoded."""
     source = ffmpeg_python.input("pipe:0", **INPUT_ARGS)
     options: dict[str, object] = {}
@@ -151,10 +170,31 @@ def destination_argv(publish_url: str, profile: Profile, *, rw_timeout_s: float 
     if profile.copy:
         output = ffmpeg_python.output(source, publish_url, c="copy", **options)
     else:
-        video = _fit_filter(source.video, profile).filter("fps", profile.fps).filter("setsar", 1) \
-            .filter("format", "yuv420p")
-        output = ffmpeg_python.output(video, source["a?"], publish_url, **_transcode_options(profile), **options)
+        video = _fit_filter(source.video, profile).filter("fps", profile.fps).filter("setsar", 1)
+        for name, args in profile.filters:
+            video = video.filter(name, **args)
+        video = video.filter("format", "yuv420p" if encoder in ("libx264", "h264_nvenc") else "nv12")
+        extra_global: tuple[str, ...] = ()
+        if encoder == "h264_vaapi":
+            video = video.filter("hwupload")
+            extra_global = ("-vaapi_device", VAAPI_DEVICE)
+        output = ffmpeg_python.output(video, source["a?"], publish_url, **_transcode_options(profile, encoder),
+                                      **options)
+        return _command(output, ffmpeg, extra_global)
     return _command(output, ffmpeg)
+
+
+def hardware_test_argv(encoder: str, *, ffmpeg: str | None = None) -> list[str]:
+    """One second of 720p test pattern through `encoder` into nothing: does this hardware encoder work here?"""
+    source = ffmpeg_python.input("testsrc2=size=1280x720:rate=30", f="lavfi", t=1)
+    video = source.video.filter("format", "yuv420p" if encoder == "h264_nvenc" else "nv12")
+    extra_global: tuple[str, ...] = ()
+    if encoder == "h264_vaapi":
+        video = video.filter("hwupload")
+        extra_global = ("-vaapi_device", VAAPI_DEVICE)
+    output = ffmpeg_python.output(video, "-", f="null", **{"c:v": encoder, "b:v": "2500k"})
+    return [ffmpeg or find_ffmpeg(), "-hide_banner", "-loglevel", "error", "-nostdin", *extra_global,
+            *output.get_args()]
 
 
 def archive_argv(pattern: str, segment_s: int, *, ffmpeg: str | None = None) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 AUDIO, VIDEO, SCRIPT = 8, 9, 18
@@ -80,3 +81,23 @@ class FlvReader:
             pos += 11 + size + 4
         del buf[:pos]
         return tags
+
+
+class DecoderHeaders:
+    """The latest onMetaData and decoder configurations of one feed, to send first when it goes on air."""
+
+    def __init__(self) -> None:
+        self._tags: dict[int, Tag] = {}
+
+    def keep(self, tag: Tag) -> bool:
+        """Remember `tag` if it is a header; whether it was one."""
+        if tag.is_metadata or tag.is_sequence_header:
+            self._tags[tag.kind] = tag
+            return True
+        return False
+
+    def clear(self) -> None:
+        self._tags.clear()
+
+    def __iter__(self) -> Iterator[Tag]:
+        return (self._tags[k] for k in (SCRIPT, VIDEO, AUDIO) if k in self._tags)

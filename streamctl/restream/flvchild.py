@@ -15,7 +15,6 @@ from .supervisor import Child, Supervisor
 log = logging.getLogger(__name__)
 
 TagHandler = Callable[[Tag], Awaitable[None]]
-FLV_OUT = ("-sn", "-dn", "-f", "flv", "-flvflags", "no_duration_filesize", "pipe:1")  # FLV on stdout
 
 
 async def run_flv_child(supervisor: Supervisor, name: str, argv: Sequence[str], on_tag: TagHandler, *,

@@ -127,3 +127,29 @@ class StderrTail:
         if self._last_error:
             return self._last_error
         return self._lines[-1] if self._lines else None
+
+
+class Pace:
+    """Whether an output keeps up: its output time against the program's own time, over the last few seconds.
+
+    ffmpeg's `speed` is an average since it started, so a pause of the program long ago still drags it
+    down; comparing both clocks over a window says how the output does now, and a program that itself runs
+    slow (a bad source) is not blamed on the output.
+    """
+
+    def __init__(self, window_ms: int = 5000):
+        self.window_ms = window_ms
+        self._marks: deque[tuple[int, int]] = deque()  # (program time ms, output time µs)
+
+    def add(self, program_ms: int, out_time_us: int) -> float | None:
+        """Note one progress block; the output's speed relative to the program, once a window is seen."""
+        self._marks.append((program_ms, out_time_us))
+        while len(self._marks) > 2 and program_ms - self._marks[1][0] >= self.window_ms:
+            self._marks.popleft()
+        first_ms, first_us = self._marks[0]
+        if program_ms - first_ms < self.window_ms * 0.8:
+            return None
+        return (out_time_us - first_us) / 1000 / (program_ms - first_ms)
+
+    def clear(self) -> None:
+        self._marks.clear()

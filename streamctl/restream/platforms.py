@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -80,3 +81,12 @@ def rule_violations(platform: str, facts: StreamFacts) -> list[str]:
             f" (at most {rules.keyframe_max_s:g} s)"
         )
     return problems
+
+
+def facts_from_dict(facts: dict[str, Any]) -> StreamFacts:
+    """`StreamFacts` from a probe dict (as carried by `IngestStateChanged.probe` or `/api/ingest`)."""
+    gop = facts.get("keyframe_interval_max_s")
+    if gop is None:
+        gop = facts.get("keyframe_interval_s")
+    return StreamFacts(video_codec=facts.get("video_codec"), audio_codec=facts.get("audio_codec"),
+                       keyframe_interval_s=gop)

@@ -1,24 +1,15 @@
-"""What the program carries, read from its FLV tags as they pass: codecs, size, fps, keyframes, bitrates.
-
-Also `streamctl check`'s look at a reachable ingest against each destination's platform rules.
-"""
+"""What the program carries, read from its FLV tags as they pass: codecs, size, fps, keyframes, bitrates."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import socket
 from collections import deque
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import amf
 from .flv import AUDIO, SCRIPT, VIDEO, Tag
 from .h264 import H264Error, parse_avcc
-from .platforms import StreamFacts, rule_violations
-
-if TYPE_CHECKING:
-    from ..config import EventFile
+from .platforms import StreamFacts, facts_from_dict
 
 log = logging.getLogger(__name__)
 
@@ -276,15 +267,6 @@ class StreamProbe:
         return facts_from_dict(self.facts())
 
 
-def facts_from_dict(facts: dict[str, Any]) -> StreamFacts:
-    """`StreamFacts` from a probe dict (as carried by `IngestStateChanged.probe` or `/api/ingest`)."""
-    gop = facts.get("keyframe_interval_max_s")
-    if gop is None:
-        gop = facts.get("keyframe_interval_s")
-    return StreamFacts(video_codec=facts.get("video_codec"), audio_codec=facts.get("audio_codec"),
-                       keyframe_interval_s=gop)
-
-
 def describe(facts: dict[str, Any]) -> str:
     """One line for people: `h264 High 1280x720 30 fps, keyframe every 2.0 s, 2500 kbit/s; aac LC 48000 Hz 2 ch`."""
     video = "no video"
@@ -309,91 +291,3 @@ def describe(facts: dict[str, Any]) -> str:
                 parts.append(f"{facts[key]}{unit}")
         audio = " ".join(parts)
     return f"{video}; {audio}"
-
-
-def destination_problems(event: EventFile, facts: dict[str, Any]) -> list[str]:
-    """`EVENTFILE: destination[i]: problem` for each platform rule the probed stream breaks."""
-    stream = facts_from_dict(facts)
-    lines = []
-    for i, dest in enumerate(event.destinations):
-        for problem in rule_violations(dest.platform, stream):
-            lines.append(f"{event.path}: destination[{i}]: {dest.name} ({dest.platform}): {problem}")
-    return lines
-
-
-def _port_taken(host: str, port: int, kind: int) -> bool:
-    try:
-        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, kind) as s:
-            s.bind((host, port))
-    except OSError:
-        return True
-    return False
-
-
-async def check_ingest_against_rules(event: EventFile, timeout: float,  # noqa: ASYNC109 - cli.py's contract
-                                     say: Callable[[str], None] = print) -> list[str]:
-    """Probe a reachable ingest for up to about `timeout` s; one line per platform rule broken, per destination.
-
-    Listeners (RTMP, SRT) wait for a publisher only while their port is free; nothing arriving is not
-    an error. `say` gets the info lines (what was probed, or why nothing was).
-    """
-    from ..events import Bus, IngestStateChanged
-    from .ingest import Ingest, listen_address
-    from .program import Program
-    from .supervisor import Supervisor
-
-    ingest_cfg = event.ingest
-    if ingest_cfg is None or not event.destinations:
-        return []
-    listener = ingest_cfg.kind in ("rtmp_listen", "srt_listen")
-    if listener:
-        host, port = listen_address(ingest_cfg)
-        kind = socket.SOCK_STREAM if ingest_cfg.kind == "rtmp_listen" else socket.SOCK_DGRAM
-        if _port_taken(host, port, kind):
-            say(f"ingest: port {port} is in use (is the event running?); platform rules not checked")
-            return []
-        say(f"ingest: waiting up to {timeout:g} s for a publisher on {ingest_cfg.display_url}")
-    bus = Bus()
-    supervisor = Supervisor(grace_s=1.0)
-    ingest = Ingest(ingest_cfg, Program(), bus, supervisor, event.event.name, realtime=False)
-    facts: dict[str, Any] | None = None
-    error: str | None = None
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    with bus.subscribe(IngestStateChanged, name="check") as sub:
-        task = asyncio.create_task(ingest.run(), name="check.ingest")
-        try:
-            while facts is None and error is None:
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    break
-                try:
-                    change = await asyncio.wait_for(sub.get(), remaining)
-                except TimeoutError:
-                    break
-                if change.state == "live" and change.probe.get("ready"):
-                    facts = change.probe
-                elif change.state == "live":
-                    # Media is flowing: give the probe the time it needs to see two keyframes.
-                    deadline = max(deadline, loop.time() + READY_AFTER_MS / 1000 + 1)
-                elif change.state in ("lost", "stopped"):
-                    error = change.error or change.state
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-            await supervisor.stop_all()
-    if facts is None:
-        probed = ingest.probe_facts()
-        if probed.get("video_codec") or probed.get("audio_codec"):
-            facts = probed  # cut short, but what was seen still counts
-    if facts is None:
-        where = ingest_cfg.display_url
-        if error:
-            say(f"ingest: {where} not reachable ({error}); platform rules not checked")
-        elif listener:
-            say(f"ingest: no publisher within {timeout:g} s; platform rules not checked")
-        else:
-            say(f"ingest: nothing arrived from {where} within {timeout:g} s; platform rules not checked")
-        return []
-    say(f"ingest: {describe(facts)}")
-    return destination_problems(event, facts)

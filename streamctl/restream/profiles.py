@@ -22,6 +22,8 @@ class Profile:
     fit: str = "scale"
     x264_preset: str = "veryfast"
     extra: dict[str, str] = field(default_factory=dict)
+    # Video filters after the fit and the frame rate, as (name, options) pairs, e.g. ("unsharp", {}).
+    filters: tuple[tuple[str, dict[str, object]], ...] = ()
 
 
 PROFILES: dict[str, Profile] = {

@@ -125,6 +125,11 @@ class Program:
         return reader
 
     @property
+    def timeline_ms(self) -> int:
+        """The program's own clock: the timestamp of the latest tag handed out (ms; -1 before the first)."""
+        return self._last_out
+
+    @property
     def readers(self) -> int:
         return len(self._readers)
 

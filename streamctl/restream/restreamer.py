@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 
 from ..config import DestinationConfig, EventFile
 from ..events import Alert, Bus, DestinationRemoved, IngestStateChanged
+from ..redact import register_secret
 from .archive import Archive
-from .destinations import Destination, Timing
+from .destinations import BackupOutput, Destination, Timing
+from .ffmpeg import encoder_for
+from .hardware import find_hardware_encoder
 from .ingest import Ingest
-from .platforms import StreamFacts
-from .probe import facts_from_dict
+from .platforms import StreamFacts, facts_from_dict
 from .program import Program
 from .supervisor import Supervisor
 
@@ -24,6 +27,10 @@ class UnknownDestination(KeyError):
 
 class DuplicateDestination(ValueError):
     """A destination with that name exists already."""
+
+
+class NotRemovable(ValueError):
+    """A backup output goes with its destination: remove the destination instead."""
 
 
 class Restreamer:
@@ -39,6 +46,8 @@ class Restreamer:
         self.ingest = Ingest(event.ingest, self.program, bus, self.supervisor, event.event.name)
         self.archive = Archive(event.archive, self.program, bus, self.supervisor, self.timing) \
             if event.archive else None
+        self.hardware: str | None = None  # the hardware H.264 encoder transcodes use, once found
+        self._hardware_probed = False
         self._destinations: dict[str, Destination] = {}
         for config in event.destinations:
             self._destinations[config.name] = self._make(config)
@@ -46,7 +55,20 @@ class Restreamer:
         self.running = False
 
     def _make(self, config: DestinationConfig) -> Destination:
-        return Destination(config, self.program, self.bus, self.supervisor, self.timing)
+        return Destination(config, self.program, self.bus, self.supervisor, self.timing, self.hardware)
+
+    def outputs(self) -> list[Destination]:
+        """Every destination output, each followed by its backup output when it has one."""
+        return [o for d in self._destinations.values() for o in (d, d.backup) if o is not None]
+
+    async def _find_hardware(self) -> None:
+        """Once a transcode is configured: look for a working hardware encoder and give it to every transcode."""
+        if self._hardware_probed or all(d.profile.copy for d in self._destinations.values()):
+            return
+        self._hardware_probed = True
+        self.hardware = (await find_hardware_encoder(self.supervisor)).encoder
+        for output in self.outputs():
+            output.encoder = encoder_for(output.profile, self.hardware)
 
     # ---- running ------------------------------------------------------------------------------------
 
@@ -60,17 +82,18 @@ class Restreamer:
                 tg.create_task(self._check_rules(probes), name="restreamer.rules")
                 if self.archive is not None:
                     self.archive.start()
+                await self._find_hardware()
                 # They start now and simply wait for the program's first keyframe.
-                for dest in self._destinations.values():
-                    if dest.config.autostart:
-                        dest.start()
+                for output in self.outputs():
+                    if output.config.autostart:
+                        output.start()
         finally:
             self.running = False
             probes.close()
             await self._stop_everything()
 
     async def _stop_everything(self) -> None:
-        outputs = [*self._destinations.values(), *([self.archive] if self.archive else [])]
+        outputs = [*self.outputs(), *([self.archive] if self.archive else [])]
         await asyncio.gather(*(o.stop() for o in outputs), return_exceptions=True)
         # Anything still alive (the ingest's child, an output caught mid-start) goes the same way.
         await self.supervisor.stop_all()
@@ -98,41 +121,69 @@ class Restreamer:
 
     def destinations(self) -> list[dict]:
         """Every destination as `GET /api/destinations` shows it."""
-        return [d.describe() for d in self._destinations.values()]
+        return [o.describe() for o in self.outputs()]
 
     def get(self, name: str) -> Destination:
-        try:
-            return self._destinations[name]
-        except KeyError:
-            raise UnknownDestination(name) from None
+        """A destination, or a destination's backup output (`NAME (backup)`)."""
+        found = self._destinations.get(name) or next((o for o in self.outputs() if o.name == name), None)
+        if found is None:
+            raise UnknownDestination(name)
+        return found
 
     async def add(self, config: DestinationConfig) -> dict:
         """Add a destination mid-event; it starts now if `autostart` (the others are not touched)."""
         if config.name in self._destinations:
             raise DuplicateDestination(config.name)
         dest = self._destinations[config.name] = self._make(config)
+        await self._find_hardware()
         await self._warn(dest)
         if config.autostart and self.running:
             dest.start()
+            if dest.backup:
+                dest.backup.start()
         log.info("destination %s added (%s)", config.name, config.display_url)
         return dest.describe()
 
     async def remove(self, name: str) -> None:
-        """Stop one destination, wait for its ffmpeg, and forget it."""
+        """Stop one destination (and its backup output), wait for its ffmpeg, and forget it."""
         dest = self.get(name)
-        await dest.stop()
+        if isinstance(dest, BackupOutput):
+            raise NotRemovable(name)
+        await self.stop(name)
         self._destinations.pop(name, None)
+        if dest.backup:
+            await self.bus.publish(DestinationRemoved(dest.backup.name))
         await self.bus.publish(DestinationRemoved(name))
         log.info("destination %s removed", name)
 
+    async def replace_key(self, name: str, key: str) -> dict:
+        """Give one destination a new stream key (kept in memory); a running or failed one restarts with it.
+
+        Only that destination's ffmpeg (and its backup output's) restarts; the others and the program never notice.
+        """
+        named = self.get(name)
+        dest = self._destinations[named.config.name]  # a backup output shares its destination's key
+        config = replace(dest.config, key=key, key_env=None)
+        register_secret(key)
+        for url in (config.publish_url, config.backup_publish_url):
+            register_secret(url)
+        outputs = [o for o in (dest, dest.backup) if o is not None]
+        for output in outputs:
+            output.config = config
+        await asyncio.gather(*(o.restart() for o in outputs if o.state != "stopped"))
+        log.info("destination %s has a new key (%s)", dest.name, config.display_url)
+        return named.describe()
+
     async def start(self, name: str) -> dict:
+        """Start a destination and its backup output (or only the backup output named)."""
         dest = self.get(name)
-        await dest.start_now()
+        await asyncio.gather(*(o.start_now() for o in (dest, dest.backup) if o is not None))
         return dest.describe()
 
     async def stop(self, name: str) -> dict:
+        """Stop a destination and its backup output (or only the backup output named)."""
         dest = self.get(name)
-        await dest.stop()
+        await asyncio.gather(*(o.stop() for o in (dest, dest.backup) if o is not None))
         return dest.describe()
 
     async def restart(self, name: str) -> dict:

@@ -400,14 +400,16 @@ class RtmpServer:
     """An RTMP publish endpoint on one port; tags reach `on_tag(session, tag)` in arrival order.
 
     `app`/`key` None accept anything. `on_publish(session)` runs when a publish is accepted, before any of
-    its tags; `on_unpublish(session)` once when it ends (its `close_reason` says why). Callbacks may be
+    its tags; `on_unpublish(session)` once when it ends (its `close_reason` says why); `on_refuse(session,
+    reason)` when a client is turned away (wrong app or key, someone else publishing). Callbacks may be
     plain functions or coroutines (a coroutine `on_tag` slows the publisher down rather than buffering).
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, app: str | None = None,
                  key: str | None = None, single_publisher: bool = True,
                  on_publish: Callback | None = None, on_tag: Callback | None = None,
-                 on_unpublish: Callback | None = None, idle_timeout_s: float = 10.0,
+                 on_unpublish: Callback | None = None, on_refuse: Callback | None = None,
+                 idle_timeout_s: float = 10.0,
                  max_connections: int = 16, max_message_bytes: int = 8 * 1024 * 1024):
         self.host = host
         self.requested_port = port
@@ -418,6 +420,7 @@ class RtmpServer:
         self.on_publish = on_publish
         self.on_tag = on_tag
         self.on_unpublish = on_unpublish
+        self.on_refuse = on_refuse
         self.idle_timeout_s = idle_timeout_s
         self.max_connections = max_connections
         self.max_message_bytes = max_message_bytes
@@ -506,6 +509,7 @@ class RtmpServer:
             log.warning("rtmp: refused %s: %s", session.peer, e)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(writer.drain(), 1.0)
+            await _notify(self.on_refuse, session, str(e))
         except TimeoutError:
             reason = f"no data for {self.idle_timeout_s:g} s"
         except (asyncio.IncompleteReadError, ConnectionError):

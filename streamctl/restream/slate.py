@@ -3,7 +3,7 @@
 An ffmpeg, started through the supervisor, encodes a dark card with the event name and a message in the
 program's own format (picture size, frame rate, H.264 profile and level, a keyframe every 2 s, AAC at the
 program's sample rate and channels), so copy-mode destinations and the platforms see one consistent stream.
-The ingest decides when the card is on air (`Ingest`); this module makes it and keeps its ffmpeg running,
+The switcher decides when the card is on air (switcher.py); this module designs it and keeps its ffmpeg running,
 restarted with backoff, for as long as it is asked to.
 """
 
@@ -13,21 +13,20 @@ import asyncio
 import logging
 import re
 import textwrap
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..redact import redact
+from .commands import SLATE_LAYOUTS, slate_argv
 from .drawtext import FONT, drawtext
-from .ffmpeg import find_ffmpeg
-from .flv import AUDIO, SCRIPT, VIDEO, Tag
-from .flvchild import FLV_OUT, run_flv_child
+from .flv import DecoderHeaders, Tag
+from .flvchild import run_flv_child
 from .supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 
-BACKGROUND = "0x11161d"
 GOP_S = 2  # keyframe interval, as the platforms ask
 # Frame rates a probe's measured rate is snapped to (within 2 %), as ffmpeg writes them.
 RATES = (("24000/1001", 24000 / 1001), ("24", 24.0), ("25", 25.0), ("30000/1001", 30000 / 1001), ("30", 30.0),
@@ -35,7 +34,6 @@ RATES = (("24000/1001", 24000 / 1001), ("24", 24.0), ("25", 25.0), ("30000/1001"
 # x264 writes 8-bit 4:2:0 only: the high-bit-depth and 4:4:4 profiles get the nearest it has.
 X264_PROFILES = {"Constrained Baseline": "baseline", "Baseline": "baseline", "Main": "main", "Extended": "main"}
 AAC_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000)
-LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "quad", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
 MAX_LINES = 4  # of the message; a longer one is drawn smaller
 CHAR_EM = 0.6  # DejaVu Sans: a character is about this wide, in font sizes
 FIRST_TAG_S = 10.0
@@ -88,7 +86,7 @@ def slate_format(facts: dict[str, Any]) -> SlateFormat:
     sample_rate = channels = None
     if facts.get("audio_codec"):
         sample_rate = facts.get("sample_rate") if facts.get("sample_rate") in AAC_RATES else 48000
-        channels = facts.get("channels") if facts.get("channels") in LAYOUTS else 2
+        channels = facts.get("channels") if facts.get("channels") in SLATE_LAYOUTS else 2
     return SlateFormat(
         width=int(width), height=int(height), rate=rate, fps=fps,
         profile=X264_PROFILES.get(profile, "high") if profile else None,
@@ -141,49 +139,6 @@ def wrap(text: str, width: int, fontsize: int) -> list[str]:
     return textwrap.wrap(text, max(8, int(width * 0.9 / (fontsize * CHAR_EM))))
 
 
-def slate_argv(fmt: SlateFormat, event_name: str, text: str, *, ffmpeg: str | None = None,
-               font: Path = FONT) -> list[str]:
-    """The ffmpeg command that encodes the card, in real time, as FLV on its stdout."""
-    argv = [ffmpeg or find_ffmpeg(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "warning",
-            "-re", "-f", "lavfi", "-i", f"color=c={BACKGROUND}:size={fmt.width}x{fmt.height}:rate={fmt.rate}"]
-    if fmt.sample_rate:
-        argv += ["-re", "-f", "lavfi", "-i", f"anullsrc=r={fmt.sample_rate}:cl={LAYOUTS[fmt.channels]}"]
-    card = card_filter(fmt, event_name, text, font)
-    if card:
-        argv += ["-vf", card]
-    argv += ["-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-pix_fmt", "yuv420p"]
-    if fmt.profile:
-        argv += ["-profile:v", fmt.profile]
-    if fmt.level:
-        argv += ["-level", fmt.level]
-    kbps = fmt.video_kbps
-    argv += ["-g", str(fmt.gop), "-keyint_min", str(fmt.gop), "-sc_threshold", "0",
-             "-b:v", f"{kbps}k", "-maxrate", f"{kbps}k", "-bufsize", f"{2 * kbps}k"]
-    if fmt.sample_rate:
-        argv += ["-c:a", "aac", "-b:a", "96k", "-ar", str(fmt.sample_rate), "-ac", str(fmt.channels)]
-    return argv + list(FLV_OUT)
-
-
-class DecoderHeaders:
-    """The latest onMetaData and decoder configurations of one feed, to send again when it goes back on air."""
-
-    def __init__(self) -> None:
-        self._tags: dict[int, Tag] = {}
-
-    def keep(self, tag: Tag) -> bool:
-        """Remember `tag` if it is a header; whether it was one."""
-        if tag.is_metadata or tag.is_sequence_header:
-            self._tags[tag.kind] = tag
-            return True
-        return False
-
-    def clear(self) -> None:
-        self._tags.clear()
-
-    def __iter__(self) -> Iterator[Tag]:
-        return (self._tags[k] for k in (SCRIPT, VIDEO, AUDIO) if k in self._tags)
-
-
 class Slate:
     """The card's ffmpeg: started in a format, its tags handed to `on_tag`, kept running (with backoff) till stopped."""
 
@@ -231,7 +186,7 @@ class Slate:
             self.headers.clear()
             started = loop.time()
             try:
-                argv = slate_argv(fmt, self.event_name, self.text, ffmpeg=self.ffmpeg)
+                argv = slate_argv(fmt, card_filter(fmt, self.event_name, self.text), ffmpeg=self.ffmpeg)
                 reason = await run_flv_child(self.supervisor, "slate", argv, self._take, first_tag_s=FIRST_TAG_S,
                                              stall_s=self.stall_s)
             except OSError as e:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import functools
 import logging
 import os
 import signal
@@ -19,9 +20,17 @@ log = logging.getLogger(__name__)
 PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+# Niceness of a child that may be starved without harm to the show: a transcode (x264 can take a whole core)
+# yields the CPU to the copy outputs, the ingest and the console, which run at our own priority (0).
+LOW_PRIORITY = 10
+
+
+def _die_with_parent(nice: int = 0) -> None:  # pragma: no cover - runs in the child between fork and exec
     """Children get SIGKILL if the controller itself dies, so no ffmpeg outlives it, even after kill -9."""
     os.setsid()
+    if nice:
+        with contextlib.suppress(OSError):
+            os.nice(nice)
     if sys.platform.startswith("linux"):
         with contextlib.suppress(Exception):
             ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -62,11 +71,12 @@ class Supervisor:
 
     async def spawn(self, name: str, argv: Sequence[str], *, stdin: int | None = asyncio.subprocess.DEVNULL,
                     stdout: int | None = asyncio.subprocess.DEVNULL,
-                    stderr: int | None = asyncio.subprocess.PIPE, env: dict[str, str] | None = None) -> Child:
-        """Start `argv` in its own process group, tied to our life."""
+                    stderr: int | None = asyncio.subprocess.PIPE, env: dict[str, str] | None = None,
+                    nice: int = 0) -> Child:
+        """Start `argv` in its own process group, tied to our life; `nice` > 0 runs it at a lower priority."""
         process = await asyncio.create_subprocess_exec(
             *argv, stdin=stdin, stdout=stdout, stderr=stderr, env=env,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - no threads start children here
+            preexec_fn=functools.partial(_die_with_parent, nice),  # noqa: PLW1509 - no threads start children here
         )
         child = Child(name=name, argv=tuple(argv), process=process)
         self._children.add(child)

@@ -2,6 +2,8 @@
 // Audience text only ever reaches the page through textContent (el's "text" and string children), never as HTML.
 
 export const data = JSON.parse(document.getElementById("page-data").textContent);
+// Every state name and group comes from the server (streamctl/states.py): S.question.on_air, S.groups.question_queue.
+export const S = data.states;
 
 export function T(key, params) {
   let text = data.messages[key] ?? key;

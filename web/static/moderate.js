@@ -1,5 +1,8 @@
 // /moderate: the merged comment stream, the question desk and the hall queue, live for several moderators.
-import { api, attempt, batched, clock, data, el, fold, live, number, platformBadge, setHidden, setText, T, toast, typing } from "./console.js";
+import { api, attempt, batched, clock, data, el, fold, live, number, platformBadge, S, setHidden, setText, T, toast, typing } from "./console.js";
+
+const Q = S.question;
+const G = S.groups;
 
 const MAX_ROWS = 400;        // comments kept on the page; older ones are a search away
 const CHUNK_ROWS = 40;       // comments drawn into one block (see drawComments)
@@ -12,7 +15,7 @@ const notes = new Map();      // "platform:author_id" -> note
 let lastCommentId = 0;
 let paused = false;
 let held = [];                // comments that arrived while paused
-let tab = "pending";
+let tab = Q.pending;
 let mergeSource = null;
 let activePane = "questions";
 const selected = { comments: null, questions: null, queue: null };
@@ -238,34 +241,34 @@ function questionCard(q, position) {
   const taken = lockedByOther(q);
   const actions = [];
   const act = (name, payload) => () => questionAction(q.id, name, payload);
-  if (mergeSource && mergeSource !== q.id && !["dismissed", "answered"].includes(q.state)) {
+  if (mergeSource && mergeSource !== q.id && !G.question_closed.includes(q.state)) {
     actions.push(button(T("action.merge_here"), "m", () => mergeInto(q.id), { class: "mini accent" }));
   }
-  if (q.state === "pending") actions.push(button(T("action.approve"), "a", act("approve")));
-  if (["pending", "approved"].includes(q.state)) {
+  if (q.state === Q.pending) actions.push(button(T("action.approve"), "a", act("approve")));
+  if (G.question_editable.includes(q.state)) {
     actions.push(button(T("action.forward"), "f", act("forward"), { class: "mini accent" }));
     actions.push(button(T("action.edit"), "e", () => openEdit(q.id)));
   }
-  if (q.state === "forwarded") actions.push(button(T("action.on_air"), "o", act("on_air"), { class: "mini onair" }));
-  if (q.state === "on_air") actions.push(button(T("action.off_air"), "o", act("off_air")));
-  if (["forwarded", "on_air"].includes(q.state)) {
+  if (q.state === Q.forwarded) actions.push(button(T("action.on_air"), "o", act("on_air"), { class: "mini onair" }));
+  if (q.state === Q.on_air) actions.push(button(T("action.off_air"), "o", act("off_air")));
+  if (G.question_queue.includes(q.state)) {
     actions.push(button(T("action.answered"), "x", act("answered")));
     actions.push(button("↑", "Shift+K", () => move(q, -1), { title: T("action.move_up"), "aria-label": T("action.move_up") }));
     actions.push(button("↓", "Shift+J", () => move(q, 1), { title: T("action.move_down"), "aria-label": T("action.move_down") }));
     actions.push(button(T("action.assign"), "t", () => openAssign(q.id)));
   }
-  if (["pending", "approved", "forwarded"].includes(q.state)) {
+  if (G.question_mergeable.includes(q.state)) {
     actions.push(button(T("action.merge"), "m", () => startMerge(q.id)));
     actions.push(button(T("action.dismiss"), "d", act("dismiss"), { class: "mini danger" }));
   }
-  if (["dismissed", "answered"].includes(q.state)) actions.push(button(T("action.restore"), "u", act("restore")));
+  if (G.question_closed.includes(q.state)) actions.push(button(T("action.restore"), "u", act("restore")));
   if (taken) for (const b of actions) b.disabled = true;
 
   const card = el("li", { class: `item card state-${q.state}${taken ? " taken" : ""}${mergeSource === q.id ? " merging" : ""}`,
     dataset: { id: q.id }, tabindex: "-1" },
     el("div", { class: "meta" },
       position ? el("span", { class: "pos", text: String(position) }) : null,
-      q.state === "on_air" ? el("span", { class: "badge onair", text: T("state.on_air") }) : null,
+      q.state === Q.on_air ? el("span", { class: "badge onair", text: T("state.on_air") }) : null,
       platformBadge(q.platform),
       el("span", { class: "author", text: q.author }),
       el("time", { datetime: q.asked_at, text: clock(q.asked_at) }),
@@ -304,12 +307,12 @@ const byOrder = (a, b) => (a.order ?? 1e9) - (b.order ?? 1e9) || a.id - b.id;
 
 const renderQuestions = batched(() => {
   const all = [...questions.values()];
-  const counts = { pending: 0, approved: 0, dismissed: 0 };
+  const counts = { [Q.pending]: 0, [Q.approved]: 0, [Q.dismissed]: 0 };
   for (const q of all) if (q.state in counts) counts[q.state] += 1;
   for (const [state, n] of Object.entries(counts)) setText(document.querySelector(`[data-count="${state}"]`), n ? number(n) : "");
 
   let shown = all.filter((q) => q.state === tab).sort(byId);
-  if (tab === "dismissed") shown = shown.reverse();
+  if (tab === Q.dismissed) shown = shown.reverse();
   const nodes = shown.slice(0, MAX_CARDS).map((q) => cachedCard(q));
   if (shown.length > MAX_CARDS) {
     setText(moreNode, T("questions.more", { n: shown.length - MAX_CARDS }));
@@ -318,12 +321,12 @@ const renderQuestions = batched(() => {
   setChildren(lists.questions, nodes);
   setHidden($("questions-empty"), shown.length > 0);
 
-  const queue = all.filter((q) => ["forwarded", "on_air"].includes(q.state)).sort(byOrder);
+  const queue = all.filter((q) => G.question_queue.includes(q.state)).sort(byOrder);
   setChildren(lists.queue, queue.map((q, i) => cachedCard(q, i + 1)));
   setText($("queue-count"), queue.length ? number(queue.length) : "");
   setHidden($("queue-empty"), queue.length > 0);
 
-  const answered = all.filter((q) => q.state === "answered").sort((a, b) => (b.answered_at || "").localeCompare(a.answered_at || ""));
+  const answered = all.filter((q) => q.state === Q.answered).sort((a, b) => (b.answered_at || "").localeCompare(a.answered_at || ""));
   setChildren($("answered"), answered.slice(0, 50).map((q) => cachedCard(q)));
   setText($("answered-count"), answered.length ? number(answered.length) : "");
   restoreSelection("questions");
@@ -337,7 +340,7 @@ async function questionAction(id, action, payload) {
 }
 
 function move(q, step) {
-  const queue = [...questions.values()].filter((x) => ["forwarded", "on_air"].includes(x.state)).sort(byOrder);
+  const queue = [...questions.values()].filter((x) => G.question_queue.includes(x.state)).sort(byOrder);
   const index = queue.findIndex((x) => x.id === q.id);
   const target = index + step;
   if (index < 0 || target < 0 || target >= queue.length) return;
@@ -370,7 +373,7 @@ let renewTimer = null;
 
 async function openEdit(id) {
   const q = questions.get(id);
-  if (!q || !["pending", "approved"].includes(q.state)) return;
+  if (!q || !G.question_editable.includes(q.state)) return;
   const locked = await questionAction(id, "lock");
   if (!locked) return;
   editing = id;
@@ -491,7 +494,7 @@ document.addEventListener("keydown", (event) => {
   else if (activePane === "comments" && id != null && key === "n") openNote(id);
   else if (q && key in QUESTION_KEYS) questionAction(q.id, QUESTION_KEYS[key]);
   else if (q && key === "e") openEdit(q.id);
-  else if (q && key === "o") questionAction(q.id, q.state === "on_air" ? "off_air" : "on_air");
+  else if (q && key === "o") questionAction(q.id, q.state === Q.on_air ? "off_air" : "on_air");
   else if (q && key === "m") (mergeSource ? mergeInto(q.id) : startMerge(q.id));
   else if (q && key === "t") openAssign(q.id);
   else if (q && key === "J") move(q, 1);

@@ -1,5 +1,7 @@
 // /official: the forwarded queue for the hall, large and calm; the question on air stands out. Read-only.
-import { api, batched, data, el, live, number, platformBadge, T } from "./console.js";
+import { api, batched, data, el, live, number, platformBadge, S, T } from "./console.js";
+
+const Q = S.question;
 
 const questions = new Map();
 const $ = (id) => document.getElementById(id);
@@ -17,7 +19,7 @@ function upsert(q) {
 
 const render = batched(() => {
   const all = [...questions.values()].filter(mine);
-  const onAir = all.find((q) => q.state === "on_air");
+  const onAir = all.find((q) => q.state === Q.on_air);
   $("on-air-card").hidden = !onAir;
   $("on-air-empty").hidden = Boolean(onAir);
   if (onAir) {
@@ -28,7 +30,7 @@ const render = batched(() => {
     $("on-air-count").textContent = onAir.merged_count > 1 ? T("questions.asked_by", { n: onAir.merged_count }) : "";
     $("on-air-assignee").textContent = onAir.assigned_to ? `→ ${onAir.assigned_to}` : "";
   }
-  const next = all.filter((q) => q.state === "forwarded").sort((a, b) => (a.order ?? 1e9) - (b.order ?? 1e9) || a.id - b.id);
+  const next = all.filter((q) => q.state === Q.forwarded).sort((a, b) => (a.order ?? 1e9) - (b.order ?? 1e9) || a.id - b.id);
   $("next").replaceChildren(...next.map((q, i) => el("li", { class: "hall-question", dataset: { id: q.id } },
     el("span", { class: "pos", "aria-hidden": "true", text: String(i + 1) }),
     el("div", {},
@@ -40,7 +42,7 @@ const render = batched(() => {
         q.assigned_to ? el("span", { class: "assignee", text: ` → ${q.assigned_to}` }) : null)))));
   $("next-count").textContent = next.length ? `(${number(next.length)})` : "";
   $("next-empty").hidden = next.length > 0;
-  $("answered-count").textContent = number(all.filter((q) => q.state === "answered").length);
+  $("answered-count").textContent = number(all.filter((q) => q.state === Q.answered).length);
 });
 
 function tick() {

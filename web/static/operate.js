@@ -2,12 +2,13 @@
 // audience sources with quota and typed viewer counts, viewers, alerts. Rows are updated in place (a button
 // redrawn under the pointer would swallow the click; an input redrawn would lose what is being typed).
 import {
-  api, batched, clock, data, decimal, el, fixed, live, number, platformBadge, setHidden, setText, T, toast, Tor,
+  api, batched, clock, data, decimal, el, fixed, live, number, platformBadge, S, setHidden, setText, T, toast, Tor,
 } from "./console.js";
 
 const $ = (id) => document.getElementById(id);
 const MAX_ALERTS = 200;
-const RUNNING = ["starting", "live", "backoff"];
+const G = S.groups;
+const RUNNING = G.destination_running;
 const TAKES_READINGS = ["manual", "webhook"];
 
 // ---- formatting ------------------------------------------------------------------------------------------
@@ -147,7 +148,7 @@ function confirmDialog(title, text, verb) {
 
 // ---- ingest -------------------------------------------------------------------------------------------------
 
-let ingest = data.ingest || { state: "stopped", probe: {} };
+let ingest = data.ingest || { state: S.ingest.stopped, probe: {} };
 const LISTENERS = ["rtmp_listen", "srt_listen"];
 
 function ingestFacts(i, p) {
@@ -186,7 +187,7 @@ function renderIngestSince() {
 function renderIngest() {
   const i = ingest;
   const p = i.probe || {};
-  const feeding = i.state === "live" || i.state === "lost";
+  const feeding = G.ingest_feeding.includes(i.state);
   $("ingest-card").dataset.state = i.state;
   setBadge($("ingest-state"), "istate", i.state);
   setHidden($("ingest-slate"), !i.slate?.on_air);
@@ -198,19 +199,19 @@ function renderIngest() {
   setHidden($("ingest-publisher-row"), !listening);
   setText($("ingest-publisher"), i.publisher || T("ingest.no_publisher"));
   // Lost: the lines show the feed that went away, and say so.
-  const suffix = i.state === "lost" ? ` · ${T("ingest.last_seen")}` : feeding && !p.ready ? ` · ${T("ingest.probing")}` : "";
+  const suffix = i.state === S.ingest.lost ? ` · ${T("ingest.last_seen")}` : feeding && !p.ready ? ` · ${T("ingest.probing")}` : "";
   const line = (summary, missing) => (summary ? summary + suffix : feeding && p.ready ? missing : "–");
   setText($("ingest-video"), line(videoSummary(p), T("ingest.no_video")));
   setText($("ingest-audio"), line(audioSummary(p), T("ingest.no_audio")));
   $("ingest-video").classList.toggle("warn", feeding && Boolean(p.ready) && !p.video_codec);
   $("ingest-audio").classList.toggle("warn", feeding && Boolean(p.ready) && !p.audio_codec);
-  $("ingest-card").classList.toggle("stale", i.state === "lost");
+  $("ingest-card").classList.toggle("stale", i.state === S.ingest.lost);
   setHidden($("ingest-error-box"), !i.error);
   setText($("ingest-error"), i.error || "");
   const slate = i.slate || {};
   let slateNote = "";
   if (slate.on_air) slateNote = T("ingest.slate_note", { time: clock(slate.since) || "–" });
-  else if (i.state === "lost" && !slate.enabled) slateNote = T("ingest.no_slate");
+  else if (i.state === S.ingest.lost && !slate.enabled) slateNote = T("ingest.no_slate");
   if (slate.error) slateNote = [slateNote, T("ingest.slate_error", { error: slate.error })].filter(Boolean).join(" ");
   setHidden($("ingest-slate-note"), !slateNote);
   setText($("ingest-slate-note"), slateNote);
@@ -256,7 +257,7 @@ function destinationView(d) {
 
 function destinationNotes(d) {
   const h = d.health || {};
-  const failing = ["failed", "backoff"].includes(d.state);
+  const failing = G.destination_down.includes(d.state);
   const notes = (d.rule_warnings || []).map((text) => ["warn", T("ops.rule_warning", { platform: d.platform }), text]);
   if (d.error) notes.push([failing ? "error" : "muted", T("ops.error"), d.error]);
   if (h.last_error && !(d.error || "").includes(h.last_error)) notes.push([failing ? "error" : "muted", T("ops.last_error"), h.last_error]);
@@ -268,13 +269,15 @@ function controls(entry) {
   const button = (verb, style) => el("button", { class: `mini ${style}`, text: T(`ops.${verb}`), disabled: entry.busy,
     "aria-label": `${T(`ops.${verb}`)} ${d.name}`, onclick: () => destinationAction(d.name, verb) });
   const run = RUNNING.includes(d.state) ? [button("stop", "danger"), button("restart", "")] : [button("start", "accent")];
-  return [...run, button("remove", "ghost")];
+  const key = el("button", { class: "mini ghost key", text: T("ops.new_key"), disabled: entry.busy,
+    "aria-label": T("ops.key_title", { name: d.name }), onclick: () => askKey(d.name) });
+  return [...run, key, button("remove", "ghost")];
 }
 
 function updateDestination(entry) {
   const { item: d, v } = entry;
   const h = d.health || {};
-  const onAir = d.state === "live";
+  const onAir = d.state === S.destination.live;
   setText(v.url, d.url || "");
   v.url.title = d.url || "";
   setBadge(v.state, "dstate", d.state);
@@ -304,7 +307,7 @@ async function destinationAction(name, verb) {
   if (!entry || entry.busy) return;
   const platform = entry.item.platform;
   // Stop and remove cut a platform off; restarting a live one drops its stream for a few seconds.
-  const asks = verb === "stop" || verb === "remove" || (verb === "restart" && entry.item.state === "live");
+  const asks = verb === "stop" || verb === "remove" || (verb === "restart" && entry.item.state === S.destination.live);
   if (asks && !(await confirmDialog(T(`ops.confirm_${verb}_title`, { name }), T(`ops.confirm_${verb}`, { name, platform }),
     T(`ops.${verb}`)))) return;
   entry.busy = true;
@@ -327,11 +330,48 @@ async function destinationAction(name, verb) {
   }
 }
 
+// ---- a new stream key, typed (never shown again) ------------------------------------------------------------
+
+let keyFor = null;
+
+function askKey(name) {
+  keyFor = name;
+  setText($("key-dialog-title"), T("ops.key_title", { name }));
+  setText($("key-hint"), T("ops.key_replace_hint", { name }));
+  setHidden($("key-form-error"), true);
+  $("key-input").value = "";
+  $("key-dialog").showModal();
+  $("key-input").focus();
+}
+
+$("key-form").addEventListener("submit", async (event) => {
+  if (event.submitter?.value !== "save") return;
+  event.preventDefault();
+  const name = keyFor;
+  const key = $("key-input").value.trim();
+  const fail = (message) => { setText($("key-form-error"), message); setHidden($("key-form-error"), false); };
+  if (!/^\S{4,}$/.test(key)) { fail(T("ops.v_key")); return; }
+  $("key-save").disabled = true;
+  try {
+    const answer = await api("PUT", `/api/destinations/${encodeURIComponent(name)}/key`, { key });
+    $("key-input").value = "";
+    $("key-dialog").close("save");
+    destinations.upsert(answer);
+    toast(T("ops.key_replaced", { name }), "info");
+  } catch (error) {
+    fail(error.message);
+  } finally {
+    $("key-save").disabled = false;
+  }
+});
+$("key-dialog").addEventListener("close", () => { $("key-input").value = ""; });
+
 // ---- adding a destination -------------------------------------------------------------------------------------
 
 const form = $("dest-form");
 const field = (name) => form.elements.namedItem(name);
-const FIELDS = { name: "ops.name", platform: "ops.platform", url: "ops.url", key_env: "ops.key_env", profile: "ops.profile" };
+const FIELDS = { name: "ops.name", platform: "ops.platform", url: "ops.url", key: "ops.key", key_env: "ops.key_env",
+  profile: "ops.profile" };
 
 function platformChosen() {
   const platform = field("platform").value;
@@ -373,6 +413,9 @@ function localIssues() {
   if (url.validity.valueMissing) issues.push(`${label("url")}: ${T("ops.v_missing")}`);
   else if (url.value && !/^(rtmps?|srt|file):/i.test(url.value.trim())) issues.push(`${label("url")}: ${T("ops.v_url_scheme")}`);
   if (field("key_env").validity.patternMismatch) issues.push(`${label("key_env")}: ${T("ops.v_key_env")}`);
+  const key = field("key").value.trim();
+  if (key && !/^\S{4,}$/.test(key)) issues.push(`${label("key")}: ${T("ops.v_key")}`);
+  else if (key && field("key_env").value.trim()) issues.push(`${label("key")}: ${T("ops.v_key_both")}`);
   return issues;
 }
 
@@ -383,6 +426,7 @@ $("dest-add-open").addEventListener("click", () => {
   $("dest-dialog").showModal();
   field("name").focus();
 });
+$("dest-dialog").addEventListener("close", () => { field("key").value = ""; }); // a typed key never lingers
 field("platform").addEventListener("change", platformChosen);
 field("profile").addEventListener("change", profileChosen);
 form.addEventListener("submit", async (event) => {
@@ -398,6 +442,7 @@ form.addEventListener("submit", async (event) => {
     autostart: field("autostart").checked };
   if (field("url").value.trim()) body.url = field("url").value.trim();
   if (field("key_env").value.trim()) body.key_env = field("key_env").value.trim();
+  if (field("key").value.trim()) body.key = field("key").value.trim();
   $("dest-save").disabled = true;
   try {
     const entry = await api("POST", "/api/destinations", body);
@@ -499,7 +544,7 @@ function updateSource(entry) {
   const figures = last && { n: number(last.viewers), time: clock(last.at) };
   const lastText = last ? (last.manual ? T("ops.last_typed", figures) : T("ops.last_reading", figures)) : "";
   setText(v.last, v.input ? lastText || T("ops.no_reading") : last ? T("ops.reading_at", { time: clock(last.at) }) : "");
-  const failing = ["failed", "backoff"].includes(s.state);
+  const failing = G.source_failing.includes(s.state);
   noteItems(v.notes, s.error ? [[failing ? "error" : "muted", T("ops.error"), s.error]] : []);
 }
 
@@ -598,7 +643,7 @@ function renderRefused() {
   const p = refused?.params || {};
   setHidden($("ingest-refused-row"), !refused || Boolean(refused.resolved_at));
   setText($("ingest-refused"), refused ? T("ingest.refused_line", { address: p.address || "?", time: clock(refused.last_at),
-    reason: p.reason || "", app: p.app || "" }) : "");
+    reason: p.reason || "" }) : "");
 }
 
 // ---- the strip: program on air, destinations live, sources reading, viewers -----------------------------------------

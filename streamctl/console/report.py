@@ -14,12 +14,13 @@ from html import unescape as html_unescape
 
 from aiohttp import web
 
-from ..console.app import CONTROLLER, json_error, json_response
-from ..console.auth import CSP, IDENTITY, requires
 from ..events import now
-from .figures import ReportError, build_report
-from .labels import LANGS
-from .render import to_csv, to_html
+from ..report.figures import ReportError, build_report
+from ..report.labels import LANGS
+from ..report.render import to_csv, to_html
+from .auth import CSP, IDENTITY, requires
+from .http import json_error, json_response
+from .keys import CONTROLLER
 
 WEB_FORMATS = ("html", "json", "csv")
 
@@ -31,15 +32,17 @@ async def report_page(request: web.Request) -> web.StreamResponse:
     identity = request[IDENTITY]
     lang = request.query.get("lang") or getattr(identity, "lang", None) or "vi"
     if fmt not in WEB_FORMATS:
-        return json_error(400, f"format {fmt!r} is not one of {', '.join(WEB_FORMATS)}")
+        return json_error(400, f"format {fmt!r} is not one of {', '.join(WEB_FORMATS)}", "error.query_choice",
+                          {"key": "format", "choices": ", ".join(WEB_FORMATS)})
     if lang not in LANGS:
-        return json_error(400, f"lang {lang!r} is not one of {', '.join(LANGS)}")
+        return json_error(400, f"lang {lang!r} is not one of {', '.join(LANGS)}", "error.query_choice",
+                          {"key": "lang", "choices": ", ".join(LANGS)})
     path = request.app[CONTROLLER].store.path
     try:
         # Its own read-only connection, off the event loop: a big event must not stall the console.
         report = await asyncio.to_thread(build_report, path, now())
     except ReportError as e:
-        return json_error(500, str(e))
+        return json_error(500, str(e), "error.report")
     if fmt == "json":
         return json_response(report)
     if fmt == "csv":
