@@ -204,8 +204,12 @@ export function live(onEvent, onOpen) {
       else if (event.type === "AlertStored") alertArrived(event.alert, event.unacknowledged);
       onEvent(event);
     };
-    ws.onclose = () => {
+    ws.onclose = (closed) => {
       clearInterval(ping);
+      if (closed.code === 4401) { // signed out elsewhere (user removed, token revoked): sign in again
+        location.assign("/login");
+        return;
+      }
       show("offline");
       setTimeout(open, delay);
       delay = Math.min(delay * 2, 10000);
