@@ -110,7 +110,9 @@ async def test_the_operator_reads_the_stream_in_words_and_types_a_viewer_count(t
             first = op.locator("#alerts li").first
             await expect(first).to_have_class(re.compile(r"level-error"))
             await expect(first.locator(".source")).to_have_text(DESTINATION)
-            await expect(first.locator(".message")).to_contain_text("đã ngừng thử lại: token expired")
+            # The reason in words, never the raw error text ("token expired" reads as a refused key).
+            await expect(first.locator(".message")).to_contain_text("đã ngừng thử lại: nền tảng từ chối khóa")
+            await expect(first.locator(".message")).not_to_contain_text("token expired")
             await expect(first.locator("time")).to_have_text(re.compile(r"^\d\d:\d\d:\d\d$"))
 
             # The add form shows the server's reason, on the field it names.

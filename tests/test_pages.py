@@ -137,9 +137,9 @@ async def test_overlays_need_an_overlay_token_and_show_what_is_on_air(tmp_path):
         token = console.controller.store.create_token("overlay")
         moderator_token = console.controller.store.create_token("moderator")
         client = await console.client()
-        for bad in ("", "?token=nope", f"?token={moderator_token}"):
-            status, _ = await client.page(f"/overlay/question{bad}")
-            assert status == 401, bad
+        for bad, expected in (("", 401), ("?token=nope", 401), (f"?token={moderator_token}", 403)):
+            status, body = await client.page(f"/overlay/question{bad}")
+            assert status == expected and "<body></body>" in body, bad  # nothing that would show on air
         status, text = await client.page(f"/overlay/question?token={token}&theme=light&accent=00ff00&scale=9")
         assert status == 200
         data = page_data(text)

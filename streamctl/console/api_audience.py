@@ -6,6 +6,7 @@ from aiohttp import web
 
 from ..audience.manual import ReadingError
 from ..audience.webhook import WebhookError
+from ..reasons import with_reasons
 from .auth import requires
 from .http import json_error, json_response, query_int, read_json
 from .keys import CONTROLLER
@@ -16,7 +17,7 @@ MAX_LIMIT = 1000
 @requires("operator")
 async def audience(request: web.Request) -> web.Response:
     """Every source: state, last success, last message, last error, quota."""
-    return json_response({"sources": request.app[CONTROLLER].audience.sources_status()})
+    return json_response(with_reasons({"sources": request.app[CONTROLLER].audience.sources_status()}))
 
 
 @requires("moderator")

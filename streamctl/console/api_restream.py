@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..config import ConfigError, destination_from_api, typed_key
+from ..reasons import with_reasons
 from ..redact import redact
 from ..restream.restreamer import DuplicateDestination, NotRemovable, UnknownDestination
 from ..states import DestinationState, IngestState
@@ -33,7 +34,7 @@ def _unknown(name: str) -> web.Response:
 
 @requires("operator")
 async def list_destinations(request: web.Request) -> web.Response:
-    return json_response({"destinations": request.app[CONTROLLER].restreamer.destinations()})
+    return json_response(with_reasons({"destinations": request.app[CONTROLLER].restreamer.destinations()}))
 
 
 @requires("operator")
@@ -50,7 +51,7 @@ async def add_destination(request: web.Request) -> web.Response:
         return json_error(409, f"destination {config.name!r} exists already, expected a new name",
                           "error.destination_exists", {"name": config.name})
     _audit(request, "destination.add", config.name, None, _brief(entry))
-    return json_response(entry, status=201)
+    return json_response(with_reasons(entry), status=201)
 
 
 @requires("operator")
@@ -66,7 +67,7 @@ async def control_destination(request: web.Request) -> web.Response:
     except UnknownDestination:
         return _unknown(name)
     _audit(request, f"destination.{action}", name, _brief(before), _brief(entry))
-    return json_response(entry)
+    return json_response(with_reasons(entry))
 
 
 @requires("operator")
@@ -89,7 +90,7 @@ async def replace_key(request: web.Request) -> web.Response:
     except UnknownDestination:
         return _unknown(name)
     _audit(request, "destination.key", name, _brief(before), _brief(entry))
-    return json_response(entry)
+    return json_response(with_reasons(entry))
 
 
 @requires("operator")
@@ -111,7 +112,7 @@ async def remove_destination(request: web.Request) -> web.Response:
 
 @requires("operator")
 async def ingest(request: web.Request) -> web.Response:
-    return json_response(request.app[CONTROLLER].restreamer.ingest_status())
+    return json_response(with_reasons(request.app[CONTROLLER].restreamer.ingest_status()))
 
 
 def _label(value: object) -> str:

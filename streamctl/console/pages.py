@@ -13,6 +13,7 @@ from aiohttp import web
 
 from .. import assets
 from ..questions import QuestionDesk, official_view
+from ..reasons import with_reasons
 from ..restream.platforms import PLATFORMS
 from ..restream.profiles import PROFILES
 from ..states import QUESTION_OFFICIAL, page_states
@@ -53,7 +54,7 @@ templates = jinja2.Environment(
 )
 
 NAV = (("operator", "/operate", "nav.operate"), ("moderator", "/moderate", "nav.moderate"),
-       ("official", "/official", "nav.official"), ("moderator", "/report", "nav.report"))
+       ("official", "/official", "nav.official"), ("official", "/report", "nav.report"))  # leadership reads it
 HOME = {"operator": "/operate", "moderator": "/moderate", "official": "/official"}
 SHORTCUTS = (("j / k", "help.move"), ("← / →", "help.pane"), ("1 2 3", "help.pane_jump"), ("/", "help.search"),
              ("a", "help.approve"), ("d", "help.dismiss"), ("f", "help.forward"), ("e", "help.edit"),
@@ -266,9 +267,10 @@ async def operate(request: web.Request) -> web.Response:
     viewers, total = controller.store.latest_viewers()
     data = {
         "viewers": {"sources": viewers, "total": total},
-        "ingest": controller.restreamer.ingest_status(),
-        "destinations": controller.restreamer.destinations(),
-        "sources": controller.audience.sources_status(),
+        # Each error text gets its reason key beside it: the page shows that, never the raw text.
+        "ingest": with_reasons(controller.restreamer.ingest_status()),
+        "destinations": with_reasons(controller.restreamer.destinations()),
+        "sources": with_reasons(controller.audience.sources_status()),
         "alerts": controller.alerts.alerts(pick_lang(request[IDENTITY].lang), limit=RECENT_ALERTS),
         "platforms": {name: {"url": rules.default_url or "", "note": rules.note} for name, rules in PLATFORMS.items()},
     }

@@ -51,12 +51,22 @@ export async function api(method, path, body) {
   let payload = null;
   try { payload = await response.json(); } catch { payload = null; }
   if (!response.ok) {
-    const error = new Error(payload?.error || `HTTP ${response.status}`);
+    // The sentence of the answer's catalogue key, in the viewer's language; the English `error` is for scripts.
+    const known = payload?.key && payload.key in data.messages;
+    const error = new Error(known ? T(payload.key, payload.params) : T("error.request"));
     error.status = response.status;
+    error.detail = payload?.error || `HTTP ${response.status}`;
     error.issues = Array.isArray(payload?.issues) ? payload.issues.map(String) : [error.message];
     throw error;
   }
   return payload;
+}
+
+// Why something failed, in the viewer's language: the server puts `<field>_key` (streamctl/reasons.py) beside
+// each error text; the text itself is for scripts and the log, never shown on a page.
+export function reason(item, field = "error") {
+  if (!item || !item[field]) return "";
+  return T(`reason.${item[`${field}_key`] || "other"}`);
 }
 
 export function toast(message, level = "error") {

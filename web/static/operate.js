@@ -2,7 +2,8 @@
 // audience sources with quota and typed viewer counts, viewers, alerts. Rows are updated in place (a button
 // redrawn under the pointer would swallow the click; an input redrawn would lose what is being typed).
 import {
-  api, batched, clock, data, decimal, el, fixed, live, number, platformBadge, S, setHidden, setText, T, toast, Tor,
+  api, batched, clock, data, decimal, el, fixed, live, number, platformBadge, reason, S, setHidden, setText, T, toast,
+  Tor,
 } from "./console.js";
 
 const $ = (id) => document.getElementById(id);
@@ -207,12 +208,12 @@ function renderIngest() {
   $("ingest-audio").classList.toggle("warn", feeding && Boolean(p.ready) && !p.audio_codec);
   $("ingest-card").classList.toggle("stale", i.state === S.ingest.lost);
   setHidden($("ingest-error-box"), !i.error);
-  setText($("ingest-error"), i.error || "");
+  setText($("ingest-error"), reason(i));
   const slate = i.slate || {};
   let slateNote = "";
   if (slate.on_air) slateNote = T("ingest.slate_note", { time: clock(slate.since) || "–" });
   else if (i.state === S.ingest.lost && !slate.enabled) slateNote = T("ingest.no_slate");
-  if (slate.error) slateNote = [slateNote, T("ingest.slate_error", { error: slate.error })].filter(Boolean).join(" ");
+  if (slate.error) slateNote = [slateNote, T("ingest.slate_error", { error: reason(slate) })].filter(Boolean).join(" ");
   setHidden($("ingest-slate-note"), !slateNote);
   setText($("ingest-slate-note"), slateNote);
   const facts = ingestFacts(i, p);
@@ -223,7 +224,7 @@ function renderIngest() {
 function ingestChanged(event) {
   const slate = ingest.slate || {};
   ingest = {
-    ...ingest, state: event.state, probe: event.probe || {}, error: event.error,
+    ...ingest, state: event.state, probe: event.probe || {}, error: event.error, error_key: event.error_key,
     since: event.state !== ingest.state ? iso(event.at) : ingest.since,
     slate: { ...slate, on_air: event.slate, since: event.slate ? (slate.on_air ? slate.since : iso(event.at)) : null },
   };
@@ -259,8 +260,10 @@ function destinationNotes(d) {
   const h = d.health || {};
   const failing = G.destination_down.includes(d.state);
   const notes = (d.rule_warnings || []).map((text) => ["warn", T("ops.rule_warning", { platform: d.platform }), text]);
-  if (d.error) notes.push([failing ? "error" : "muted", T("ops.error"), d.error]);
-  if (h.last_error && !(d.error || "").includes(h.last_error)) notes.push([failing ? "error" : "muted", T("ops.last_error"), h.last_error]);
+  if (d.error) notes.push([failing ? "error" : "muted", T("ops.error"), reason(d)]);
+  if (h.last_error && !(d.error || "").includes(h.last_error) && h.last_error_key !== d.error_key) {
+    notes.push([failing ? "error" : "muted", T("ops.last_error"), reason(h, "last_error")]);
+  }
   return notes;
 }
 
@@ -545,7 +548,7 @@ function updateSource(entry) {
   const lastText = last ? (last.manual ? T("ops.last_typed", figures) : T("ops.last_reading", figures)) : "";
   setText(v.last, v.input ? lastText || T("ops.no_reading") : last ? T("ops.reading_at", { time: clock(last.at) }) : "");
   const failing = G.source_failing.includes(s.state);
-  noteItems(v.notes, s.error ? [[failing ? "error" : "muted", T("ops.error"), s.error]] : []);
+  noteItems(v.notes, s.error ? [[failing ? "error" : "muted", T("ops.error"), reason(s)]] : []);
 }
 
 const sources = new Rows($("aud-table"), $("aud-empty"), $("aud-count"), sourceView, updateSource);
@@ -665,6 +668,7 @@ function onEvent(event) {
   switch (event.type) {
     case "DestinationStateChanged":
       destinations.upsert({ name: event.name, platform: event.platform, state: event.new, error: event.error,
+        error_key: event.error_key,
         since: iso(event.at), ...(destinations.get(event.name) ? {} : { health: {}, rule_warnings: [] }) });
       destinations.arrange();
       if (!destinations.get(event.name).item.url) reloadDestinations(); // one added elsewhere: fetch the rest
