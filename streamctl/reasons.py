@@ -50,22 +50,31 @@ def reason_key(text: str | None) -> str | None:
     return FALLBACK
 
 
-ERROR_FIELDS = ("error", "last_error")
+ERROR_FIELDS = ("error", "last_error", "detail")  # alerts carry their raw error as params.detail
 
 
-def with_reasons(value: object, fields: Iterable[str] = ERROR_FIELDS) -> object:
+def with_reasons(value: object, keep_text: bool = True, fields: Iterable[str] = ERROR_FIELDS) -> object:
     """A copy of a JSON-ready value where every `error`-like text field has a `<field>_key` beside it.
 
-    Pages show `T("reason." + error_key)`; the English text stays for scripts and the log.
+    Pages show `T("reason." + error_key)`. API answers keep the English text for scripts (`keep_text`);
+    what goes into a page itself (its page data, its socket's events) carries the key in place of the text,
+    so no raw exception text is ever in a page, shown or not.
     """
     names = tuple(fields)
     if isinstance(value, dict):
-        out = {k: with_reasons(v, names) for k, v in value.items()}
+        out = {k: with_reasons(v, keep_text, names) for k, v in value.items()}
         for name in names:
             text = value.get(name)
             if isinstance(text, str) or (name in value and text is None):
                 out[f"{name}_key"] = reason_key(text)
+                if not keep_text:
+                    out[name] = out[f"{name}_key"]
         return out
     if isinstance(value, list | tuple):
-        return [with_reasons(v, names) for v in value]
+        return [with_reasons(v, keep_text, names) for v in value]
     return value
+
+
+def for_pages(value: object) -> object:
+    """`with_reasons` for what a page holds: reason keys only, no error texts."""
+    return with_reasons(value, keep_text=False)

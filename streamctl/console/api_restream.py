@@ -11,6 +11,7 @@ from ..restream.restreamer import DuplicateDestination, NotRemovable, UnknownDes
 from ..states import DestinationState, IngestState
 from .auth import IDENTITY, requires
 from .http import json_error, json_response, read_json
+from .issues import issue_view
 from .keys import CONTROLLER
 
 ACTIONS = ("start", "stop", "restart")
@@ -44,7 +45,8 @@ async def add_destination(request: web.Request) -> web.Response:
         config = destination_from_api(body)
     except ConfigError as e:
         issues = [redact(line) for line in e.issues]
-        return json_error(400, "; ".join(issues), "error.destination_config", issues=issues)
+        return json_error(400, "; ".join(issues), "error.destination_config", issues=issues,
+                          issue_keys=[issue_view(line) for line in issues])
     try:
         entry = await request.app[CONTROLLER].restreamer.add(config)
     except DuplicateDestination:
@@ -82,7 +84,8 @@ async def replace_key(request: web.Request) -> web.Response:
     try:
         key = typed_key(body["key"])
     except ConfigError as e:
-        return json_error(400, "; ".join(e.issues), "error.destination_config", issues=list(e.issues))
+        return json_error(400, "; ".join(e.issues), "error.destination_config", issues=list(e.issues),
+                          issue_keys=[issue_view(line) for line in e.issues])
     restreamer = request.app[CONTROLLER].restreamer
     try:
         before = restreamer.get(name).describe()

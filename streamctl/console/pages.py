@@ -13,7 +13,7 @@ from aiohttp import web
 
 from .. import assets
 from ..questions import QuestionDesk, official_view
-from ..reasons import with_reasons
+from ..reasons import for_pages
 from ..restream.platforms import PLATFORMS
 from ..restream.profiles import PROFILES
 from ..states import QUESTION_OFFICIAL, page_states
@@ -268,10 +268,10 @@ async def operate(request: web.Request) -> web.Response:
     data = {
         "viewers": {"sources": viewers, "total": total},
         # Each error text gets its reason key beside it: the page shows that, never the raw text.
-        "ingest": with_reasons(controller.restreamer.ingest_status()),
-        "destinations": with_reasons(controller.restreamer.destinations()),
-        "sources": with_reasons(controller.audience.sources_status()),
-        "alerts": controller.alerts.alerts(pick_lang(request[IDENTITY].lang), limit=RECENT_ALERTS),
+        "ingest": for_pages(controller.restreamer.ingest_status()),
+        "destinations": for_pages(controller.restreamer.destinations()),
+        "sources": for_pages(controller.audience.sources_status()),
+        "alerts": for_pages(controller.alerts.alerts(pick_lang(request[IDENTITY].lang), limit=RECENT_ALERTS)),
         "platforms": {name: {"url": rules.default_url or "", "note": rules.note} for name, rules in PLATFORMS.items()},
     }
     return render(request, "operate.html", page="operate", title_key="nav.operate", script="operate", data=data,

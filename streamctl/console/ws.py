@@ -29,7 +29,7 @@ from ..events import (
     ViewersStored,
 )
 from ..questions import official_view
-from ..reasons import with_reasons
+from ..reasons import for_pages
 from ..redact import mask_secrets, redact
 from .auth import IDENTITY, Identity, same_origin, still_valid
 from .http import http_error
@@ -66,7 +66,7 @@ def event_json(event: Event, **replace) -> str:
     fields = {f.name: getattr(event, f.name) for f in dataclasses.fields(event)}
     data = {"type": type(event).__name__, **fields, **replace}
     if not isinstance(event, AUDIENCE_TEXT):
-        data = with_reasons(data)  # pages show why something failed from `error_key`, never the raw text
+        data = for_pages(data)  # pages show why something failed from `error_key`, never the raw text
     text = json.dumps(data, ensure_ascii=False, default=_plain)
     # What the audience typed reaches pages as typed ("?a=1" in a comment is not a secret); only our own
     # registered keys are masked there. Everything else may quote URLs with keys and is fully redacted.

@@ -57,6 +57,8 @@ export async function api(method, path, body) {
     error.status = response.status;
     error.detail = payload?.error || `HTTP ${response.status}`;
     error.issues = Array.isArray(payload?.issues) ? payload.issues.map(String) : [error.message];
+    // What is wrong with each field, as catalogue keys (streamctl/console/issues.py): shown instead of the lines.
+    error.fields = Array.isArray(payload?.issue_keys) ? payload.issue_keys : [];
     throw error;
   }
   return payload;

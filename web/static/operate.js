@@ -308,10 +308,10 @@ const reloadDestinations = batched(loadDestinations);
 async function destinationAction(name, verb) {
   const entry = destinations.get(name);
   if (!entry || entry.busy) return;
-  const platform = entry.item.platform;
-  // Stop and remove cut a platform off; restarting a live one drops its stream for a few seconds.
+  // Stop and remove cut a platform off; restarting a live one drops its stream for a few seconds. The dialog
+  // names the destination as the operator named it, never the platform's code ("custom").
   const asks = verb === "stop" || verb === "remove" || (verb === "restart" && entry.item.state === S.destination.live);
-  if (asks && !(await confirmDialog(T(`ops.confirm_${verb}_title`, { name }), T(`ops.confirm_${verb}`, { name, platform }),
+  if (asks && !(await confirmDialog(T(`ops.confirm_${verb}_title`, { name }), T(`ops.confirm_${verb}`, { name }),
     T(`ops.${verb}`)))) return;
   entry.busy = true;
   updateDestination(entry);
@@ -362,7 +362,7 @@ $("key-form").addEventListener("submit", async (event) => {
     destinations.upsert(answer);
     toast(T("ops.key_replaced", { name }), "info");
   } catch (error) {
-    fail(error.message);
+    fail(issueLines(error).join(" "));
   } finally {
     $("key-save").disabled = false;
   }
@@ -403,6 +403,15 @@ function showIssues(issues) {
   setHidden($("dest-form-error"), lines.length === 0);
   $("dest-form-issues").replaceChildren(...lines.map((text) => el("li", { text })));
   for (const name of Object.keys(FIELDS)) field(name).toggleAttribute("aria-invalid", bad.has(name));
+}
+
+// The server's reasons in the viewer's language: "<field label>: <sentence>", never its English lines.
+function issueLines(error) {
+  if (!error.fields.length) return [error.message];
+  return error.fields.map((f) => {
+    const sentence = T(f.key, f.params);
+    return FIELDS[f.field] ? `${T(FIELDS[f.field])}: ${sentence}` : sentence;
+  });
 }
 
 function localIssues() {
@@ -455,7 +464,7 @@ form.addEventListener("submit", async (event) => {
     destinations.arrange();
     toast(T("ops.added", { name: entry.name }), "info");
   } catch (error) {
-    showIssues(error.issues);
+    showIssues(issueLines(error));
     form.querySelector("[aria-invalid]")?.focus();
   } finally {
     $("dest-save").disabled = false;
@@ -615,7 +624,9 @@ function alertItem(alert) {
 
 function renderAlerts() {
   const newest = [...alerts.values()].sort((a, b) => b.id - a.id).slice(0, MAX_ALERTS);
-  replaceIfChanged($("alerts"), JSON.stringify([newest, data.lang]), () => newest.map(alertItem));
+  // Keyed by what the list shows (an alert's params may hold the raw error, which stays out of the page).
+  const shown = newest.map((a) => [a.id, a.count, a.last_at, a.resolved_at, a.acknowledged_by, alertText(a)]);
+  replaceIfChanged($("alerts"), JSON.stringify([shown, data.lang]), () => newest.map(alertItem));
   setHidden($("alerts-empty"), newest.length > 0);
   const open = newest.filter((alert) => !alert.recovery && !alert.acknowledged_by).length;
   setText($("alerts-count"), open ? String(open) : "");
