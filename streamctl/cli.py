@@ -12,7 +12,7 @@ from pathlib import Path
 
 from . import __version__
 from .assets import AssetMissing
-from .config import ConfigError, load_event
+from .config import ConfigError, load_event, placeholders
 from .redact import redact
 from .store import ROLES, Store
 
@@ -45,39 +45,52 @@ def _load(path: str, need_secrets: bool = True):
 
 
 def cmd_check(args) -> int:
-    event = _load(args.event)
+    """Everything that would fail at `run`: the file key by key, placeholders, missing extras, the ingest's rules."""
+    from .audience.registry import missing_extras
+    from .console.https import plain_http_warning
+    from .restream.check import check_ingest_against_rules
+
+    unfilled = placeholders(args.event)
+    try:
+        event = load_event(args.event)
+    except ConfigError as e:
+        for line in e.issues + unfilled:
+            print(redact(line), file=sys.stderr)
+        return EXIT_USAGE
+    problems = unfilled + [f'{args.event}: audience "{config.name}": {hint}'
+                           for config, hint in missing_extras(event.audience)]
+    if problems:
+        for line in problems:
+            print(redact(line), file=sys.stderr)
+        return EXIT_USAGE
     print(f"{args.event}: ok: {event.event.name!r}, {len(event.destinations)} destination(s), "
           f"{len(event.audience)} audience source(s)")
     for d in event.destinations:
         print(f"  destination {d.name}: {d.platform} {d.display_url} profile={d.profile}")
-    from .audience.registry import missing_extras
-    from .console.https import plain_http_warning
-
     if (warning := plain_http_warning(event)) is not None:
         print(warning, file=sys.stderr)
-    from .restream.check import check_ingest_against_rules
-
-    problems = [f"{args.event}: audience {config.name!r}: {hint}" for config, hint in missing_extras(event.audience)]
-    problems += asyncio.run(check_ingest_against_rules(event, timeout=args.probe_timeout))
+    problems = asyncio.run(check_ingest_against_rules(event, timeout=args.probe_timeout))
     for line in problems:
         print(redact(line), file=sys.stderr)
     return EXIT_USAGE if problems else 0
 
 
 def cmd_doctor(args) -> int:
+    from . import doctor
     from .restream.ffmpeg import doctor_report
 
+    event = _load(args.event, need_secrets=False) if args.event else None
     text, ok = doctor_report()
     print(text)
     if ok:
-        import asyncio
-
         from .restream.hardware import find_hardware_encoder
         from .restream.supervisor import Supervisor
 
         # A working hardware encoder is a bonus, not a need: none found is not a failure.
         print("\n".join(asyncio.run(find_hardware_encoder(Supervisor())).lines()))
-    return 0 if ok else 1
+    found = doctor.checks(event)
+    print("\n".join(check.line() for check in found))
+    return 0 if ok and all(check.status != doctor.PROBLEM for check in found) else 1
 
 
 def cmd_run(args) -> int:
@@ -275,7 +288,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--probe-timeout", type=float, default=5.0, help="seconds to wait for the ingest (default 5)")
     p.set_defaults(func=cmd_check)
 
-    p = sub.add_parser("doctor", help="which ffmpeg is used and what it supports")
+    p = sub.add_parser("doctor", help="ffmpeg and what it supports, Chromium, ports, disk space, the clock")
+    p.add_argument("event", nargs="?", default=None, help="an event file: also check its ports and disks")
     p.set_defaults(func=cmd_doctor)
 
     p = sub.add_parser("user", help="console accounts")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import os
 import re
 import ssl
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -236,9 +238,16 @@ class _Checker:
         self.environ = environ
         self.need_secrets = need_secrets
         self.issues: list[str] = []
+        self.names: dict[tuple[str, int], str] = {}  # ("destination", 0) -> its name, to say which one
 
     def fail(self, key: str, problem: str) -> None:
-        self.issues.append(f"{self.path}: {key}: {problem}")
+        self.issues.append(f"{self.path}: {entry_key(key, self.names)}: {problem}")
+
+    def name_entry(self, kind: str, index: int, table: dict) -> None:
+        """Remember an entry's name, so its problems say `destination "facebook-qmg": url` not `destination[0].url`."""
+        name = table.get("name")
+        if isinstance(name, str) and NAME_RE.match(name):
+            self.names[(kind, index)] = name
 
     def table(self, data: dict, key: str, required: bool) -> dict | None:
         value = data.get(key)
@@ -269,11 +278,24 @@ class _Checker:
             return default
         return value
 
-    def unknown(self, data: dict, where: str, known: set[str]) -> None:
+    def unknown(self, data: dict, where: str, known: set[str]) -> dict:
+        """Report unknown keys, suggesting the likely one; returns the table read as that one was meant.
+
+        A misspelt `platfrom = "facebook"` is one problem: the rest is checked as if `platform` had been
+        written, so no follow-on ("url: missing") buries it.
+        """
+        meant = dict(data)
         for key in data:
-            if key not in known:
-                self.fail(f"{where}.{key}" if where else key,
-                          f"unknown key, expected one of {', '.join(sorted(known))}")
+            if key in known:
+                continue
+            full = f"{where}.{key}" if where else key
+            guess = likely_key(key, known)
+            if guess is None:
+                self.fail(full, f"unknown key, expected one of {', '.join(sorted(known))}")
+                continue
+            self.fail(full, f'unknown key, did you mean "{guess}"? (expected one of {", ".join(sorted(known))})')
+            meant.setdefault(guess, data[key])
+        return meant
 
     def secret(self, where: str, env_name: str | None, required: bool) -> str | None:
         if env_name is None:
@@ -288,6 +310,33 @@ class _Checker:
             return None
         register_secret(value)
         return value
+
+
+ENTRY_KEY = re.compile(r"^(destination|audience)\[(\d+)\](?:\.(.+))?$")
+
+
+def entry_key(key: str, names: dict[tuple[str, int], str]) -> str:
+    """`destination[0].url` as `destination "facebook-qmg": url` when that entry has a usable name."""
+    m = ENTRY_KEY.match(key)
+    name = names.get((m.group(1), int(m.group(2)))) if m else None
+    if m is None or name is None:
+        return key
+    return f'{m.group(1)} "{name}"' + (f": {m.group(3)}" if m.group(3) else "")
+
+
+def likely_key(key: str, known: Iterable[str]) -> str | None:
+    """The known key `key` is most likely a misspelling of, or None."""
+    found = difflib.get_close_matches(key.lower(), sorted(known), n=1, cutoff=0.75)
+    return found[0] if found else None
+
+
+def meant_as(table: dict, known: Iterable[str]) -> dict:
+    """`table` with each missing known key taken from the misspelt key that stands for it (nothing reported)."""
+    meant = dict(table)
+    for key, value in table.items():
+        if key not in known and (guess := likely_key(key, known)) is not None:
+            meant.setdefault(guess, value)
+    return meant
 
 
 def _as_tuple(kind) -> tuple:
@@ -329,7 +378,7 @@ def ingest_kind(url: str) -> str | None:
 
 def _check_event(c: _Checker, data: dict, base: Path) -> EventInfo:
     table = c.table(data, "event", required=True) or {}
-    c.unknown(table, "event", TABLE_KEYS["event"])
+    table = c.unknown(table, "event", TABLE_KEYS["event"])
     name = c.value(table, "event", "name", str, True, "event")
     tz = c.value(table, "event", "timezone", str, False, "UTC")
     try:
@@ -356,7 +405,7 @@ def _check_ingest(c: _Checker, data: dict, base: Path) -> IngestConfig | None:
     table = c.table(data, "ingest", required=False)
     if table is None:
         return None
-    c.unknown(table, "ingest", TABLE_KEYS["ingest"])
+    table = c.unknown(table, "ingest", TABLE_KEYS["ingest"])
     url = c.value(table, "ingest", "url", str, True)
     key_env = c.value(table, "ingest", "key_env", str, False)
     slate = c.value(table, "ingest", "slate", bool, False, True)
@@ -439,6 +488,7 @@ def _check_destinations(c: _Checker, data: dict) -> tuple[DestinationConfig, ...
         if not isinstance(table, dict):
             c.fail(where, "expected a table")
             continue
+        c.name_entry("destination", i, meant_as(table, TABLE_KEYS["destination"]))
         dest = check_destination(table, where, c)
         if dest is None:
             continue
@@ -455,7 +505,7 @@ def check_destination(table: dict, where: str, c: _Checker) -> DestinationConfig
     from .restream.profiles import PROFILES
 
     before = len(c.issues)
-    c.unknown(table, where, TABLE_KEYS["destination"])
+    table = c.unknown(table, where, TABLE_KEYS["destination"])
     name = c.value(table, where, "name", str, True)
     if name is not None and not NAME_RE.match(name):
         c.fail(f"{where}.name", f"{_short(name)} is not a plain name, expected letters, digits, '-', '_' or '.'")
@@ -526,6 +576,8 @@ def _check_audience(c: _Checker, data: dict) -> tuple[AudienceConfig, ...]:
         if not isinstance(table, dict):
             c.fail(where, "expected a table")
             continue
+        table = meant_as(table, AUDIENCE_COMMON)  # a misspelt name or platform: read as meant, reported below
+        c.name_entry("audience", i, table)
         before = len(c.issues)
         name = c.value(table, where, "name", str, True)
         if name is not None and not NAME_RE.match(name):
@@ -535,7 +587,7 @@ def _check_audience(c: _Checker, data: dict) -> tuple[AudienceConfig, ...]:
             if platform is not None:
                 c.fail(f"{where}.platform", f"{platform!r} is unknown, expected one of {', '.join(AUDIENCE_PLATFORMS)}")
             continue
-        c.unknown(table, where, AUDIENCE_COMMON | {o.name for o in options_of(platform)})
+        table = c.unknown(table, where, AUDIENCE_COMMON | {o.name for o in options_of(platform)})
         options = check_options(c, table, where, platform)
         interval = c.value(table, where, "interval", (int, float), False)
         if interval is not None and not 0.2 <= interval <= 3600:
@@ -640,7 +692,7 @@ def _check_tls(c: _Checker, table: dict, base: Path) -> tuple[Path | None, Path 
 
 def _check_console(c: _Checker, data: dict, base: Path) -> ConsoleConfig:
     table = c.table(data, "console", required=False) or {}
-    c.unknown(table, "console", TABLE_KEYS["console"])
+    table = c.unknown(table, "console", TABLE_KEYS["console"])
     listen = c.value(table, "console", "listen", str, False, "127.0.0.1:8080")
     parsed = parse_listen(listen)
     if parsed is None:
@@ -662,7 +714,7 @@ def _check_archive(c: _Checker, data: dict, base: Path) -> ArchiveConfig | None:
     table = c.table(data, "archive", required=False)
     if table is None:
         return None
-    c.unknown(table, "archive", TABLE_KEYS["archive"])
+    table = c.unknown(table, "archive", TABLE_KEYS["archive"])
     path = c.value(table, "archive", "path", str, True, "archive")
     seg = c.value(table, "archive", "segment_s", int, False, 600)
     if not 10 <= seg <= 86400:
@@ -672,7 +724,7 @@ def _check_archive(c: _Checker, data: dict, base: Path) -> ArchiveConfig | None:
 
 def _check_monitor(c: _Checker, data: dict) -> MonitorConfig:
     table = c.table(data, "monitor", required=False) or {}
-    c.unknown(table, "monitor", TABLE_KEYS["monitor"])
+    table = c.unknown(table, "monitor", TABLE_KEYS["monitor"])
     d = MonitorConfig()
     enabled = c.value(table, "monitor", "enabled", bool, False, d.enabled)
     ranges = {"preview_fps": (1.0, 10.0, d.preview_fps), "preview_width": (64, 1920, d.preview_width),
@@ -707,7 +759,7 @@ def load_event(path: str | os.PathLike, environ: dict[str, str] | None = None,
     except tomllib.TOMLDecodeError as e:
         raise ConfigError([f"{path}: {e}: not valid TOML, expected key = value lines and [tables]"]) from None
     base = path.resolve().parent
-    c.unknown(data, "", set(TABLE_KEYS) | {"audience"})
+    data = c.unknown(data, "", set(TABLE_KEYS) | {"audience"})
     event = _check_event(c, data, base)
     ingest = _check_ingest(c, data, base)
     destinations = _check_destinations(c, data)
@@ -724,6 +776,56 @@ def load_event(path: str | os.PathLike, environ: dict[str, str] | None = None,
         raise ConfigError(c.issues)
     return EventFile(path=path, event=event, ingest=ingest, destinations=destinations, audience=audience,
                      console=console, archive=archive, monitor=monitor)
+
+
+# Values that were never filled in: a template's placeholder or a documentation host (RFC 2606) still there.
+PLACEHOLDER_WORDS = re.compile(r"(?i)replace[_ -]?with|^(…|\.\.\.|xxx+|todo|changeme|change_me)$")
+PLACEHOLDER_HOSTS = re.compile(r"(?i)((^|\.)(example|invalid)|(^|\.)example\.(com|net|org))$")
+
+
+def placeholders(path: str | os.PathLike) -> list[str]:
+    """`file: key: ...` for every value of the event file still a placeholder; [] when it cannot be read.
+
+    `run` would start with them and fail later (a video id nobody has, a host that does not exist), so
+    `check` reports them. Named entries are named: `destination "zalo": url`.
+    """
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return []
+    issues: list[str] = []
+    names = {(kind, i): table["name"] for kind in ("destination", "audience")
+             for i, table in enumerate(data.get(kind) if isinstance(data.get(kind), list) else [])
+             if isinstance(table, dict) and isinstance(table.get("name"), str) and NAME_RE.match(table["name"])}
+
+    def visit(value: Any, key: str) -> None:
+        if isinstance(value, dict):
+            for inner, item in value.items():
+                visit(item, f"{key}.{inner}" if key else inner)
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                visit(item, f"{key}[{i}]" if key in ("destination", "audience") else key)
+        elif isinstance(value, str) and (problem := _placeholder(value)):
+            issues.append(f"{path}: {entry_key(key, names)}: {problem}")
+
+    visit(data, "")
+    return issues
+
+
+def _placeholder(value: str) -> str | None:
+    text = value.strip()
+    if PLACEHOLDER_WORDS.search(text):
+        return f"{_short(mask_url(text) if '://' in text else text)} is a placeholder, expected the real value"
+    if "://" in text:
+        try:
+            host = urlsplit(text).hostname or ""
+        except ValueError:
+            return None
+        if PLACEHOLDER_HOSTS.search(host):
+            return (f"{mask_url(text)!r} points at {host}, a placeholder host that does not exist, expected the "
+                    "platform's real address")
+    return None
 
 
 KEY_MAX = 1000  # characters; platforms' keys are tens of characters, TikTok's signed ones a few hundred

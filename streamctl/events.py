@@ -35,6 +35,7 @@ class CommentsFetched(Event):
     cursor: str | None = None
     # Ids (platform message ids) the platform says were deleted or retracted: hide the originals.
     deleted_ids: tuple[str, ...] = ()
+    cleared_before: float | None = None  # the chat was cleared: hide the source's messages published up to then
 
 
 @dataclass(frozen=True)

@@ -61,7 +61,8 @@ class Recorder:
 
     async def _store_audience(self, event) -> None:
         if isinstance(event, CommentsFetched):
-            new, hidden = self.store.add_comments(event.source, event.comments, event.cursor, event.deleted_ids)
+            new, hidden = self.store.add_comments(event.source, event.comments, event.cursor, event.deleted_ids,
+                                                  cleared_before=event.cleared_before)
             if new:
                 await self.bus.publish(CommentsStored(tuple(new)))
             if hidden:

@@ -201,12 +201,14 @@ class Store:
     # ---- comments -----------------------------------------------------------------------------------
 
     def add_comments(self, source: str, comments: Iterable[Comment], cursor: str | None = None,
-                     deleted_ids: Iterable[str] = ()) -> tuple[list[dict], list[int]]:
+                     deleted_ids: Iterable[str] = (), cleared_before: float | None = None
+                     ) -> tuple[list[dict], list[int]]:
         """Store new comments and the source's cursor in one transaction.
 
         Returns the comments not seen before (as API dicts) and the ids hidden because the platform
-        deleted them. A comment already stored under (source, platform_id) is skipped: replays after a
-        reconnect and overlapping pages never make duplicates.
+        deleted them (or, with `cleared_before`, cleared the whole chat up to that time; notices stay).
+        A comment already stored under (source, platform_id) is skipped: replays after a reconnect and
+        overlapping pages never make duplicates.
         """
         new: list[dict] = []
         hidden: list[int] = []
@@ -229,6 +231,12 @@ class Store:
                 for row in db.execute(
                     "UPDATE comments SET hidden = 1, hidden_by = 'platform'"
                     " WHERE source = ? AND platform_id = ? AND hidden = 0 RETURNING id", (source, pid)
+                ):
+                    hidden.append(row["id"])
+            if cleared_before is not None:
+                for row in db.execute(
+                    "UPDATE comments SET hidden = 1, hidden_by = 'platform' WHERE source = ? AND published_at <= ?"
+                    " AND hidden = 0 AND kind NOT IN ('banned', 'system') RETURNING id", (source, cleared_before)
                 ):
                     hidden.append(row["id"])
             if cursor is not None:

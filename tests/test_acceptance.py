@@ -115,14 +115,14 @@ listen = "127.0.0.1:{console}"
 # (what is wrong, the file's text, what its error lines must mention)
 BAD = [
     ("missing key variable", GOOD.replace('key_env = "ACC_KEY_YT_ONE"', 'key_env = "ACC_NOT_SET_ANYWHERE"'),
-     ["destination[0].key_env", "ACC_NOT_SET_ANYWHERE"]),
+     ['destination "yt-one": key_env', "ACC_NOT_SET_ANYWHERE"]),
     ("unknown platform", GOOD.replace('platform = "youtube"', 'platform = "youtub"'),
-     ["destination[0].platform", "youtub"]),
+     ['destination "yt-one": platform', "youtub"]),
     ("wrong type", GOOD.replace('key_env = "ACC_KEY_YT_ONE"', 'key_env = "ACC_KEY_YT_ONE"\nautostart = "yes"'),
-     ["destination[0].autostart"]),
+     ['destination "yt-one": autostart']),
     ("no event table", GOOD.replace("[event]", "[evnt]"), ["event"]),
     ("audience field missing", GOOD.replace('live_video_id = "911936075671494"\n', ""),
-     ["audience[0].live_video_id"]),
+     ['audience "fb": live_video_id']),
     ("bad listen", GOOD.replace('listen = "127.0.0.1:{console}"', 'listen = "localhost"'), ["console.listen"]),
     ("not TOML", "[event\nname = 'x'\n", []),
 ]
@@ -145,7 +145,7 @@ async def test_check_accepts_a_good_file_and_explains_every_bad_one(tmp_path):
     ok, unset, *wrong = results
     assert ok.code == 0, ok.err
     assert "Traceback" not in ok.out + ok.err
-    assert unset.code == 2 and "ACC_FB_TOKEN" in unset.err and "audience[0].credential_env" in unset.err, unset.err
+    assert unset.code == 2 and "ACC_FB_TOKEN" in unset.err and 'audience "fb": credential_env' in unset.err, unset.err
     for (what, path, mentions), result in zip([("credential unset", good, []), *bad], [unset, *wrong], strict=True):
         assert result.code == 2, f"{what}: exit {result.code}\n{result.out}{result.err}"
         text = result.out + result.err

@@ -227,3 +227,124 @@ async def test_manual_and_bridged_viewer_counts(tmp_path, write_event):
 async def test_routes_refuse_without_credentials(tmp_path, write_event, path):
     async with running(tmp_path, write_event) as r:
         assert (await r.call("GET", path, role=None))[0] == 401
+
+
+# ---- changes while running: one source restarts alone ------------------------------------------------
+
+NEW_YT_TOKEN = "ya29.replaced-while-running-secret"
+
+
+def stored(r: Running, source: str) -> list[str]:
+    return [row["text"] for row in r.controller.store.query(
+        "SELECT text FROM comments WHERE source = ? ORDER BY id", (source,))]
+
+
+async def test_a_refused_token_is_replaced_while_running_and_the_other_source_never_pauses(tmp_path, write_event):
+    async with running(tmp_path, write_event) as r:
+        r.youtube.post_comment("A", "trước khi token hết hạn")
+        r.facebook.post_comment("F", "facebook một")
+        await r.until(sync(lambda: stored(r, "youtube-qn") and stored(r, "facebook-qmg")), what="both reading")
+        facebook = r.controller.audience.pollers["facebook-qmg"]
+        since = facebook.since
+        r.youtube.token = NEW_YT_TOKEN  # the platform stops taking the old token (expired, revoked)
+        r.youtube.stream_faults = ["drop"]  # and the open stream breaks: the reconnect is refused (401)
+        r.youtube.post_comment("B", "trong lúc bị chặn")
+
+        async def blocked():
+            _, body = await r.call("GET", "/api/audience")
+            return next(s for s in body["sources"] if s["name"] == "youtube-qn")["state"] == "failed"
+
+        await r.until(blocked, what="youtube blocked")
+        r.facebook.post_comment("F", "facebook hai")
+        status, body = await r.call("PUT", "/api/audience/youtube-qn/credential", json={"credential": NEW_YT_TOKEN})
+        assert status == 200 and body["credential"] == "replaced" and NEW_YT_TOKEN not in json.dumps(body)
+        r.youtube.post_comment("C", "sau khi thay token")
+        await r.until(sync(lambda: len(stored(r, "youtube-qn")) == 3), what="comments flow again")
+        assert stored(r, "youtube-qn") == ["trước khi token hết hạn", "trong lúc bị chặn", "sau khi thay token"]
+        await r.until(sync(lambda: len(stored(r, "facebook-qmg")) == 2), what="facebook kept reading")
+        # The other source was never restarted nor paused.
+        assert r.controller.audience.pollers["facebook-qmg"] is facebook and facebook.since == since
+        assert facebook.state == "ok"
+        codes = [(a["code"], a["source"]) for a in r.controller.store.alerts()]
+        assert ("audience.blocked", "youtube-qn") in codes
+        blocked_alert = next(a for a in r.controller.store.alerts() if a["code"] == "audience.blocked")
+        assert blocked_alert["resolved_at"]  # the recovery closed it
+        # Never echoed back, anywhere a person looks.
+        for path in ("/api/audience", "/api/audit", "/api/alerts"):
+            status, body = await r.call("GET", path)
+            assert status == 200 and NEW_YT_TOKEN not in json.dumps(body), path
+        audit = r.controller.store.audit_log()
+        assert audit[0]["action"] == "source.credential" and audit[0]["target_id"] == "youtube-qn"
+
+
+async def test_a_source_is_disabled_and_enabled_while_running_and_loses_nothing(tmp_path, write_event):
+    async with running(tmp_path, write_event) as r:
+        r.youtube.post_comment("A", "một")
+        await r.until(sync(lambda: stored(r, "youtube-qn") == ["một"]), what="reading")
+        status, body = await r.call("PATCH", "/api/audience/youtube-qn", json={"enabled": False})
+        assert status == 200 and body["source"]["state"] == "disabled" and body["source"]["enabled"] is False
+        asked = len(r.youtube.requests)
+        r.youtube.post_comment("B", "hai, while it is off")
+        r.facebook.post_comment("F", "facebook goes on")
+        await r.until(sync(lambda: stored(r, "facebook-qmg") == ["facebook goes on"]), what="facebook")
+        await asyncio.sleep(0.5)
+        assert stored(r, "youtube-qn") == ["một"] and len(r.youtube.requests) == asked  # nothing asked of YouTube
+        _, listed = await r.call("GET", "/api/audience")
+        assert {s["name"]: s["state"] for s in listed["sources"]}["youtube-qn"] == "disabled"
+        status, body = await r.call("PATCH", "/api/audience/youtube-qn", json={"enabled": True})
+        assert status == 200 and body["source"]["enabled"] is True
+        await r.until(sync(lambda: stored(r, "youtube-qn") == ["một", "hai, while it is off"]),
+                      what="resumed from where it stopped")
+
+
+async def test_the_video_id_is_replaced_while_running(tmp_path, write_event):
+    async with running(tmp_path, write_event) as r:
+        r.youtube.post_comment("A", "buổi một")
+        await r.until(sync(lambda: stored(r, "youtube-qn") == ["buổi một"]), what="reading")
+        # The broadcast was made again: a new video and chat; the old one is gone.
+        r.youtube.video_id, r.youtube.chat_id = "vidNEW00002", "KicKGFVDbmV3Q2hhdA"
+        r.youtube.post_comment("B", "buổi hai")
+        status, body = await r.call("PATCH", "/api/audience/youtube-qn", json={"video_id": "vidNEW00002"})
+        assert status == 200 and body["source"]["settings"]["video_id"] == "vidNEW00002"
+        await r.until(sync(lambda: "buổi hai" in stored(r, "youtube-qn")), what="the new chat read")
+        audit = r.controller.store.audit_log()[0]
+        assert audit["action"] == "source.change" and audit["before"]["settings"]["video_id"] != "vidNEW00002"
+
+
+@pytest.mark.parametrize(("method", "path", "body", "status", "words"), [
+    ("PATCH", "/api/audience/youtube-qn", {"vidoe_id": "x"}, 400, "vidoe_id: unknown key"),
+    ("PATCH", "/api/audience/youtube-qn", {"video_id": 5}, 400, "video_id: 5 is a int, expected a string"),
+    ("PATCH", "/api/audience/youtube-qn", {"transport": "carrier-pigeon"}, 400, "expected one of stream, poll"),
+    ("PATCH", "/api/audience/youtube-qn", {"credential_env": "OTHER"}, 400, "cannot be changed while running"),
+    ("PATCH", "/api/audience/youtube-qn", {"enabled": "no"}, 400, "enabled: 'no' is a str, expected true or false"),
+    ("PATCH", "/api/audience/youtube-qn", {"interval": 0.01}, 400, "interval: 0.01 is out of range"),
+    ("PATCH", "/api/audience/youtube-qn", {}, 400, "expected an object with the keys to change"),
+    ("PATCH", "/api/audience/nobody", {"enabled": False}, 404, "no audience source named 'nobody'"),
+    ("PUT", "/api/audience/youtube-qn/credential", {"credential": ""}, 400, "credential: missing"),
+    ("PUT", "/api/audience/youtube-qn/credential", {"token": "x"}, 400, "credential: missing"),
+    ("PUT", "/api/audience/youtube-qn/credential", {"credential": "two words"}, 400, "spaces or control"),
+    ("PUT", "/api/audience/weibo-count/credential", {"credential": "x"}, 409, "takes no credential"),
+    ("PUT", "/api/audience/nobody/credential", {"credential": "x"}, 404, "no audience source"),
+])
+async def test_bad_changes_get_a_clear_error_and_change_nothing(tmp_path, write_event, method, path, body, status,
+                                                                words):
+    async with running(tmp_path, write_event) as r:
+        before = r.controller.audience.pollers["youtube-qn"]
+        got, answer = await r.call(method, path, json=body)
+        assert got == status and words in answer["error"], answer
+        assert r.controller.audience.pollers["youtube-qn"] is before  # not restarted
+        assert (await r.call(method, path, role="moderator", json=body))[0] == 403
+
+
+async def test_garbage_bodies_are_refused(tmp_path, write_event):
+    async with running(tmp_path, write_event) as r:
+        for path, method in (("/api/audience/youtube-qn", "PATCH"), ("/api/audience/youtube-qn/credential", "PUT")):
+            status, answer = await r.call(method, path, data=b"{not json", headers={"Content-Type": "application/json"})
+            assert status == 400 and answer["key"].startswith("error.body"), answer
+
+
+def sync(condition):
+    """A plain condition as `Running.until` asks for one."""
+    async def check() -> bool:
+        return bool(condition())
+    return check

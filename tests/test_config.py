@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -21,7 +22,8 @@ SECRET = "fb-secret-key-98765"
 
 # (what is wrong, the file's text after [event], the key the message must name, words it must contain)
 CASES = [
-    ("unknown top-level key", '[evnt]\nname = "x"', "evnt", "unknown key, expected one of"),
+    ("misspelt top-level key", '[evnt]\nname = "x"', "evnt", 'unknown key, did you mean "event"? (expected one of'),
+    ("unknown top-level key", '[colour]\nname = "x"', "colour", "unknown key, expected one of"),
     ("event name not text", "", "event.name", "is a int, expected a string"),
     ("bad time zone", "", "event.timezone", "not a known time zone"),
     ("ingest scheme", '[ingest]\nurl = "ftp://x/y"', "ingest.url", "unknown scheme, expected rtmp://"),
@@ -29,31 +31,31 @@ CASES = [
     ("listen without app", '[ingest]\nurl = "rtmp://0.0.0.0:1935"', "ingest.url", "has no app path"),
     ("destination without ingest", '[[destination]]\nname = "a"\nurl = "rtmp://h/app"', "ingest", "missing"),
     ("unknown platform", '[[destination]]\nname = "a"\nplatform = "myspace"\nurl = "rtmp://h/a"',
-     "destination[0].platform", "expected one of youtube"),
+     'destination "a": platform', "expected one of youtube"),
     ("facebook over plain rtmp", '[[destination]]\nname = "fb"\nplatform = "facebook"\n'
-     'url = "rtmp://live-api-s.facebook.com:80/rtmp/"', "destination[0].url", "expected rtmps for facebook"),
+     'url = "rtmp://live-api-s.facebook.com:80/rtmp/"', 'destination "fb": url', "expected rtmps for facebook"),
     ("missing key variable", '[[destination]]\nname = "a"\nurl = "rtmp://h/app"\nkey_env = "NOT_SET_KEY"',
-     "destination[0].key_env", "environment variable NOT_SET_KEY is not set"),
+     'destination "a": key_env', "environment variable NOT_SET_KEY is not set"),
     ("key variable name", '[[destination]]\nname = "a"\nurl = "rtmp://h/app"\nkey_env = "my key"',
-     "destination[0].key_env", "is not an environment variable name"),
-    ("tiktok needs a url", '[[destination]]\nname = "tt"\nplatform = "tiktok"', "destination[0].url",
+     'destination "a": key_env', "is not an environment variable name"),
+    ("tiktok needs a url", '[[destination]]\nname = "tt"\nplatform = "tiktok"', 'destination "tt": url',
      "missing, expected a string"),
     ("unknown profile", '[[destination]]\nname = "a"\nurl = "rtmp://h/app"\nprofile = "4k"',
-     "destination[0].profile", "expected one of copy"),
-    ("url without host", '[[destination]]\nname = "a"\nurl = "rtmp:///app"', "destination[0].url", "has no host"),
+     'destination "a": profile', "expected one of copy"),
+    ("url without host", '[[destination]]\nname = "a"\nurl = "rtmp:///app"', 'destination "a": url', "has no host"),
     ("autostart not boolean", '[[destination]]\nname = "a"\nurl = "rtmp://h/app"\nautostart = "yes"',
-     "destination[0].autostart", "expected true or false"),
+     'destination "a": autostart', "expected true or false"),
     ("duplicate names", '[[destination]]\nname = "a"\nurl = "rtmp://h/app"\n[[destination]]\nname = "a"\n'
-     'url = "rtmp://h2/app"', "destination[1].name", "is used twice"),
+     'url = "rtmp://h2/app"', 'destination "a": name', "is used twice"),
     ("bad name", '[[destination]]\nname = "a b/c"\nurl = "rtmp://h/app"', "destination[0].name",
      "is not a plain name"),
     ("destination not a table list", 'destination = "rtmp://h/app"', "destination", "expected [[destination]]"),
     ("console listen", '[console]\nlisten = "8080"', "console.listen", "is not host:port"),
     ("archive segment", '[archive]\npath = "rec"\nsegment_s = 1', "archive.segment_s", "out of range"),
-    ("audience platform", '[[audience]]\nname = "z"\nplatform = "zalo"', "audience[0].platform",
+    ("audience platform", '[[audience]]\nname = "z"\nplatform = "zalo"', 'audience "z": platform',
      "expected one of youtube"),
     ("audience field missing", '[[audience]]\nname = "y"\nplatform = "youtube"\ncredential_env = "YT"',
-     "audience[0].video_id", "missing"),
+     'audience "y": video_id', "missing"),
 ]
 
 
@@ -82,7 +84,7 @@ def test_bad_event_files(write_event, capsys, monkeypatch, what, body, key, word
     lines = err.strip().splitlines()
     assert lines, "no message"
     for line in lines:
-        assert re.match(rf"^{re.escape(str(path))}: \S+: .+", line), line
+        assert re.match(rf'^{re.escape(str(path))}: (\S+|(destination|audience) "[^"]+"(: \S+)?): .+', line), line
         assert "Traceback" not in line
     mine = [line for line in lines if line.startswith(f"{path}: {key}: ")]
     assert mine and words in mine[0], lines
@@ -134,7 +136,7 @@ def test_check_says_what_to_install_when_a_source_needs_a_missing_library(write_
     code, _out, err = run_check(path, capsys)
     assert code == 2
     hint = "tiktok needs `pip install 'streamctl[tiktok]'` (the TikTokLive library)"
-    assert err.strip() == f"{path}: audience 'tt': {hint}"
+    assert err.strip() == f'{path}: audience "tt": {hint}'
     path.write_text(TIKTOK_EVENT + "enabled = false\n", encoding="utf-8")
     assert run_check(path, capsys)[0] == 0  # a disabled source will not run: nothing to install yet
 
@@ -149,9 +151,9 @@ def test_audience_options_are_typed_and_checked_key_by_key(write_event):
     with pytest.raises(ConfigError) as caught:
         load_event(path, environ={"YT_TOKEN": "t"})
     assert caught.value.issues == [
-        f"{path}: audience[0].api_base: 'googleapis.com' is not a URL, expected http(s)://host/path",
-        f"{path}: audience[0].daily_quota: 'lots' is a str, expected a whole number",
-        f"{path}: audience[0].transport: 5 is a int, expected a string",
+        f"{path}: audience \"yt\": api_base: 'googleapis.com' is not a URL, expected http(s)://host/path",
+        f"{path}: audience \"yt\": daily_quota: 'lots' is a str, expected a whole number",
+        f"{path}: audience \"yt\": transport: 5 is a int, expected a string",
     ]
 
 
@@ -167,7 +169,7 @@ def test_real_command_exits_2_without_traceback(write_event):
     done = subprocess.run([sys.executable, "-m", "streamctl", "check", str(path)], capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 2 and "Traceback" not in done.stderr
-    assert f"{path}: destination[0].url: 'rtmp://live-api-s.facebook.com/rtmp/' uses rtmp, expected rtmps" \
+    assert f"{path}: destination \"a\": url: 'rtmp://live-api-s.facebook.com/rtmp/' uses rtmp, expected rtmps" \
         in done.stderr
 
 
@@ -216,7 +218,8 @@ def test_youtube_transport_must_be_stream_or_poll(write_event, monkeypatch):
     """)
     with pytest.raises(ConfigError) as caught:
         load_event(path)
-    assert caught.value.issues == [f"{path}: audience[0].transport: 'push' is not known, expected one of stream, poll"]
+    assert caught.value.issues == [
+        f"{path}: audience \"yt\": transport: 'push' is not known, expected one of stream, poll"]
 
 
 def test_ingest_slate_is_on_by_default_and_its_keys_are_checked(write_event):
@@ -236,3 +239,85 @@ def test_ingest_slate_is_on_by_default_and_its_keys_are_checked(write_event):
     with pytest.raises(ConfigError) as caught:
         load_event(path)
     assert caught.value.issues == [f"{path}: ingest.slate_text: is empty, expected a string"]
+
+
+def test_check_reports_placeholders_by_entry_name_and_nothing_else(write_event, capsys, monkeypatch):
+    path = write_event("""
+        [event]
+        name = "x"
+        [ingest]
+        url = "rtmp://0.0.0.0:1935/live"
+        [[destination]]
+        name = "zalo"
+        url = "rtmp://live.zalo.example/live"
+        [[destination]]
+        name = "own"
+        url = "rtmps://ingest.example.com/app"
+        [[audience]]
+        name = "yt"
+        platform = "youtube"
+        video_id = "REPLACE_WITH_VIDEO_ID"
+        credential_env = "YT_TOKEN"
+        api_base = "https://api.invalid"
+        [[audience]]
+        name = "fb"
+        platform = "facebook"
+        live_video_id = "…"
+        credential_env = "FB_TOKEN"
+        """)
+    monkeypatch.setenv("YT_TOKEN", "yt-placeholder-token")
+    monkeypatch.setenv("FB_TOKEN", "fb-placeholder-token")
+    code, out, err = run_check(path, capsys)
+    assert code == 2 and "ok" not in out
+    keys = [line[len(str(path)) + 2:].split(": '")[0].split(": …")[0] for line in err.strip().splitlines()]
+    assert keys == ['destination "zalo": url', 'destination "own": url', 'audience "yt": video_id',
+                    'audience "yt": api_base', 'audience "fb": live_video_id'], err
+    assert "live.zalo.example, a placeholder host" in err and "'REPLACE_WITH_VIDEO_ID' is a placeholder" in err
+
+
+def test_a_misspelt_key_is_one_problem_with_the_right_key_suggested(write_event, capsys, monkeypatch):
+    monkeypatch.setenv("FB_MISSPELT_KEY", "fb-misspelt-key")
+    monkeypatch.setenv("YT_MISSPELT", "yt-misspelt-token")
+    path = write_event("""
+        [event]
+        name = "x"
+        [ingest]
+        url = "rtmp://0.0.0.0:1935/live"
+        [[destination]]
+        name = "facebook-qmg"
+        platfrom = "facebook"
+        key_env = "FB_MISSPELT_KEY"
+        [[audience]]
+        nmae = "yt"
+        platfrom = "youtube"
+        vidoe_id = "abc"
+        credential_env = "YT_MISSPELT"
+        [console]
+        lisen = "127.0.0.1:8080"
+        """)
+    code, _, err = run_check(path, capsys)
+    assert code == 2
+    assert [line.split(" (expected one of ")[0] for line in err.strip().splitlines()] == [
+        f'{path}: destination "facebook-qmg": platfrom: unknown key, did you mean "platform"?',
+        f'{path}: audience "yt": nmae: unknown key, did you mean "name"?',
+        f'{path}: audience "yt": platfrom: unknown key, did you mean "platform"?',
+        f'{path}: audience "yt": vidoe_id: unknown key, did you mean "video_id"?',
+        f'{path}: console.lisen: unknown key, did you mean "listen"?',
+    ]
+
+
+def test_the_shipped_example_fails_check_only_on_what_must_be_filled_in(capsys, monkeypatch):
+    """The example is a template: with every secret set, check names exactly its placeholders, nothing else."""
+    example = Path(__file__).resolve().parents[1] / "examples" / "hdnd-question-session.toml"
+    for name in re.findall(r'_env = "([A-Z_]+)"', example.read_text(encoding="utf-8")):
+        monkeypatch.setenv(name, f"example-secret-{name.lower()}")
+    code, out, err = run_check(example, capsys)
+    assert code == 2 and "ok:" not in out
+    assert err.strip().splitlines() == [
+        f"{example}: destination \"zalo\": url: 'rtmp://live.zalo.example/live' points at live.zalo.example, a "
+        "placeholder host that does not exist, expected the platform's real address",
+        f"{example}: audience \"youtube-qmg\": video_id: 'REPLACE_WITH_VIDEO_ID' is a placeholder, "
+        "expected the real value",
+        f"{example}: audience \"facebook-qmg\": live_video_id: 'REPLACE_WITH_LIVE_VIDEO_ID' is a placeholder, "
+        "expected the real value",
+    ]

@@ -219,9 +219,10 @@ async def test_refused_key_gives_up_as_failed(stage):
     await wait_for(lambda: dest.state == "failed", 20, "failed after refusals")
     # Three attempts and not one connection more: a platform that refused the key is never polled.
     assert server.counters["refused_total"] == server.counters["connections_total"] == 3
+    # ffmpeg names the URL it was given: the server and app only, the key reached it through a pipe (hidden.py).
     assert dest.error == "refused 3 times in a row: rtmp: Server error: invalid stream key; " \
-        f"{server.url}/****: Operation not permitted"
-    assert "a-wrong-key-555" not in dest.error and "/live/****" in dest.error
+        f"{server.url}: Operation not permitted"
+    assert "a-wrong-key-555" not in dest.error
     assert stage.states("yt") == ["starting", "backoff", "starting", "backoff", "starting", "failed"]
 
 

@@ -73,9 +73,10 @@ async def test_rate_limit_codes_back_off_and_lose_nothing(fake, rig, http, code)
     assert fake.calls("/comments") >= 3
 
 
-async def test_rate_limit_waits_as_long_as_facebook_says(fake, http):
+@pytest.mark.parametrize("header", ["X-Business-Use-Case-Usage", "x-business-use-case-usage"])
+async def test_rate_limit_waits_as_long_as_facebook_says(fake, http, header):
     fake.faults = ["17"]
-    fake.usage_headers = {"X-Business-Use-Case-Usage": json.dumps(
+    fake.usage_headers = {header: json.dumps(  # header names are case-insensitive (proxies lower-case them)
         {"1234": [{"type": "pages", "call_count": 100, "total_cputime": 10, "total_time": 10,
                    "estimated_time_to_regain_access": 2}]})}
     with pytest.raises(SourceError) as caught:

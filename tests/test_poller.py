@@ -40,8 +40,8 @@ class ScriptedSource:
         return item
 
 
-def msg(pid: str) -> Comment:
-    return Comment(platform="scripted", source="s", platform_id=pid, author_name="A", author_id="a", text=pid,
+def msg(pid: str, source: str = "s") -> Comment:
+    return Comment(platform="scripted", source=source, platform_id=pid, author_name="A", author_id="a", text=pid,
                    published_at=time.time(), received_at=time.time())
 
 
@@ -111,3 +111,50 @@ async def test_status_reports_health(rig):
     status = poller.status()
     assert status["state"] == "backoff" and status["error"] == "HTTP 502" and status["fetched"] == 1
     assert status["last_ok"].endswith("Z") and status["last_message_at"] and status["quota"] is None
+
+
+async def test_a_source_failing_raises_one_alert_and_one_recovery_not_one_per_retry(rig):
+    errors = [SourceError(f"HTTP 50{i}", TRANSIENT) for i in range(6)]
+    source = ScriptedSource([Batch(comments=[msg("a", "f")]), *errors, Batch(comments=[msg("b", "f")])], name="f")
+    poller = Poller(source, rig.bus, Timing(interval=0.01, backoff_max=0.02, failing_after=3))
+    rig.start(poller)
+    await rig.until(lambda: rig.ids("f") == ["a", "b"], what="recovered")
+    await rig.until(lambda: len(rig.alerts("f")) == 2, what="the recovery alert")
+    failing, recovered = rig.alerts("f")
+    assert (failing.code, failing.level, failing.resolved) == ("audience.failing", "warning", False)
+    assert failing.params["platform"] == "scripted" and failing.params["failures"] == 3
+    assert (recovered.code, recovered.resolved) == ("audience.failing", True)
+    # A hiccup shorter than `failing_after` calls is not news.
+    brief = ScriptedSource([SourceError("HTTP 502", TRANSIENT)] * 2 + [Batch(comments=[msg("c", "h")])], name="h")
+    rig.start(Poller(brief, rig.bus, Timing(interval=0.01, backoff_max=0.02, failing_after=3)))
+    await rig.until(lambda: rig.ids("h") == ["c"], what="read after two failures")
+    assert rig.alerts("h") == [] and "backoff" in rig.states("h")
+
+
+async def test_a_new_failure_after_a_recovery_is_alerted_again(rig):
+    down = [SourceError("HTTP 503", TRANSIENT)] * 3
+    source = ScriptedSource([*down, Batch(comments=[msg("a", "t")]), *down, Batch(comments=[msg("b", "t")])], name="t")
+    rig.start(Poller(source, rig.bus, Timing(interval=0.01, backoff_max=0.02, failing_after=3)))
+    await rig.until(lambda: rig.ids("t") == ["a", "b"], what="both outages over")
+    await rig.until(lambda: len(rig.alerts("t")) == 4, what="two alerts, two recoveries")
+    raised, resolved = ("audience.failing", False), ("audience.failing", True)
+    assert [(a.code, a.resolved) for a in rig.alerts("t")] == [raised, resolved, raised, resolved]
+
+
+async def test_the_quota_planner_raises_quota_low_once(rig):
+    from streamctl.audience.quota import QuotaPlanner
+
+    class Spender(ScriptedSource):
+        async def fetch(self) -> Batch:
+            self.units += 950 if not self.calls else 1  # the first call leaves under a tenth of the day's units
+            return await super().fetch()
+
+    planner = QuotaPlanner(daily=1000, planned_s=3600, started_at=time.time(), min_interval_s=0.01)
+    source = Spender([Batch(comments=[msg(str(i), "q")]) for i in range(3)], name="q")
+    rig.start(Poller(source, rig.bus, Timing(interval=0.01), planner=planner))
+    await rig.until(lambda: rig.ids("q") == ["0"], what="the first poll")
+    await rig.until(lambda: rig.alerts("q"), what="the quota warning")
+    await asyncio.sleep(0.1)
+    lows = [a for a in rig.alerts("q") if a.code == "quota.low"]
+    assert len(lows) == 1 and lows[0].level == "warning" and lows[0].params["daily"] == 1000
+    assert "quota" in lows[0].params["detail"].lower()

@@ -327,8 +327,8 @@ async def test_check_file_with_long_gop_and_no_audio_names_each_destination(writ
     event = event_with(write_event, str(path))
     problems, lines, took = await timed_check(event, 10)
     assert problems == [
-        f"{event.path}: destination[0]: fb (facebook): no audio in the program, expected AAC audio",
-        f"{event.path}: destination[0]: fb (facebook): keyframe every 6.0 s, expected every 2 s (at most 4 s)",
+        f"{event.path}: destination \"fb\": facebook: no audio in the program, expected AAC audio",
+        f"{event.path}: destination \"fb\": facebook: keyframe every 6.0 s, expected every 2 s (at most 4 s)",
     ]
     assert "320x180" in lines[-1] and "no audio" in lines[-1]
     assert took < 8
@@ -367,7 +367,7 @@ async def test_check_rtmp_listen_probes_a_publisher(write_event):
     problems, lines, _ = await timed_check(event, 5)
     await publisher
     assert problems == [
-        f"{event.path}: destination[0]: fb (facebook): keyframe every 5.0 s, expected every 2 s (at most 4 s)"]
+        f"{event.path}: destination \"fb\": facebook: keyframe every 5.0 s, expected every 2 s (at most 4 s)"]
     assert "640x360" in lines[-1] and "aac" in lines[-1]
 
 

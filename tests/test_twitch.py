@@ -3,6 +3,8 @@
 # ruff: noqa: F811 - the shared fixtures `rig` and `http` are imported, then asked for by name
 from __future__ import annotations
 
+import asyncio
+import json
 import re
 
 import pytest
@@ -10,6 +12,7 @@ import pytest
 from streamctl.audience.poller import Poller
 from streamctl.audience.source import Http
 from streamctl.audience.twitch import TwitchSource, parse_line
+from streamctl.events import CommentsHidden
 from streamctl.fakes.twitch import FakeTwitch
 from tests.audience_harness import FAST, Rig, audience, http, rig  # noqa: F401 - fixtures
 
@@ -71,6 +74,39 @@ async def test_deleted_messages_hide_and_timeouts_are_noted(fake, rig, http):
     await rig.until(lambda: len(rig.ids("tw")) == 2, what="timeout noted")
     note = list(rig.rows("tw").values())[1]
     assert note["kind"] == "banned" and note["author_name"] == "spammer" and "600" in note["text"]
+
+
+async def test_a_clearchat_without_a_user_hides_every_earlier_message_of_the_channel(fake, rig, http):
+    rig.start(Poller(source(fake, http), rig.bus, FAST))
+    await rig.until(lambda: fake.joined, what="joined")
+    a = await fake.say("one", "first")
+    b = await fake.say("two", "second")
+    await rig.until(lambda: rig.ids("tw") == [a, b], what="stored")
+    await asyncio.sleep(0.002)  # Twitch stamps in milliseconds
+    await fake.clear_chat()
+    await rig.until(lambda: len(rig.ids("tw")) == 3, what="clear noted")
+    await asyncio.sleep(0.002)
+    c = await fake.say("three", "after the clear")
+    await rig.until(lambda: len(rig.ids("tw")) == 4, what="later message")
+    rows = rig.rows("tw")
+    assert rows[a]["hidden"] and rows[b]["hidden"] and not rows[c]["hidden"]
+    notice = next(r for r in rows.values() if r["platform_id"].startswith("clearchat:all:"))
+    assert notice["kind"] == "system" and not notice["hidden"] and "cleared" in notice["text"]
+    hidden = [e for e in rig.drained() if isinstance(e, CommentsHidden)]
+    assert sorted(i for e in hidden for i in e.ids) == sorted([rows[a]["id"], rows[b]["id"]])
+
+
+@pytest.mark.parametrize(("notice", "kind"), [("sub", "member"), ("resub", "member"), ("subgift", "member"),
+                                              ("raid", "system"), ("announcement", "system"),
+                                              ("somethingnew", "system")])
+async def test_usernotices_keep_their_kind(fake, rig, http, notice, kind):
+    rig.start(Poller(source(fake, http), rig.bus, FAST))
+    await rig.until(lambda: fake.joined, what="joined")
+    mid = await fake.notice(notice, "ban_mai", f"ban_mai: {notice}", text="chào cả nhà")
+    await rig.until(lambda: rig.ids("tw") == [mid], what="stored")
+    row = rig.rows("tw")[mid]
+    assert row["kind"] == kind and json.loads(row["extra"])["notice"] == notice
+    assert row["text"] == f"ban_mai: {notice} chào cả nhà" and row["author_name"] == "ban_mai"
 
 
 async def test_reconnects_when_asked_and_stores_replays_once(fake, rig, http):

@@ -85,6 +85,19 @@ async def test_pages_all_message_kinds_and_stores_hostile_text_verbatim(fake, ri
         assert len(asked(fake, STREAM)) == 1 and not asked(fake, LIST)  # every page came down one connection
 
 
+async def test_gifts_and_fan_funding_are_paid_messages(fake, rig, http, transport):
+    gift = fake.gift("Bà Tư", name="Hoa sen", jewels=50, combo=3)
+    shown = fake.gift("Anh Ba", name="Sao", jewels=10, display="Anh Ba sent Sao")
+    fund = fake.fan_funding("Chú Năm", "Cho hỏi khi nào sửa đường?", "₫50.000")
+    rig.start(Poller(source(fake, http, transport=transport), rig.bus, FAST))
+    await rig.until(lambda: len(rig.ids("yt")) == 3, what="all three stored")
+    rows = rig.rows("yt")
+    assert (rows[gift]["kind"], rows[gift]["amount"], rows[gift]["text"]) == ("paid", "50 jewels", "sent Hoa sen x3")
+    assert (rows[shown]["kind"], rows[shown]["text"]) == ("paid", "Anh Ba sent Sao")
+    assert (rows[fund]["kind"], rows[fund]["amount"]) == ("paid", "₫50.000")
+    assert rows[fund]["text"] == "Cho hỏi khi nào sửa đường?" and rows[fund]["is_question"]
+
+
 async def test_unknown_types_are_ignored_and_counted(fake, rig, http, transport):
     fake.post_comment("A", "hello")
     fake.unknown("holographicCheerEvent")

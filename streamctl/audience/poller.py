@@ -276,9 +276,9 @@ class Poller:
         if batch.cursor is not None:
             self._cursor = batch.cursor
         cursor = self._packed_cursor()
-        if comments or batch.deleted_ids or cursor != self._stored_cursor:
+        if comments or batch.deleted_ids or batch.cleared_before is not None or cursor != self._stored_cursor:
             await self.bus.publish(CommentsFetched(self.name, self.source.platform, comments, cursor,
-                                                   tuple(batch.deleted_ids)))
+                                                   tuple(batch.deleted_ids), batch.cleared_before))
             self._stored_cursor = cursor
         if batch.viewers is not None:
             self.viewers = batch.viewers

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 
 from ..config import AudienceConfig, ConfigError, EventFile, audience_from_api
 from ..events import Bus, now
@@ -24,12 +24,16 @@ CREDENTIAL_MAX = 8192  # characters; OAuth access tokens are about 2 KB
 
 
 class ChangeError(Exception):
-    """A change the service refuses: `status` is 400 (bad input), 404 (no such source) or 409."""
+    """A change the service refuses: `status` is 400 (bad input), 404 (no such source) or 409.
 
-    def __init__(self, status: int, issues: list[str]):
+    `key` names the catalogue sentence the console answers with (None: the one for the status).
+    """
+
+    def __init__(self, status: int, issues: list[str], key: str | None = None):
         super().__init__("\n".join(issues))
         self.status = status
         self.issues = issues
+        self.key = key
 
 
 @dataclass
@@ -155,10 +159,12 @@ class AudienceService:
             raise ChangeError(409, [f"{name}: a {current.platform} source takes no credential"])
         value = body.get("credential") if isinstance(body, dict) else None
         if not isinstance(value, str) or not value.strip():
-            raise ChangeError(400, ["credential: missing, expected {\"credential\": \"the new token or secret\"}"])
+            raise ChangeError(400, ["credential: missing, expected {\"credential\": \"the new token or secret\"}"],
+                              "error.source_credential")
         if len(value) > CREDENTIAL_MAX or any(ch.isspace() or ord(ch) < 32 for ch in value.strip()):
             raise ChangeError(400, [f"credential: has spaces or control characters or is over {CREDENTIAL_MAX} "
-                                    "characters, expected the token exactly as the platform issued it"])
+                                    "characters, expected the token exactly as the platform issued it"],
+                              "error.source_credential")
         value = value.strip()
         register_secret(value)  # masked in every log line, answer and page from now on
         await self._restart(replace(current, credential=value), keep_position=True)
@@ -203,6 +209,7 @@ class AudienceService:
             for item in items:
                 item["comments"] = counts.get(item["name"], 0)
                 item["enabled"] = unit is not None
+                item["settings"] = settings(config)
                 out.append(item)
         return out
 
@@ -225,6 +232,12 @@ class AudienceService:
     async def deliver(self, name: str, batch: Batch) -> int:
         """Hand a pushed batch to the source's poller; returns how many comments were new."""
         return await self.pollers[name].deliver(batch)
+
+
+def settings(config: AudienceConfig) -> dict:
+    """A source's options as the operator may see them: ids and choices, names of variables, never a secret."""
+    values = {k: v for k, v in asdict(config.options).items() if v is not None}
+    return {**values, "interval": config.interval}
 
 
 def _disabled(config: AudienceConfig) -> dict:

@@ -23,6 +23,7 @@ class Batch:
 
     comments: list[Comment] = field(default_factory=list)
     deleted_ids: list[str] = field(default_factory=list)
+    cleared_before: float | None = None  # a moderator cleared the chat: hide every message published up to then
     cursor: str | None = None  # the adapter's position after this batch; None leaves it unchanged
     viewers: ViewerSample | None = None
     wait: float | None = None  # seconds the platform asks us to wait before the next fetch

@@ -1,8 +1,10 @@
-"""TikTok LIVE through the TikTokLive library (optional extra `tiktok`), behind a small client seam.
+"""TikTok LIVE through the TikTokLive library (optional extra `tiktok`, 7.x), behind a small client seam.
 
 The library is imported only when a TikTok source connects, so streamctl works without it. The seam is
-`client_factory(unique_id, sign_api_key) -> client` where `client.events()` yields TikTokLive event
-objects and raises its errors; tests hand in a fake client (streamctl.fakes.tiktok).
+`client_factory(unique_id, sign_api_key) -> TikTokLiveClient`; the adapter subscribes to the client's own
+events, starts it with `start()` and stops it with `disconnect()` (never by cancelling `connect()`, which
+runs `run_until_complete` inside the running loop). Tests hand in real clients whose network edges are
+replaced (streamctl.fakes.tiktok).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
-from typing import Any, Protocol
+from typing import Any
 
 from ..config import AudienceConfig
 from ..events import now
@@ -18,24 +20,22 @@ from .models import Comment, ViewerSample
 from .source import BLOCKED, FATAL, RATE_LIMITED, TRANSIENT, WAITING, Batch, SourceError, parse_time, stable_id
 
 INSTALL_HINT = "TikTok needs the TikTokLive library: pip install 'streamctl[tiktok]'"
-# Library errors by class name, so the mapping needs no import of the library.
+# The library's errors by class name (TikTokLive.client.errors), so the mapping needs no import of it.
 ERROR_KINDS = {
     "UserOfflineError": WAITING,
     "UserNotFoundError": BLOCKED,
     "AgeRestrictedError": BLOCKED,
+    "WebcastBlockedError": BLOCKED,
+    "AuthenticatedWebSocketConnectionError": BLOCKED,
+    "PremiumEndpointError": BLOCKED,
     "SignatureRateLimitError": RATE_LIMITED,
-    "SignAPIError": RATE_LIMITED,
+    "SignAPIError": TRANSIENT,
     "WebcastBlocked200Error": TRANSIENT,
 }
+# The events the adapter subscribes to (TikTokLive.events); the others are never delivered to us.
+EVENTS = ("CommentEvent", "RoomUserSeqEvent", "LikeEvent", "GiftEvent", "LiveEndEvent", "DisconnectEvent")
 
-
-class LiveClient(Protocol):
-    def events(self) -> AsyncIterator[Any]: ...
-
-    async def close(self) -> None: ...
-
-
-ClientFactory = Callable[[str, "str | None"], LiveClient]
+ClientFactory = Callable[[str, "str | None"], Any]  # -> TikTokLive.TikTokLiveClient
 
 
 def _names(obj: object) -> set[str]:
@@ -66,9 +66,9 @@ class TikTokSource:
 
     async def listen(self) -> AsyncIterator[Batch]:
         """Connect and yield what each event brings; returns when the connection drops or the LIVE ends."""
-        client = self.factory(self.unique_id, self.credential)
+        connection = Connection(self.factory(self.unique_id, self.credential))
         try:
-            async for event in client.events():
+            async for event in connection.events():
                 batch = self._map(event)
                 if batch is not None:
                     yield batch
@@ -78,113 +78,116 @@ class TikTokSource:
             raise
         except Exception as e:  # the library's own errors, recognised by name
             kind = next((k for n, k in ERROR_KINDS.items() if n in _names(e)), TRANSIENT)
-            retry = getattr(e, "retry_after", None)
             raise SourceError(f"TikTok {self.unique_id}: {type(e).__name__}: {e}", kind,
-                              retry_after=float(retry) if isinstance(retry, int | float) else None) from None
+                              retry_after=_retry_after(e)) from None
         finally:
-            await client.close()
+            await connection.close()
 
     def _map(self, event: object) -> Batch | None:
         names = _names(event)
         if "CommentEvent" in names:
-            return Batch(comments=[self._comment(event)])
+            found = self._comment(event)
+            if not found.text and not found.author_id:  # a frame that parsed into nothing: not a comment
+                return Batch(ignored={"CommentEvent without text or author": 1})
+            return Batch(comments=[found])
         if "RoomUserSeqEvent" in names:
-            viewers = _first_int(event, "viewer_count", "m_total", "total")
-            views = _first_int(event, "total_user")
+            viewers = _int(event, "total")  # watching now; `total_user` is everyone who has watched
+            views = _int(event, "total_user")
             return Batch(viewers=ViewerSample(self.name, self.platform, now(), viewers, likes=self.likes,
                                               views=views or None))
         if "LikeEvent" in names:
-            total = _first_int(event, "total", "total_likes")
+            total = _int(event, "total")
             if total:
                 self.likes = total  # folded into the next viewer sample
             return None
         if "LiveEndEvent" in names:
             return Batch(ended=True)
-        if names & {"ConnectEvent", "DisconnectEvent"}:
-            return None
+        if "DisconnectEvent" in names:
+            return None  # the connection closed: `events()` ends, the poller reconnects
         return Batch(ignored={type(event).__name__: 1})
 
     def _comment(self, event: Any) -> Comment:
+        """A CommentEvent: `user` is the proto User (`nickname`, `display_id` = the @handle, `id`)."""
         received = now()
-        common = getattr(event, "common", None) or getattr(event, "base_message", None)
+        common = getattr(event, "common", None)
         user = getattr(event, "user", None)
-        nickname = str(getattr(user, "nickname", "") or getattr(user, "nick_name", "") or "")
-        unique_id = str(getattr(user, "unique_id", "") or "")
-        user_id = str(getattr(user, "id", "") or getattr(user, "user_id", "") or unique_id)
-        text = getattr(event, "comment", None)
-        if not isinstance(text, str):
-            text = str(getattr(event, "content", "") or "")
-        created = _first_int(common, "create_time") if common is not None else None
+        nickname = _text(user, "nickname").strip()
+        handle = _text(user, "display_id").strip()
+        user_id = str(_int(user, "id") or "") or handle
+        text = _text(event, "content")
+        created = _int(common, "create_time")
         try:
             published = parse_time(created) if created else received
         except ValueError:
             published = received
-        msg_id = _first_int(common, "msg_id", "message_id") if common is not None else None
+        msg_id = _int(common, "msg_id")
         platform_id = str(msg_id) if msg_id else stable_id(user_id, created, text)
         return Comment(platform=self.platform, source=self.name, platform_id=platform_id,
-                       author_name=nickname or unique_id, author_id=user_id, text=text, published_at=published,
-                       received_at=received, extra={"unique_id": unique_id} if unique_id else {})
+                       author_name=nickname or (f"@{handle}" if handle else ""), author_id=user_id, text=text,
+                       published_at=published, received_at=received,
+                       extra={"handle": handle} if handle else {})
 
 
-def _first_int(obj: object, *names: str) -> int | None:
-    for name in names:
-        value = getattr(obj, name, None)
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    return None
+def _int(obj: object, name: str) -> int | None:
+    value = getattr(obj, name, None)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def library_client(unique_id: str, sign_api_key: str | None) -> LiveClient:
-    """The real TikTokLive client; a clear FATAL source error when the library is not installed."""
+def _text(obj: object, name: str) -> str:
+    value = getattr(obj, name, None)
+    return value if isinstance(value, str) else ""
+
+
+def _retry_after(error: Exception) -> float | None:
+    try:
+        value = getattr(error, "retry_after", None)  # SignatureRateLimitError reads it from the 429's headers
+    except (TypeError, ValueError, AssertionError):
+        return None
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def library_client(unique_id: str, sign_api_key: str | None) -> Any:
+    """The real TikTokLive client for one account; a clear FATAL source error when the library is missing."""
     try:
         from TikTokLive import TikTokLiveClient  # optional: imported only when used
-        from TikTokLive.events import (
-            CommentEvent,
-            DisconnectEvent,
-            LikeEvent,
-            LiveEndEvent,
-            RoomUserSeqEvent,
-        )
     except ImportError:
         raise SourceError(INSTALL_HINT, FATAL) from None
-    if sign_api_key:
-        with contextlib.suppress(ImportError, AttributeError):
-            from TikTokLive.client.web.web_settings import WebDefaults
-
-            WebDefaults.tiktok_sign_api_key = sign_api_key
-    return _LibraryClient(TikTokLiveClient(unique_id=unique_id),
-                          (CommentEvent, RoomUserSeqEvent, LikeEvent, LiveEndEvent, DisconnectEvent))
+    web_kwargs = {"signer_kwargs": {"sign_api_key": sign_api_key}} if sign_api_key else None
+    return TikTokLiveClient(unique_id=unique_id, web_kwargs=web_kwargs)
 
 
-class _LibraryClient:
-    """Adapts TikTokLiveClient's callbacks to the seam's async iterator of events."""
+class Connection:
+    """One connection of a TikTokLiveClient, its emitted events read as an async iterator."""
 
-    def __init__(self, client: Any, event_types: tuple[type, ...]):
+    def __init__(self, client: Any):
+        from TikTokLive import events as library_events
+
         self.client = client
         self.queue: asyncio.Queue = asyncio.Queue()
-        for event_type in event_types:
-            client.add_listener(event_type, self.queue.put)
+        for name in EVENTS:
+            # A plain function: the emitter calls it at once, in order (a coroutine would become a task).
+            client.add_listener(getattr(library_events, name), self.queue.put_nowait)
 
     async def events(self) -> AsyncIterator[Any]:
-        connection = asyncio.create_task(self.client.connect(fetch_room_info=False), name="tiktok.connect")
-        getter: asyncio.Future | None = None
-        try:
-            while True:
-                getter = asyncio.ensure_future(self.queue.get())
-                done, _ = await asyncio.wait({getter, connection}, return_when=asyncio.FIRST_COMPLETED)
-                if getter in done:
-                    yield getter.result()
-                    continue
-                while not self.queue.empty():
-                    yield self.queue.get_nowait()
-                connection.result()  # raises the library's error, if that is why it stopped
-                return
-        finally:
-            for pending in (getter, connection):
-                if pending is not None:
-                    pending.cancel()
-            await asyncio.gather(connection, return_exceptions=True)
+        """Start the client and yield its events until its websocket loop ends; raises the library's errors."""
+        loop = await self.client.start(fetch_room_info=False)  # raises before connecting: offline, not found...
+        while True:
+            getter = asyncio.ensure_future(self.queue.get())
+            try:
+                done, _ = await asyncio.wait({getter, loop}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                getter.cancel()
+            if getter in done:
+                yield getter.result()
+                continue
+            while not self.queue.empty():
+                yield self.queue.get_nowait()
+            loop.result()  # raises the library's error, if that is why the connection ended
+            return
 
     async def close(self) -> None:
+        """The library's own stop: close the websocket and wait for its loop; then its HTTP client."""
         with contextlib.suppress(Exception):
             await self.client.disconnect()
+        with contextlib.suppress(Exception):
+            await self.client.web.close()

@@ -17,6 +17,13 @@ from .source import BLOCKED, RATE_LIMITED, Batch, Http, SourceError, parse_time,
 DEFAULT_API = TWITCH_API
 DEFAULT_IRC = TWITCH_IRC
 _UNESCAPE = {":": ";", "s": " ", "\\": "\\", "r": "\r", "n": "\n"}
+# USERNOTICE `msg-id`s by the comment kind they are stored as; the msg-id itself is kept in `extra["notice"]`.
+NOTICE_KINDS = {
+    **dict.fromkeys(("sub", "resub", "subgift", "submysterygift", "giftpaidupgrade", "anongiftpaidupgrade",
+                     "primepaidupgrade", "communitypayforward", "standardpayforward", "sharedchatnotice"),
+                    "member"),
+    **dict.fromkeys(("raid", "unraid", "ritual", "bitsbadgetier", "viewermilestone", "announcement"), "system"),
+}
 
 
 def unescape_tag(value: str) -> str:
@@ -133,6 +140,10 @@ class TwitchSource:
                 batch.deleted_ids.append(tags["target-msg-id"])
             elif command == "CLEARCHAT" and len(params) > 1:
                 batch.comments.append(self._ban(tags, params[-1], received))
+            elif command == "CLEARCHAT":  # no user: a moderator cleared the whole chat
+                notice = self._cleared(tags, received)
+                batch.comments.append(notice)
+                batch.cleared_before = notice.published_at
             elif command == "NOTICE" and params and "authentication failed" in params[-1].lower():
                 raise SourceError(f"chat: {params[-1]}", BLOCKED)
         return batch, replies, reconnect
@@ -147,7 +158,9 @@ class TwitchSource:
         if tags.get("bits"):
             kind, amount = "paid", f"{tags['bits']} bits"
         if command == "USERNOTICE":
-            kind = "member"
+            notice = tags.get("msg-id", "")
+            kind = NOTICE_KINDS.get(notice, "system")  # a notice type Twitch adds later is shown, not a comment
+            extra["notice"] = notice or "unknown"
             text = " ".join(t for t in (tags.get("system-msg", ""), text) if t)
             login = tags.get("login", login)
         if tags.get("mod") == "1":
@@ -174,3 +187,14 @@ class TwitchSource:
                        author_id=tags.get("target-user-id", login),
                        text=f"timed out for {duration} s" if duration else "banned permanently",
                        published_at=published, received_at=received, kind="banned")
+
+    def _cleared(self, tags: dict, received: float) -> Comment:
+        """A CLEARCHAT without a user: a notice, and every earlier message of the channel is hidden."""
+        stamp = tags.get("tmi-sent-ts", str(int(received * 1000)))
+        try:
+            published = parse_time(int(stamp))
+        except ValueError:
+            published = received
+        return Comment(platform=self.platform, source=self.name, platform_id=f"clearchat:all:{stamp}",
+                       author_name="Twitch", author_id="", text="a moderator cleared the chat",
+                       published_at=published, received_at=received, kind="system")

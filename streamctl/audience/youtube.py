@@ -46,6 +46,8 @@ MAX_RESULTS = 2000
 MEMBER_TYPES = ("newSponsorEvent", "memberMilestoneChatEvent", "membershipGiftingEvent",
                 "giftMembershipReceivedEvent")
 SYSTEM_TYPES = ("sponsorOnlyModeStartedEvent", "sponsorOnlyModeEndedEvent")
+# Messages that carry money: Super Chat, Super Sticker, a gift (jewels), fan funding (deprecated, still sent).
+PAID_TYPES = ("superChatEvent", "superStickerEvent", "giftEvent", "fanFundingEvent")
 
 
 class YouTubeSource:
@@ -281,8 +283,7 @@ class YouTubeSource:
             batch.deleted_ids.append(item["id"])  # a placeholder left where a message was removed
         elif kind == "chatEndedEvent":
             batch.ended = True
-        elif kind in ("textMessageEvent", "superChatEvent", "superStickerEvent", "userBannedEvent",
-                      *MEMBER_TYPES, *SYSTEM_TYPES):
+        elif kind in ("textMessageEvent", *PAID_TYPES, "userBannedEvent", *MEMBER_TYPES, *SYSTEM_TYPES):
             batch.comments.append(self._comment(item, snippet, kind, received))
         else:
             _count(batch, str(kind))  # unknown or not a chat line (polls, gifts): ignored, counted
@@ -302,6 +303,15 @@ class YouTubeSource:
             details = snippet.get("superStickerDetails") or {}
             sticker = details.get("superStickerMetadata") or {}
             text, amount, our_kind = _text(sticker.get("altText")), _text(details.get("amountDisplayString")), "paid"
+        elif kind == "fanFundingEvent":
+            details = snippet.get("fanFundingEventDetails") or {}
+            text, amount = _text(details.get("userComment")) or display, _text(details.get("amountDisplayString"))
+            our_kind = "paid"
+        elif kind == "giftEvent":
+            text, amount, our_kind = _gift(snippet.get("giftDetails"), display), None, "paid"
+            jewels = (snippet.get("giftDetails") or {}).get("jewelsAmount")
+            if isinstance(jewels, int) and not isinstance(jewels, bool):
+                amount = f"{jewels} jewels"
         elif kind in MEMBER_TYPES:
             our_kind = "member"
         elif kind in SYSTEM_TYPES:
@@ -386,3 +396,14 @@ def _int(value: object) -> int | None:
         return int(value) if value is not None and not isinstance(value, bool) else None
     except (TypeError, ValueError):
         return None
+
+
+def _gift(details: object, display: str) -> str:
+    """A gift's line: YouTube's own display text, else its name and how many in a row."""
+    if display:
+        return display
+    details = details if isinstance(details, dict) else {}
+    name = _text(details.get("giftName")) or _text(details.get("altText")) or "a gift"
+    combo = details.get("comboCount")
+    return f"sent {name} x{combo}" if isinstance(combo, int) and not isinstance(combo, bool) and combo > 1 \
+        else f"sent {name}"

@@ -5,9 +5,11 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..audience.manual import ReadingError
+from ..audience.service import ChangeError
 from ..audience.webhook import WebhookError
 from ..reasons import with_reasons
-from .auth import requires
+from ..redact import redact
+from .auth import IDENTITY, requires
 from .http import json_error, json_response, query_int, read_json
 from .keys import CONTROLLER
 
@@ -81,6 +83,53 @@ async def manual_viewers(request: web.Request) -> web.Response:
                           "likes": sample.likes, "views": sample.views, "manual": True})
 
 
+# ChangeError status -> the catalogue key of its answer.
+CHANGE_KEYS = {400: "error.source_config", 404: "error.source_unknown", 409: "error.source_no_credential"}
+
+
+def _change_error(name: str, e: ChangeError) -> web.Response:
+    issues = [redact(line) for line in e.issues]
+    return json_error(e.status, "; ".join(issues), e.key or CHANGE_KEYS.get(e.status, "error.request"),
+                      {"name": name[:64], "issues": "; ".join(issues)}, issues=issues)
+
+
+@requires("operator")
+async def change_source(request: web.Request) -> web.Response:
+    """Change one source's ids, interval or `enabled` while running; it restarts alone, the others go on."""
+    return await _change(request, '{"video_id": "…", "enabled": true, …}', "source.change",
+                         lambda service, name, body: service.change(name, body))
+
+
+@requires("operator")
+async def replace_credential(request: web.Request) -> web.Response:
+    """Replace one source's token or secret while running; never echoed back, masked from then on."""
+    return await _change(request, '{"credential": "the new token"}', "source.credential",
+                         lambda service, name, body: service.replace_credential(name, body),
+                         credential="replaced")
+
+
+async def _change(request: web.Request, expected: str, action: str, apply, **answer: str) -> web.Response:
+    """Read the body, apply one change to one source and audit it; the answer is the source's new status."""
+    service = request.app[CONTROLLER].audience
+    name = request.match_info["name"]
+    body = await read_json(request, expected, required=True)
+    before = service.status_of(name) if name in service.configs else None
+    try:
+        after = await apply(service, name, body)
+    except ChangeError as e:
+        return _change_error(name, e)
+    request.app[CONTROLLER].store.audit(request[IDENTITY].name, action, "source", name, _brief(before),
+                                        _brief(after))
+    return json_response(with_reasons({"source": after, **answer}))
+
+
+def _brief(status: dict | None) -> dict | None:
+    """What the audit log keeps of a source: its settings and whether it runs, not its health figures."""
+    if status is None:
+        return None
+    return {"enabled": status.get("enabled"), "settings": status.get("settings")}
+
+
 def setup(app: web.Application) -> None:
     """Register this area's routes."""
     app.router.add_get("/api/audience", audience)
@@ -88,3 +137,5 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/api/comments", comments)
     app.router.add_post("/api/webhook/{source}", webhook)
     app.router.add_post("/api/viewers/{source}", manual_viewers)
+    app.router.add_patch("/api/audience/{name}", change_source)
+    app.router.add_put("/api/audience/{name}/credential", replace_credential)

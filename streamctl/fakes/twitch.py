@@ -152,6 +152,23 @@ class FakeTwitch(FakeServer):
         await self._broadcast(f"@{duration}room-id=101051819;target-user-id=777;tmi-sent-ts={int(time.time() * 1000)}"
                               f" :tmi.twitch.tv CLEARCHAT #{self.channel} :{login}\r\n")
 
+    async def clear_chat(self) -> None:
+        """A moderator's /clear: CLEARCHAT with no user."""
+        await self._broadcast(f"@room-id=101051819;tmi-sent-ts={int(time.time() * 1000)}"
+                              f" :tmi.twitch.tv CLEARCHAT #{self.channel}\r\n")
+
+    async def notice(self, kind: str, login: str, system_msg: str, text: str = "", **tags: str) -> str:
+        """A USERNOTICE (`msg-id` = sub, resub, subgift, raid, announcement...) with Twitch's tags."""
+        msg_id = str(uuid.uuid4())
+        all_tags = {"badges": "", "display-name": login, "id": msg_id, "login": login, "msg-id": kind,
+                    "room-id": "101051819", "system-msg": system_msg, "tmi-sent-ts": str(int(time.time() * 1000)),
+                    "user-id": str(next(self._user_ids)), **tags}
+        tag_text = ";".join(f"{k.replace('_', '-')}={irc_escape(v)}" for k, v in all_tags.items())
+        trailing = f" :{text}" if text else ""
+        await self._broadcast(f"@{tag_text} :tmi.twitch.tv USERNOTICE #{self.channel}{trailing}\r\n")
+        self.published.append(msg_id)
+        return msg_id
+
     async def reconnect(self) -> None:
         """Twitch asks clients to reconnect before a server restart, then closes."""
         for ws in list(self.clients):

@@ -126,6 +126,25 @@ class FakeYouTube(FakeServer):
         self.published.append(msg_id)
         return msg_id
 
+    def gift(self, author: str, name: str = "Hoa sen", jewels: int = 50, combo: int = 1,
+             display: str | None = None) -> str:
+        """A giftEvent (jewels), with `giftDetails` as the discovery document names its fields."""
+        details = {"giftDetails": {"giftName": name, "jewelsAmount": jewels, "comboCount": combo, "altText": name,
+                                   "giftUrl": "https://www.gstatic.com/youtube/img/gift.png",
+                                   "hasVisualEffect": False, "language": "vi"}}
+        msg_id = self._add("giftEvent", self.author(author), details, display, None, "z")
+        self.published.append(msg_id)
+        return msg_id
+
+    def fan_funding(self, author: str, comment: str, amount: str = "₫50.000") -> str:
+        """A fanFundingEvent (deprecated in the discovery document, still sent), with its userComment."""
+        details = {"fanFundingEventDetails": {"amountMicros": "50000000000", "currency": "VND",
+                                              "amountDisplayString": amount, "userComment": comment}}
+        msg_id = self._add("fanFundingEvent", self.author(author), details, f"{amount} from {author}: {comment}",
+                           None, "z")
+        self.published.append(msg_id)
+        return msg_id
+
     def delete(self, target: str) -> str:
         return self._add("messageDeletedEvent", self.author("Moderator", moderator=True),
                          {"messageDeletedDetails": {"deletedMessageId": target}}, None, None, "z")

@@ -20,12 +20,12 @@ if TYPE_CHECKING:
 
 
 def destination_problems(event: EventFile, facts: dict[str, Any]) -> list[str]:
-    """`EVENTFILE: destination[i]: problem` for each platform rule the probed stream breaks."""
+    """`EVENTFILE: destination "NAME": problem` for each platform rule the probed stream breaks."""
     stream = facts_from_dict(facts)
     lines = []
-    for i, dest in enumerate(event.destinations):
+    for dest in event.destinations:
         for problem in rule_violations(dest.platform, stream):
-            lines.append(f"{event.path}: destination[{i}]: {dest.name} ({dest.platform}): {problem}")
+            lines.append(f'{event.path}: destination "{dest.name}": {dest.platform}: {problem}')
     return lines
 
 

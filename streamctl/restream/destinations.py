@@ -23,6 +23,7 @@ from ..states import DESTINATION_DOWN, DESTINATION_NEXT, DestinationState, may_c
 from ..store import iso
 from .ffmpeg import destination_argv, encoder_for
 from .health import Pace, Progress, ProgressParser, StderrTail
+from .hidden import OptionsPipe, split_publish_url
 from .platforms import StreamFacts, rule_violations
 from .profiles import PROFILES
 from .program import Program, ProgramReader
@@ -129,6 +130,10 @@ class Output:
     def argv(self) -> list[str]:
         """The ffmpeg command for one attempt."""
         raise NotImplementedError
+
+    def command(self) -> tuple[list[str], OptionsPipe | None]:
+        """The command for one attempt, and the pipe of options it reads (closed by the caller after spawning)."""
+        return self.argv(), None
 
     def problem(self) -> str | None:
         """A reason this output cannot work at all right now (checked before each attempt)."""
@@ -292,15 +297,23 @@ class Output:
         self._pace.clear()
         self._overflows_seen = 0
         self.tail.new_attempt()
-        argv = self.argv()
+        try:
+            argv, hidden = self.command()
+        except (ValueError, OSError) as e:
+            reader.close()
+            self._reader = None
+            return f"cannot hand ffmpeg its publish URL: {e}", 0.0
         try:
             child = await self.supervisor.spawn(self.name, argv, stdin=asyncio.subprocess.PIPE,
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-                                                nice=self.nice)
+                                                nice=self.nice, pass_fds=hidden.fds if hidden else ())
         except OSError as e:
             reader.close()
             self._reader = None
             return f"cannot start ffmpeg {argv[0]!r}: {e.strerror or e}", 0.0
+        finally:
+            if hidden is not None:
+                hidden.close()
         self.child = child
         live_for = 0.0
         helpers = [
@@ -513,9 +526,17 @@ class Destination(Output):
     async def report(self) -> None:
         await self.bus.publish(DestinationHealth(self.name, {"state": self.state, **self.health()}))
 
-    def argv(self) -> list[str]:
+    def argv(self, keys_from: str | None = None) -> list[str]:
         return destination_argv(self.target_url() or "", self.profile, rw_timeout_s=self.timing.rw_timeout_s,
-                                send_buffer=self.timing.send_buffer, encoder=self.encoder)
+                                send_buffer=self.timing.send_buffer, encoder=self.encoder, keys_from=keys_from)
+
+    def command(self) -> tuple[list[str], OptionsPipe | None]:
+        """ffmpeg's command line names the ingest server only; the key comes through a pipe (hidden.py)."""
+        _public, options = split_publish_url(self.target_url() or "")
+        if not options:
+            return self.argv(), None
+        hidden = OptionsPipe(options)
+        return self.argv(keys_from=hidden.path), hidden
 
     def address(self) -> tuple[str, int] | None:
         parts = urlsplit(self.base_url() or "")

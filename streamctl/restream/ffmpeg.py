@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 import ffmpeg as ffmpeg_python
 
+from .hidden import split_publish_url
 from .profiles import Profile
 
 # What `streamctl doctor` checks: output protocols and encoders a restream needs.
@@ -152,10 +153,17 @@ def _command(output, ffmpeg: str | None, extra_global: tuple[str, ...] = ()) -> 
 
 def destination_argv(publish_url: str, profile: Profile, *, rw_timeout_s: float = 5.0,
                      send_buffer: int = 512 * 1024, ffmpeg: str | None = None,
-                     encoder: str = "libx264") -> list[str]:
-    """ffmpeg reading the program as FLV on stdin and publishing it to `publish_url`, copied or transcoded."""
+                     encoder: str = "libx264", keys_from: str | None = None) -> list[str]:
+    """ffmpeg reading the program as FLV on stdin and publishing it to `publish_url`, copied or transcoded.
+
+    With `keys_from` (a preset file ffmpeg can read, see hidden.py) the command line names only the URL's
+    public part; the stream name and any SRT passphrase are in that file.
+    """
     source = ffmpeg_python.input("pipe:0", **INPUT_ARGS)
     options: dict[str, object] = {}
+    if keys_from is not None:
+        publish_url = split_publish_url(publish_url)[0]
+        options["fpre"] = keys_from
     fmt = output_format(publish_url)
     if fmt:
         options["f"] = fmt

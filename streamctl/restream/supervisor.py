@@ -72,10 +72,11 @@ class Supervisor:
     async def spawn(self, name: str, argv: Sequence[str], *, stdin: int | None = asyncio.subprocess.DEVNULL,
                     stdout: int | None = asyncio.subprocess.DEVNULL,
                     stderr: int | None = asyncio.subprocess.PIPE, env: dict[str, str] | None = None,
-                    nice: int = 0) -> Child:
-        """Start `argv` in its own process group, tied to our life; `nice` > 0 runs it at a lower priority."""
+                    nice: int = 0, pass_fds: Sequence[int] = ()) -> Child:
+        """Start `argv` in its own process group, tied to our life; `nice` > 0 runs it at a lower priority;
+        `pass_fds` are inherited (a pipe holding options that must not be on the command line)."""
         process = await asyncio.create_subprocess_exec(
-            *argv, stdin=stdin, stdout=stdout, stderr=stderr, env=env,
+            *argv, stdin=stdin, stdout=stdout, stderr=stderr, env=env, pass_fds=tuple(pass_fds),
             preexec_fn=functools.partial(_die_with_parent, nice),  # noqa: PLW1509 - no threads start children here
         )
         child = Child(name=name, argv=tuple(argv), process=process)
