@@ -61,10 +61,14 @@ class Console:
                     stored.extend((await sub.get()).comments)
         return stored
 
-    async def feed_questions(self, *texts: str, within: float = 10.0) -> list[dict]:
-        """Feed comments that read as questions and wait until the desk made each a pending question."""
-        with self.controller.bus.subscribe(QuestionChanged, name="test.questions") as sub:
-            await self.feed(*texts, within=within)
+    async def feed_questions(self, *texts: str | tuple[str, str], within: float = 10.0) -> list[dict]:
+        """Feed comments that read as questions and wait until the desk made each a pending question.
+
+        Thousands go in batches of 100, as pollers hand them over.
+        """
+        with self.controller.bus.subscribe(QuestionChanged, maxsize=len(texts) + 100, name="test.questions") as sub:
+            for start in range(0, len(texts), 100):
+                await self.feed(*texts[start:start + 100], within=within)
             created: list[dict] = []
             async with asyncio.timeout(within):
                 while len(created) < len(texts):
