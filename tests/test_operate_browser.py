@@ -206,7 +206,8 @@ async def replace_token_and_switch(tmp_path, artifacts, youtube: FakeYouTube) ->
         op = await signed_in(browser, console.url, "op", watch, DESKTOP, "/operate")
         row = op.locator("tbody[data-name='yt-chat']")
         await expect(row.locator(".badge")).to_have_text("Lỗi")
-        await expect(row.locator(".notes")).to_contain_text("Nền tảng từ chối khóa hoặc mã truy cập")  # the 401, in words
+        # The 401 in words: the platform refused the token.
+        await expect(row.locator(".notes")).to_contain_text("Nền tảng từ chối khóa hoặc mã truy cập")
 
         # A wrong value is refused in the dialog; the right token makes it read, the manual source untouched.
         manual = controller.audience.pollers["zalo"]

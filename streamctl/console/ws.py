@@ -23,6 +23,7 @@ from ..events import (
     DestinationStateChanged,
     Event,
     IngestStateChanged,
+    ProgramLevels,
     ProgramStatus,
     QuestionChanged,
     SourceStateChanged,
@@ -45,7 +46,7 @@ CLOSE_SIGNED_OUT = 4401  # websocket close code: the credential no longer holds 
 MODERATOR_EVENTS = (CommentsStored, CommentsHidden, ViewersStored, QuestionChanged, AuthorNoted, Alert, ProgramStatus)
 ROLE_EVENTS: dict[str, tuple[type[Event], ...]] = {
     "operator": (*MODERATOR_EVENTS, DestinationStateChanged, DestinationHealth, DestinationRemoved,
-                 IngestStateChanged, SourceStateChanged, AlertStored),
+                 IngestStateChanged, SourceStateChanged, AlertStored, ProgramLevels),
     "moderator": MODERATOR_EVENTS,
     "official": (QuestionChanged,),
 }
