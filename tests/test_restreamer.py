@@ -205,9 +205,9 @@ async def test_streamctl_run_stops_on_sigterm_with_no_ffmpeg_left(write_event, m
         assert {d["state"] for d in json.loads(texts[-1])["destinations"]} == {"live"}
         assert 'streamctl_destination_state{name="one",platform="custom",state="live"} 1' in metrics
         assert 'streamctl_audience_source_state{name="zalo",platform="manual"' in metrics
-        assert "streamctl_processes 3" in metrics and secret not in metrics + "".join(texts)
+        assert "streamctl_processes 4" in metrics and secret not in metrics + "".join(texts)
         children = ffmpeg_children(proc.pid)
-        assert len(children) == 3  # the ingest and two destinations
+        assert len(children) == 4  # the ingest, two destinations and the confidence monitor
         loop = asyncio.get_running_loop()
         started = loop.time()
         proc.send_signal(signal.SIGTERM)
