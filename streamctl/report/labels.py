@@ -77,6 +77,7 @@ TEXT: dict[str, dict[str, str]] = {
     "not_recovered": {"vi": "chưa khôi phục", "en": "not recovered"},
     "kind_destination": {"vi": "Điểm phát gián đoạn", "en": "Destination down"},
     "kind_ingest": {"vi": "Mất tín hiệu đầu vào", "en": "Ingest lost"},
+    "kind_ingest_backup": {"vi": "Phát từ đầu vào dự phòng", "en": "On air from the backup input"},
     "kind_source": {"vi": "Lỗi lấy bình luận", "en": "Audience source failed"},
     "ingest": {"vi": "Tín hiệu đầu vào", "en": "Ingest"},
     "ingest_lost": {"vi": "Mất tín hiệu đầu vào", "en": "Ingest lost"},
