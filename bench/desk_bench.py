@@ -184,7 +184,7 @@ async def bench(seconds: float, rate: int, pending: int) -> list[str]:
                 f"{counts['moderator']['pending']} by hand",
                 f"new questions not shown on a page (3 pages × {len(created_at)}): {missing}; "
                 f"elements on the pages at the end: {', '.join(map(str, elements))}",
-                cpu, "", "| path | end | samples | median ms | p95 ms | p99 ms | max ms |", "|---|---|---|---|---|---|---|",
+                cpu, "", "| path | end | samples | median ms | p95 ms | p99 ms | max ms |", "|---" * 7 + "|",
                 *(row(name, "frame rendered", values) for name, values in (
                     ("new pending question (auto) → its card on a moderator's page", auto_ms),
                     ("question made by hand → its card in the moderators' lane", hand_ms))),
