@@ -19,7 +19,7 @@ from streamctl.restream.rtmp_server import RtmpServer
 from .conftest import LOOPBACK, free_port
 from .console_harness import running_console
 from .ingest_media import Publisher, encode_args
-from .test_browser import DESKTOP, Watch, chromium, signed_in
+from .test_browser import DESKTOP, TABLET, Watch, chromium, signed_in
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -103,6 +103,12 @@ async def see_refused_key_fixed(op, url: str, platform: RtmpServer, right: str, 
     await op.reload()
     await expect(backoff.locator(".acked")).to_have_text("op đã xem")
     await op.screenshot(path=artifacts / "operate-alerts-key-replaced-1920x1080.png")
+    await op.set_viewport_size(TABLET)
+    await op.screenshot(path=artifacts / "operate-alerts-key-replaced-820x1180.png")
+    # The top bar's new parts fit a tablet: nothing pushed past the edge.
+    overflow = await op.evaluate("() => [...document.querySelectorAll('.topbar > *')]"
+                                 ".filter((n) => n.getBoundingClientRect().right > innerWidth + 1).length")
+    assert overflow == 0
     content = await op.content()
     assert right not in content and platform.counters["refused_total"] >= 1
 

@@ -201,7 +201,7 @@ class Switcher:
         await self.announce()
 
     async def input_refused(self, inp: Input) -> None:
-        refused = inp.refused or {}
+        refused = inp.refusal or {}
         await self.bus.publish(Alert("warning", f"ingest:{inp.role}",
                                      f"refused a publisher from {refused.get('address')}: {refused.get('reason')}",
                                      code="ingest.refused",
