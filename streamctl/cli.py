@@ -76,19 +76,21 @@ def cmd_check(args) -> int:
 
 
 def cmd_doctor(args) -> int:
+    from . import doctor
     from .restream.ffmpeg import doctor_report
 
+    event = _load(args.event, need_secrets=False) if args.event else None
     text, ok = doctor_report()
     print(text)
     if ok:
-        import asyncio
-
         from .restream.hardware import find_hardware_encoder
         from .restream.supervisor import Supervisor
 
         # A working hardware encoder is a bonus, not a need: none found is not a failure.
         print("\n".join(asyncio.run(find_hardware_encoder(Supervisor())).lines()))
-    return 0 if ok else 1
+    found = doctor.checks(event)
+    print("\n".join(check.line() for check in found))
+    return 0 if ok and all(check.status != doctor.PROBLEM for check in found) else 1
 
 
 def cmd_run(args) -> int:
@@ -286,7 +288,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--probe-timeout", type=float, default=5.0, help="seconds to wait for the ingest (default 5)")
     p.set_defaults(func=cmd_check)
 
-    p = sub.add_parser("doctor", help="which ffmpeg is used and what it supports")
+    p = sub.add_parser("doctor", help="ffmpeg and what it supports, Chromium, ports, disk space, the clock")
+    p.add_argument("event", nargs="?", default=None, help="an event file: also check its ports and disks")
     p.set_defaults(func=cmd_doctor)
 
     p = sub.add_parser("user", help="console accounts")

@@ -14,6 +14,7 @@ import pytest
 from streamctl.audience.webhook import sign
 from streamctl.config import load_event
 from streamctl.controller import Controller
+from streamctl.events import SourceStateChanged
 from streamctl.fakes.facebook import FakeFacebook
 from streamctl.fakes.youtube import FakeYouTube
 from tests.conftest import free_port
@@ -281,8 +282,11 @@ async def test_a_source_is_disabled_and_enabled_while_running_and_loses_nothing(
     async with running(tmp_path, write_event) as r:
         r.youtube.post_comment("A", "một")
         await r.until(sync(lambda: stored(r, "youtube-qn") == ["một"]), what="reading")
+        events = r.controller.bus.subscribe(maxsize=1000, name="test")
         status, body = await r.call("PATCH", "/api/audience/youtube-qn", json={"enabled": False})
         assert status == 200 and body["source"]["state"] == "disabled" and body["source"]["enabled"] is False
+        told = [e for e in _drain(events) if isinstance(e, SourceStateChanged) and e.name == "youtube-qn"]
+        assert told[-1].state == "disabled" and told[-1].status["enabled"] is False  # the pages learn it at once
         asked = len(r.youtube.requests)
         r.youtube.post_comment("B", "hai, while it is off")
         r.facebook.post_comment("F", "facebook goes on")
@@ -341,6 +345,13 @@ async def test_garbage_bodies_are_refused(tmp_path, write_event):
         for path, method in (("/api/audience/youtube-qn", "PATCH"), ("/api/audience/youtube-qn/credential", "PUT")):
             status, answer = await r.call(method, path, data=b"{not json", headers={"Content-Type": "application/json"})
             assert status == 400 and answer["key"].startswith("error.body"), answer
+
+
+def _drain(subscription) -> list:
+    out = []
+    while not subscription.queue.empty():
+        out.append(subscription.get_nowait())
+    return out
 
 
 def sync(condition):

@@ -11,6 +11,7 @@ from streamctl.events import Alert
 from streamctl.fakes.youtube import FakeYouTube
 from streamctl.restream.rtmp_server import RtmpServer
 
+from .audience_harness import until
 from .conftest import LOOPBACK, free_port
 from .console_harness import running_console
 from .ingest_media import Publisher, encode_args
@@ -94,7 +95,7 @@ async def test_the_operator_reads_the_stream_in_words_and_types_a_viewer_count(t
             await zalo.locator("input").press("Enter")
             await expect(zalo.locator("[role=alert]")).to_have_text("Nhập số nguyên từ 0 trở lên.")
             await zalo.locator("input").fill("1234")
-            await zalo.locator("button").click()
+            await zalo.locator("button[type=submit]").click()
             await expect(zalo.locator(".last")).to_contain_text("1.234")
             await expect(zalo.locator("[role=alert]")).to_be_hidden()
             viewers = await (await op.request.get(f"{url}/api/viewers")).json()
@@ -175,4 +176,68 @@ async def test_a_lost_publisher_shows_as_lost_with_the_slate_on_air(tmp_path, ar
         await expect(op.locator("#ingest-video")).to_have_text(re.compile(r"640×360 .* · lần nhận cuối$"))
         await op.screenshot(path=artifacts / "operate-ingest-lost-1920x1080.png")
         assert key not in await op.content()
+        assert watch.problems == []
+
+
+async def test_the_operator_replaces_a_refused_token_and_turns_a_source_off_and_on(tmp_path, artifacts, monkeypatch):
+    youtube = FakeYouTube(token="yt-good-" + secrets.token_hex(6), interval_ms=100)
+    monkeypatch.setenv("OPERATE_TEST_YT_TOKEN", "yt-expired-" + secrets.token_hex(6))  # refused: HTTP 401
+    async with youtube:
+        await replace_token_and_switch(tmp_path, artifacts, youtube)
+
+
+def stored(controller) -> list[str]:
+    return [r["text"] for r in controller.store.query("SELECT text FROM comments WHERE source = 'yt-chat' ORDER BY id")]
+
+
+async def replace_token_and_switch(tmp_path, artifacts, youtube: FakeYouTube) -> None:
+    audience = f"""
+        [[audience]]
+        name = "yt-chat"
+        platform = "youtube"
+        video_id = "{youtube.video_id}"
+        credential_env = "OPERATE_TEST_YT_TOKEN"
+        api_base = "{youtube.url}"
+        interval = 0.2
+
+        [[audience]]
+        name = "zalo"
+        platform = "manual"
+        label = "zalo"
+        """
+    async with running_console(tmp_path, (("op", "operator"),), audience) as console, chromium() as browser:
+        controller = console.controller
+        youtube.post_comment("Khán giả", "Cho hỏi về dự án cầu?")
+        watch = Watch()
+        op = await signed_in(browser, console.url, "op", watch, DESKTOP, "/operate")
+        row = op.locator("tbody[data-name='yt-chat']")
+        await expect(row.locator(".badge")).to_have_text("Lỗi")
+        await expect(row.locator(".notes")).to_contain_text("401")
+
+        # A wrong value is refused in the dialog; the right token makes it read, the manual source untouched.
+        manual = controller.audience.pollers["zalo"]
+        await row.get_by_role("button", name="Token mới cho yt-chat").click()
+        await expect(op.locator("#src-dialog-title")).to_have_text("Token mới cho yt-chat")
+        assert await op.locator("#src-input").get_attribute("type") == "password"
+        await op.fill("#src-input", "two words")
+        await op.click("#src-save")
+        await expect(op.locator("#src-form-error")).to_contain_text("dán không có khoảng trắng")
+        await op.fill("#src-input", youtube.token)
+        await op.click("#src-save")
+        await expect(op.locator("#src-dialog")).to_be_hidden()
+        await expect(row.locator(".badge")).to_have_text("Đang đọc")
+        await until(lambda: stored(controller) == ["Cho hỏi về dự án cầu?"], what="the comment read with the new token")
+        assert controller.audience.pollers["zalo"] is manual
+        assert youtube.token not in await op.content()
+
+        # Off asks first, then the source is listed as off and asks nothing of YouTube; on again, it reads on.
+        await row.get_by_role("button", name="Tắt yt-chat").click()
+        await expect(op.locator("#confirm-title")).to_have_text("Tắt yt-chat?")
+        await op.click("#confirm-ok")
+        await expect(row.locator(".badge")).to_have_text("Đã tắt")
+        youtube.post_comment("Khán giả 2", "Câu hỏi trong lúc tắt")
+        await row.get_by_role("button", name="Bật yt-chat").click()
+        await expect(row.locator(".badge")).to_have_text("Đang đọc")
+        await until(lambda: len(stored(controller)) == 2, what="what was posted while off, read once on again")
+        await op.screenshot(path=artifacts / "operate-source-controls.png", full_page=True)
         assert watch.problems == []

@@ -7,7 +7,7 @@ import logging
 from dataclasses import asdict, dataclass, field, replace
 
 from ..config import AudienceConfig, ConfigError, EventFile, audience_from_api
-from ..events import Bus, now
+from ..events import Bus, SourceStateChanged, now
 from ..redact import register_secret
 from ..store import Store
 from .manual import ManualSource, reading
@@ -179,6 +179,7 @@ class AudienceService:
                     for poller in old.pollers:
                         await poller.close_alerts("disabled by the operator")
                 log.info("%s: disabled", config.name)
+                await self._announce(config.name)
                 return
             unit = self._prepare(config)
             for new in unit.pollers:
@@ -190,6 +191,14 @@ class AudienceService:
             if self._group is not None:
                 self._start(unit)
             log.info("%s: restarted with its new settings", config.name)
+            await self._announce(config.name)
+
+    async def _announce(self, name: str) -> None:
+        """Tell the pages a changed source's new state at once (a restarted one starts, a disabled one is off)."""
+        for item in self.sources_status():
+            if item["name"] == name or item["name"].startswith(name + "."):
+                await self.bus.publish(SourceStateChanged(item["name"], item["platform"], item["state"],
+                                                          item["error"], item))
 
     # ---- for the console ----------------------------------------------------------------------------
 
@@ -210,6 +219,7 @@ class AudienceService:
                 item["comments"] = counts.get(item["name"], 0)
                 item["enabled"] = unit is not None
                 item["settings"] = settings(config)
+                item["config"] = {"name": name, "platform": config.platform}  # what PATCH/PUT /api/audience/… take
                 out.append(item)
         return out
 

@@ -504,10 +504,90 @@ function sourceView(s) {
       v.activity = el("td", { class: "activity" }),
       v.comments = el("td", { class: "num" }),
       v.quota = el("td", { class: "quota" }),
-      viewersCell),
-    el("tr", { class: "notes-row", hidden: true }, el("td", { colspan: "6" }, v.notes = el("ul", { class: "notes" }))));
+      viewersCell,
+      v.controls = el("td", { class: "controls" })),
+    el("tr", { class: "notes-row", hidden: true }, el("td", { colspan: "7" }, v.notes = el("ul", { class: "notes" }))));
   return v;
 }
+
+// ---- changing one source while running: its token, its video id, on or off (the others are not touched) --------
+
+// The key that names what a platform's source reads, as PATCH /api/audience/{name} takes it.
+const SOURCE_ID = { youtube: "video_id", facebook: "live_video_id", tiktok: "unique_id", twitch: "channel" };
+const NO_CREDENTIAL = ["manual", "simulated"];
+
+function sourceControls(entry) {
+  const { item: s } = entry;
+  const cfg = s.config || { name: s.name, platform: s.platform };
+  const button = (text, label, style, onclick) => el("button", { class: `mini ${style}`, text, disabled: entry.busy,
+    "aria-label": label, onclick });
+  const out = [];
+  if (!NO_CREDENTIAL.includes(cfg.platform)) {
+    out.push(button(T("ops.new_token"), T("ops.token_title", { name: cfg.name }), "ghost", () => askSource(cfg, "credential")));
+  }
+  const key = SOURCE_ID[cfg.platform];
+  if (key) {
+    out.push(button(T(`ops.id.${key}`), T("ops.id_title", { name: cfg.name, what: T(`ops.id.${key}`) }), "ghost",
+      () => askSource(cfg, key, s.settings?.[key])));
+  }
+  const on = s.enabled !== false;
+  out.push(button(T(on ? "ops.disable" : "ops.enable"), `${T(on ? "ops.disable" : "ops.enable")} ${cfg.name}`,
+    on ? "ghost" : "accent", () => switchSource(cfg, !on)));
+  return out;
+}
+
+async function switchSource(cfg, enabled) {
+  if (!enabled && !(await confirmDialog(T("ops.confirm_disable_title", { name: cfg.name }),
+    T("ops.confirm_disable", { name: cfg.name }), T("ops.disable")))) return;
+  try {
+    await api("PATCH", `/api/audience/${encodeURIComponent(cfg.name)}`, { enabled });
+    await loadSources();
+    toast(T(enabled ? "ops.source_enabled" : "ops.source_disabled", { name: cfg.name }), "info");
+  } catch (error) {
+    toast(`${cfg.name}: ${error.message}`);
+  }
+}
+
+let sourceAsk = null;
+
+function askSource(cfg, what, current) {
+  sourceAsk = { cfg, what };
+  const secret = what === "credential";
+  const label = secret ? T("ops.token") : T(`ops.id.${what}`);
+  setText($("src-dialog-title"), secret ? T("ops.token_title", { name: cfg.name }) : T("ops.id_title", { name: cfg.name, what: label }));
+  setText($("src-label"), label);
+  setText($("src-hint"), T(secret ? "ops.token_hint" : "ops.id_hint", { name: cfg.name }));
+  setText($("src-save"), T(secret ? "ops.use_token" : "ops.use_id"));
+  $("src-input").type = secret ? "password" : "text";
+  $("src-input").value = secret ? "" : current || "";
+  setHidden($("src-form-error"), true);
+  $("src-dialog").showModal();
+  $("src-input").focus();
+}
+
+$("src-form").addEventListener("submit", async (event) => {
+  if (event.submitter?.value !== "save" || !sourceAsk) return;
+  event.preventDefault();
+  const { cfg, what } = sourceAsk;
+  const value = $("src-input").value.trim();
+  const fail = (message) => { setText($("src-form-error"), message); setHidden($("src-form-error"), false); };
+  if (!value || /\s/.test(value)) { fail(T("ops.v_source_value")); return; }
+  $("src-save").disabled = true;
+  try {
+    const name = encodeURIComponent(cfg.name);
+    if (what === "credential") await api("PUT", `/api/audience/${name}/credential`, { credential: value });
+    else await api("PATCH", `/api/audience/${name}`, { [what]: value });
+    $("src-input").value = "";
+    $("src-dialog").close("save");
+    await loadSources();
+    toast(T(what === "credential" ? "ops.token_replaced" : "ops.id_changed", { name: cfg.name, value }), "info");
+  } catch (error) {
+    fail(error.message);
+  } finally {
+    $("src-save").disabled = false;
+  }
+});
+$("src-dialog").addEventListener("close", () => { $("src-input").value = ""; sourceAsk = null; });
 
 function quotaLines(q) {
   if (!q) return [el("span", { class: "muted", text: T("ops.no_quota") })];
@@ -546,6 +626,7 @@ function updateSource(entry) {
   setText(v.last, v.input ? lastText || T("ops.no_reading") : last ? T("ops.reading_at", { time: clock(last.at) }) : "");
   const failing = G.source_failing.includes(s.state);
   noteItems(v.notes, s.error ? [[failing ? "error" : "muted", T("ops.error"), s.error]] : []);
+  replaceIfChanged(v.controls, `${s.state}|${s.enabled}|${entry.busy}|${data.lang}`, () => sourceControls(entry));
 }
 
 const sources = new Rows($("aud-table"), $("aud-empty"), $("aud-count"), sourceView, updateSource);
