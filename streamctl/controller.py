@@ -25,16 +25,23 @@ class Controller:
     """One running event: recorder, restreamer, audience, question desk and console under one TaskGroup."""
 
     def __init__(self, event: EventFile, store: Store | None = None, bus: Bus | None = None):
+        from .accounts.registry import Accounts
         from .audience.service import AudienceService
+        from .broadcasts.manager import BroadcastManager
+        from .broadcasts.sources import with_broadcast_sources
         from .restream.restreamer import Restreamer
 
+        event = with_broadcast_sources(event)
         self.event = event
         self.store = store or Store(event.event.database)
         self.bus = bus or Bus()
+        self.accounts = Accounts()
         self.recorder = Recorder(self.store, self.bus)
         self.alerts = AlertDesk(self.store, self.bus)
         self.restreamer = Restreamer(event, self.bus)
-        self.audience = AudienceService(event, self.bus, self.store)
+        self.audience = AudienceService(event, self.bus, self.store, accounts=self.accounts)
+        self.broadcasts = BroadcastManager(event, self.bus, self.store, self.restreamer, self.accounts,
+                                           audience=self.audience)
         self.questions = QuestionDesk(self.store, self.bus)
         self.console_url: str | None = None
         self.started = asyncio.Event()
@@ -81,6 +88,7 @@ class Controller:
                     tg.create_task(self.alerts.run(), name="alerts"),
                     tg.create_task(self.restreamer.run(), name="restreamer"),
                     tg.create_task(self.audience.run(), name="audience"),
+                    tg.create_task(self.broadcasts.run(), name="broadcasts"),
                     tg.create_task(self.questions.run(), name="questions"),
                     tg.create_task(self._console(), name="console"),
                 ]
@@ -102,6 +110,7 @@ class Controller:
                 for task in keepers:
                     task.cancel()
         finally:
+            await self.accounts.close()
             with contextlib.suppress(Exception):
                 await self.recorder.drain()
             with contextlib.suppress(Exception):

@@ -183,6 +183,27 @@ class AuthorNoted(Event):
     at: float = field(default_factory=now)
 
 
+@dataclass(frozen=True)
+class BroadcastReady(Event):
+    """A destination's platform broadcast exists: its audience source of the same name reads this id's chat."""
+
+    name: str
+    platform: str
+    broadcast_id: str
+    chat_id: str | None = None
+
+
+@dataclass(frozen=True)
+class PlatformHealthChanged(Event):
+    """What a platform says it receives from one destination changed (`platform_health` of /api/destinations)."""
+
+    name: str
+    platform: str
+    health: dict
+    broadcast: dict = field(default_factory=dict)
+    at: float = field(default_factory=now)
+
+
 # ---- the bus ----------------------------------------------------------------------------------------
 
 

@@ -14,6 +14,7 @@ import logging
 import sqlite3
 
 from .events import AuthorNoted, Bus, CommentsHidden, CommentsStored, QuestionChanged, now
+from .similar import SimilarIndex
 from .states import (
     QUESTION_CLOSED,
     QUESTION_EDITABLE,
@@ -23,8 +24,8 @@ from .states import (
     QUESTION_TRANSITIONS,
     QuestionState,
 )
-from .store import Store, iso
-from .text import strip_controls
+from .store import Store, iso, question_folded
+from .text import fold, strip_controls
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,11 @@ STAMPS = {Q.APPROVED: "approved_at", Q.FORWARDED: "forwarded_at", Q.ON_AIR: "on_
 # The hall's ordered queue in SQL, spelt from its states (ours, never user input).
 IN_QUEUE = "state IN (" + ", ".join(f"'{s}'" for s in QUESTION_QUEUE) + ")"
 NEXT_ORD = f", ord = (SELECT COALESCE(MAX(ord), 0) + 1 FROM questions WHERE {IN_QUEUE})"  # noqa: S608
-ACTIONS = (*TRANSITIONS, "restore", "edit", "merge", "move", "assign", "lock", "unlock")
+ACTIONS = (*TRANSITIONS, "restore", "edit", "merge", "merge_group", "move", "assign", "lock", "unlock")
+ORIGINS = ("auto", "moderator")  # cue-flagged by the desk, or made by a person
+ORDERS = ("newest", "oldest", "queue")
+MAX_PAGE = 1000
+MAX_GROUP = 500  # questions one merge_group may take in
 
 
 class QuestionError(Exception):
@@ -67,13 +72,14 @@ def question_dict(row: sqlite3.Row, at: float | None = None) -> dict:
         **{stamp: iso(row[stamp]) for stamp in STAMPS.values()},
         "locked_by": row["locked_by"] if locked else None,
         "lock_expires_in": round(row["locked_until"] - at, 1) if locked else None,
+        "origin": row["origin"], "similar": [],
     }
 
 
 def official_view(question: dict) -> dict:
     """What an official's screen may learn of a question: all of it in their queue, else only that it left."""
     if question["state"] in QUESTION_OFFICIAL and question["merged_into"] is None:
-        return {k: v for k, v in question.items() if k not in ("locked_by", "lock_expires_in")}
+        return {k: v for k, v in question.items() if k not in ("locked_by", "lock_expires_in", "similar")}
     return {"id": question["id"], "state": "hidden"}
 
 
@@ -121,6 +127,28 @@ class QuestionDesk:
     def __init__(self, store: Store, bus: Bus):
         self.store = store
         self.bus = bus
+        self.similar = SimilarIndex()
+        open_states = [s for s in QuestionState if s not in QUESTION_CLOSED]
+        marks = ",".join("?" * len(open_states))
+        for row in store.query(f"SELECT id, text FROM questions WHERE state IN ({marks})"  # noqa: S608
+                               " AND merged_into IS NULL ORDER BY id", open_states):
+            self.similar.put(row["id"], row["text"])
+
+    def _indexed(self, questions: list[dict]) -> list[dict]:
+        """Keep the duplicates index up to date with `questions` (as they are now) and fill their `similar`."""
+        for q in questions:
+            if q["state"] in QUESTION_CLOSED or q["merged_into"] is not None:
+                self.similar.remove(q["id"])
+            else:
+                self.similar.put(q["id"], q["text"])
+        for q in questions:
+            q["similar"] = self.similar.similar(q["id"])
+        return questions
+
+    def _with_similar(self, questions: list[dict]) -> list[dict]:
+        for q in questions:
+            q["similar"] = self.similar.similar(q["id"])
+        return questions
 
     # ---- auto-flagged questions ------------------------------------------------------------------------
 
@@ -130,27 +158,32 @@ class QuestionDesk:
         sub = self.bus.subscribe(CommentsStored, maxsize=1000, lossless=True, name="questions")
         try:
             # Comments stored before this subscription (a restart, or the console starting late).
-            await self._publish_created(self._create_pending("1 = 1", ()))
+            await self._publish_created(self._create_pending("1 = 1", (), "auto"))
             async for event in sub:
                 ids = [c["id"] for c in event.comments if c.get("is_question") and not c.get("hidden")]
                 if ids:
                     marks = ",".join("?" * len(ids))
-                    await self._publish_created(self._create_pending(f"c.id IN ({marks})", ids))
+                    await self._publish_created(self._create_pending(f"c.id IN ({marks})", ids, "auto"))
         finally:
             sub.close()
 
-    def _create_pending(self, where: str, params, flagged_only: bool = True) -> list[dict]:
-        """Pending questions from the comments matching `where` (built here from placeholders only)."""
+    def _create_pending(self, where: str, params, origin: str) -> list[dict]:
+        """Pending questions from the comments matching `where` (built here from placeholders only).
+
+        The desk's own (`auto`) take only comments with a question cue; a moderator may make any comment one.
+        """
         at = now()
-        flagged = "c.is_question = 1 AND " if flagged_only else ""
+        flagged = "c.is_question = 1 AND " if origin == "auto" else ""
+        # A comment's folded text is its author and text folded: what a question is searched by, too.
         sql = ("INSERT OR IGNORE INTO questions (comment_id, text, original_text, author, platform, source, state,"  # noqa: S608
-               " asked_at, created_at, updated_at) SELECT c.id, c.text, c.text, c.author_name, c.platform, c.source,"
-               " ?, c.published_at, ?, ? FROM comments c LEFT JOIN questions q ON q.comment_id = c.id"
+               " asked_at, created_at, updated_at, origin, folded) SELECT c.id, c.text, c.text, c.author_name,"
+               " c.platform, c.source, ?, c.published_at, ?, ?, ?, c.folded FROM comments c"
+               " LEFT JOIN questions q ON q.comment_id = c.id"
                f" WHERE q.id IS NULL AND {flagged}c.hidden = 0 AND c.kind IN ('comment', 'paid') AND {where}"
                " ORDER BY c.id RETURNING *")
         with self.store.transaction() as db:
-            rows = db.execute(sql, (Q.PENDING, at, at, *params)).fetchall()
-        return [question_dict(r, at) for r in rows]
+            rows = db.execute(sql, (Q.PENDING, at, at, origin, *params)).fetchall()
+        return self._indexed([question_dict(r, at) for r in rows])
 
     async def _publish_created(self, questions: list[dict]) -> None:
         for q in questions:
@@ -163,7 +196,7 @@ class QuestionDesk:
         row = self.store.query_one(_SELECT, (qid,))
         if row is None:
             raise QuestionError(404, f"no question {qid}")
-        return question_dict(row)
+        return self._with_similar([question_dict(row)])[0]
 
     def questions(self, states: tuple[str, ...] = STATES, limit: int = 1000) -> list[dict]:
         """Questions in `states`: the whole hall queue, and the latest `limit` of the rest, queue order first."""
@@ -173,18 +206,55 @@ class QuestionDesk:
             f" OR id IN (SELECT id FROM questions WHERE state IN ({marks}) ORDER BY id DESC LIMIT ?))"
             " ORDER BY ord IS NULL, ord, id", (*states, *states, max(1, min(limit, 5000))))
         at = now()
-        return [question_dict(r, at) for r in rows]
+        return self._with_similar([question_dict(r, at) for r in rows])
+
+    def page(self, states: tuple[str, ...] = STATES, origins: tuple[str, ...] = ORIGINS, order: str = "newest",
+             limit: int = 200, before: int | None = None, after: int | None = None,
+             q: str | None = None) -> tuple[list[dict], int | None]:
+        """One page of questions and the cursor to the next (None at the end).
+
+        `newest`: by id downwards from `before`; `oldest`: upwards from `after`; `q`: every word, folded, in
+        the author or the text. The cursor is the last id of the page, for `before` (or `after`) next time.
+        """
+        where = [f"state IN ({','.join('?' * len(states))})", f"origin IN ({','.join('?' * len(origins))})"]
+        params: list = [*states, *origins]
+        if order == "newest" and before is not None:
+            where.append("id < ?")
+            params.append(before)
+        if order == "oldest" and after is not None:
+            where.append("id > ?")
+            params.append(after)
+        for word in fold(q or "").split()[:10]:
+            where.append("instr(folded, ?) > 0")
+            params.append(word)
+        direction = "DESC" if order == "newest" else "ASC"
+        limit = max(1, min(limit, MAX_PAGE))
+        rows = self.store.query(f"SELECT * FROM questions WHERE {' AND '.join(where)}"  # noqa: S608
+                                f" ORDER BY id {direction} LIMIT ?", (*params, limit + 1))
+        at = now()
+        page = self._with_similar([question_dict(r, at) for r in rows[:limit]])
+        return page, (page[-1]["id"] if len(rows) > limit else None)
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """How many questions each origin has in each state: `{"auto": {"pending": 1812, …}, "moderator": …}`."""
+        counts = {origin: dict.fromkeys(STATES, 0) for origin in ORIGINS}
+        for row in self.store.query("SELECT origin, state, COUNT(*) AS n FROM questions GROUP BY origin, state"):
+            counts.setdefault(row["origin"], {})[row["state"]] = row["n"]
+        return counts
 
     # ---- the moderators' actions ---------------------------------------------------------------------
 
     async def create(self, comment_id: int, actor: str) -> tuple[dict, bool]:
         """Make a comment a question (pending); returns it and whether it is new."""
-        existing = self.store.query_one("SELECT id FROM questions WHERE comment_id = ?", (comment_id,))
+        existing = self.store.query_one("SELECT id, origin, state FROM questions WHERE comment_id = ?", (comment_id,))
         if existing is not None:
+            if existing["origin"] == "auto" and existing["state"] not in QUESTION_CLOSED:
+                # The desk had flagged it among many; a moderator picking it makes it theirs (their lane).
+                return await self.act(existing["id"], "adopt", actor), False
             return self.get(existing["id"]), False
         if self.store.comment(comment_id) is None:
             raise QuestionError(404, f"no comment {comment_id}")
-        created = self._create_pending("c.id = ?", (comment_id,), flagged_only=False)
+        created = self._create_pending("c.id = ?", (comment_id,), "moderator")
         if not created:
             # Hidden, or a system message: nothing an official should read.
             raise QuestionError(409, f"comment {comment_id} is hidden or not a message from the audience")
@@ -197,7 +267,7 @@ class QuestionDesk:
     async def act(self, qid: int, action: str, actor: str, payload: dict | None = None) -> dict:
         """Do `action` on question `qid` as `actor`; returns the question afterwards."""
         payload = payload or {}
-        if action not in ACTIONS:
+        if action not in (*ACTIONS, "adopt"):
             raise QuestionError(404, f"unknown action {action!r}, expected one of {', '.join(ACTIONS)}")
         at = now()
         with self.store.transaction() as db:
@@ -213,12 +283,55 @@ class QuestionDesk:
             else:
                 self._transition(change, row, action, actor, at)
             changes = change.results(at)
+        await self._announce(changes, action, actor)
+        return changes[0][1]
+
+    async def merge_group(self, into: int, ids: object, actor: str) -> tuple[dict, list[int], list[dict]]:
+        """Merge every question of `ids` into `into` at once (one click on a group of likely duplicates).
+
+        Returns the target afterwards, the ids merged, and the ones skipped with why (taken by another
+        moderator's edit, already closed or merged, or the target itself): the others are merged regardless.
+        """
+        if (not isinstance(ids, list) or not ids or len(ids) > MAX_GROUP
+                or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids)):
+            raise QuestionError(400, f'merge_group needs {{"ids": [QUESTION_ID, …]}}, 1 to {MAX_GROUP} of them')
+        at = now()
+        merged: list[int] = []
+        skipped: list[dict] = []
+        with self.store.transaction() as db:
+            target = db.execute(_SELECT, (into,)).fetchone()
+            if target is None:
+                raise QuestionError(404, f"no question {into}")
+            _mergeable_into(target, actor, at)
+            change = _Change(db, target)
+            for qid in dict.fromkeys(ids):
+                row = db.execute(_SELECT, (qid,)).fetchone()
+                try:
+                    if row is None:
+                        raise QuestionError(404, f"no question {qid}")
+                    if qid == into:
+                        raise QuestionError(409, "a question cannot be merged into itself")
+                    _check_lock(row, actor, at)
+                    _mergeable(row)
+                except QuestionError as e:
+                    skipped.append({"id": qid, "error": e.message})
+                    continue
+                change.touch([qid])
+                _merge(db, row, into, at)
+                merged.append(qid)
+            changes = change.results(at)
+        await self._announce(changes, "merge", actor)
+        return changes[0][1], merged, skipped
+
+    async def _announce(self, changes: list[tuple[dict, dict]], action: str, actor: str) -> None:
+        """Audit and publish every question an action changed (the index of duplicates follows first)."""
+        self._indexed([after for _, after in changes])
         for before, after in changes:
+            before["similar"] = after["similar"]  # what the index says is not a change of the question
             if before != after:
                 self.store.audit(actor, action, "question", after["id"], _diff(before, after, "before"),
                                  _diff(before, after, "after"))
                 await self.bus.publish(QuestionChanged(after, action, actor))
-        return changes[0][1]
 
     def _transition(self, change: _Change, row: sqlite3.Row, action: str, actor: str, at: float) -> None:
         allowed, target = TRANSITIONS[action]
@@ -266,8 +379,12 @@ class QuestionDesk:
         if row["state"] not in QUESTION_EDITABLE:
             raise QuestionError(409, f"question {row['id']} is {row['state']}; edit it before it is forwarded")
         # Saving ends the editor's hold on the question.
-        change.db.execute("UPDATE questions SET text = ?, locked_by = NULL, locked_until = NULL, updated_at = ?"
-                          " WHERE id = ?", (text, at, row["id"]))
+        change.db.execute("UPDATE questions SET text = ?, folded = ?, locked_by = NULL, locked_until = NULL,"
+                          " updated_at = ? WHERE id = ?",
+                          (text, question_folded(row["author"], text, row["original_text"]), at, row["id"]))
+
+    def _do_adopt(self, change: _Change, row: sqlite3.Row, actor: str, at: float, payload: dict) -> None:
+        change.db.execute("UPDATE questions SET origin = 'moderator', updated_at = ? WHERE id = ?", (at, row["id"]))
 
     def _do_merge(self, change: _Change, row: sqlite3.Row, actor: str, at: float, payload: dict) -> None:
         into = payload.get("into")
@@ -278,18 +395,10 @@ class QuestionDesk:
         target = change.db.execute(_SELECT, (into,)).fetchone()
         if target is None:
             raise QuestionError(404, f"no question {into}")
-        if row["state"] not in QUESTION_MERGEABLE or row["merged_into"] is not None:
-            raise QuestionError(409, f"question {row['id']} is {row['state']}; only pending, approved or "
-                                "forwarded questions can be merged")
-        if target["state"] in QUESTION_CLOSED:
-            raise QuestionError(409, f"question {into} is {target['state']}; merge into an open question")
-        _check_lock(target, actor, at)
+        _mergeable(row)
+        _mergeable_into(target, actor, at)
         change.touch([into])
-        # The merged question keeps its own count, so restoring it gives back exactly what it brought.
-        change.db.execute("UPDATE questions SET merged_count = merged_count + ?, updated_at = ? WHERE id = ?",
-                          (row["merged_count"], at, into))
-        change.db.execute("UPDATE questions SET state = ?, dismissed_at = ?, merged_into = ?,"
-                          " updated_at = ? WHERE id = ?", (Q.DISMISSED, at, into, at, row["id"]))
+        _merge(change.db, row, into, at)
 
     def _do_move(self, change: _Change, row: sqlite3.Row, actor: str, at: float, payload: dict) -> None:
         position = payload.get("order")
@@ -358,6 +467,26 @@ class QuestionDesk:
         return [{"platform": r["platform"], "author_id": r["author_id"], "note": r["note"], "by": r["by"],
                  "at": iso(r["at"])}
                 for r in self.store.query("SELECT * FROM author_notes ORDER BY at DESC LIMIT 5000")]
+
+
+def _mergeable(row: sqlite3.Row) -> None:
+    if row["state"] not in QUESTION_MERGEABLE or row["merged_into"] is not None:
+        raise QuestionError(409, f"question {row['id']} is {row['state']}; only pending, approved or "
+                            "forwarded questions can be merged")
+
+
+def _mergeable_into(target: sqlite3.Row, actor: str, at: float) -> None:
+    if target["state"] in QUESTION_CLOSED or target["merged_into"] is not None:
+        raise QuestionError(409, f"question {target['id']} is {target['state']}; merge into an open question")
+    _check_lock(target, actor, at)
+
+
+def _merge(db: sqlite3.Connection, row: sqlite3.Row, into: int, at: float) -> None:
+    # The merged question keeps its own count, so restoring it gives back exactly what it brought.
+    db.execute("UPDATE questions SET merged_count = merged_count + ?, updated_at = ? WHERE id = ?",
+               (row["merged_count"], at, into))
+    db.execute("UPDATE questions SET state = ?, dismissed_at = ?, merged_into = ?, updated_at = ? WHERE id = ?",
+               (Q.DISMISSED, at, into, at, row["id"]))
 
 
 def _diff(before: dict, after: dict, side: str) -> dict:

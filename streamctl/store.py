@@ -86,7 +86,9 @@ CREATE TABLE IF NOT EXISTS questions (
     updated_at REAL NOT NULL,
     approved_at REAL, forwarded_at REAL, on_air_at REAL, answered_at REAL, dismissed_at REAL,
     answered_by TEXT,
-    locked_by TEXT, locked_until REAL
+    locked_by TEXT, locked_until REAL,
+    origin TEXT NOT NULL DEFAULT 'auto',  -- auto: a comment with a question cue; moderator: made by hand
+    folded TEXT NOT NULL DEFAULT ''  -- author and text folded, for diacritics-insensitive search
 );
 CREATE INDEX IF NOT EXISTS questions_state ON questions (state, ord);
 
@@ -94,6 +96,8 @@ CREATE TABLE IF NOT EXISTS audit (
     id INTEGER PRIMARY KEY, at REAL NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
     target_type TEXT NOT NULL, target_id TEXT, before TEXT, after TEXT
 );
+-- People's actions newest first without reading past the thousands of automatic ones.
+CREATE INDEX IF NOT EXISTS audit_people ON audit (id) WHERE actor != 'auto';
 
 CREATE TABLE IF NOT EXISTS users (
     id INTEGER PRIMARY KEY, username TEXT NOT NULL UNIQUE, password_hash TEXT NOT NULL,
@@ -136,6 +140,12 @@ CREATE TABLE IF NOT EXISTS alerts (
 CREATE INDEX IF NOT EXISTS alerts_open ON alerts (code, source) WHERE resolved_at IS NULL;
 """
 
+# Indexes on columns an older database gets from _migrate, so they are made after it.
+INDEXES = """
+CREATE INDEX IF NOT EXISTS questions_lane ON questions (state, origin, id);
+CREATE INDEX IF NOT EXISTS questions_origin ON questions (origin, state);
+"""
+
 ROLES = ("operator", "moderator", "official", "overlay")
 TOKEN_USE_EVERY_S = 60.0  # a token's "last used" is written at most this often, not on every request
 
@@ -160,12 +170,30 @@ class Store:
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA foreign_keys=ON")
         self.db.executescript(SCHEMA)
+        self._migrate()
+        self.db.executescript(INDEXES)
         with self.transaction():
             self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
 
     def close(self) -> None:
         with self.lock:
             self.db.close()
+
+    def _migrate(self) -> None:
+        """Bring an older event database up to this schema (columns added since; existing rows kept)."""
+        columns = {r["name"] for r in self.db.execute("PRAGMA table_info(questions)")}
+        if "origin" in columns:
+            return
+        with self.transaction() as db:
+            db.execute("ALTER TABLE questions ADD COLUMN origin TEXT NOT NULL DEFAULT 'auto'")
+            db.execute("ALTER TABLE questions ADD COLUMN folded TEXT NOT NULL DEFAULT ''")
+            # Made by a person: its creation was audited under their name, or its comment had no question cue.
+            db.execute("UPDATE questions SET origin = 'moderator' WHERE id IN (SELECT CAST(target_id AS INTEGER)"
+                       " FROM audit WHERE target_type = 'question' AND action = 'create' AND actor != 'auto')"
+                       " OR comment_id IN (SELECT id FROM comments WHERE is_question = 0)")
+            for row in db.execute("SELECT id, author, text, original_text FROM questions").fetchall():
+                db.execute("UPDATE questions SET folded = ? WHERE id = ?",
+                           (question_folded(row["author"], row["text"], row["original_text"]), row["id"]))
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -426,9 +454,17 @@ class Store:
         with self.transaction() as db:
             return db.execute("UPDATE tokens SET revoked = 1 WHERE id = ? AND revoked = 0", (token_id,)).rowcount == 1
 
-    def audit_log(self, limit: int = 200) -> list[dict]:
-        """The latest audited actions, newest first, in the API's shape."""
-        rows = self.query("SELECT * FROM audit ORDER BY id DESC LIMIT ?", (limit,))
+    def audit_log(self, limit: int = 200, before: int | None = None, automatic: bool = False) -> list[dict]:
+        """The latest audited actions before id `before`, newest first, in the API's shape.
+
+        People's actions only, unless `automatic` (the desk's "auto" lines: one per flagged comment).
+        """
+        where = ["id < ?"] if before is not None else []
+        params: list = [before] if before is not None else []
+        if not automatic:
+            where.append("actor != 'auto'")
+        sql = "SELECT * FROM audit" + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY id DESC LIMIT ?"  # noqa: S608
+        rows = self.query(sql, (*params, limit))
         return [{"id": r["id"], "at": iso(r["at"]), "actor": r["actor"], "action": r["action"],
                  "target_type": r["target_type"], "target_id": r["target_id"],
                  "before": json.loads(r["before"]) if r["before"] else None,
@@ -462,6 +498,11 @@ def _alert_dict(r: sqlite3.Row) -> dict:
         "recovery": bool(r["recovery"]), "resolved_at": iso(r["resolved_at"]),
         "acknowledged_by": r["acknowledged_by"], "acknowledged_at": iso(r["acknowledged_at"]),
     }
+
+
+def question_folded(author: str, text: str, original_text: str) -> str:
+    """What a question is searched by: its author and text (and the text as asked, when edited), folded."""
+    return fold(f"{author} {text}" + (f" {original_text}" if original_text != text else ""))
 
 
 def _comment_dict(cid: int, c: Comment, is_question: bool) -> dict:

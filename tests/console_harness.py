@@ -61,10 +61,14 @@ class Console:
                     stored.extend((await sub.get()).comments)
         return stored
 
-    async def feed_questions(self, *texts: str, within: float = 10.0) -> list[dict]:
-        """Feed comments that read as questions and wait until the desk made each a pending question."""
-        with self.controller.bus.subscribe(QuestionChanged, name="test.questions") as sub:
-            await self.feed(*texts, within=within)
+    async def feed_questions(self, *texts: str | tuple[str, str], within: float = 10.0) -> list[dict]:
+        """Feed comments that read as questions and wait until the desk made each a pending question.
+
+        Thousands go in batches of 100, as pollers hand them over.
+        """
+        with self.controller.bus.subscribe(QuestionChanged, maxsize=len(texts) + 100, name="test.questions") as sub:
+            for start in range(0, len(texts), 100):
+                await self.feed(*texts[start:start + 100], within=within)
             created: list[dict] = []
             async with asyncio.timeout(within):
                 while len(created) < len(texts):
@@ -152,10 +156,15 @@ def write_event(tmp: Path, port: int, tables: str = "") -> Path:
 
 
 @asynccontextmanager
-async def running_console(tmp: Path, users=USERS, tables: str = "") -> AsyncIterator[Console]:
-    """A Controller on a free loopback port; no destinations and no audience unless `tables` (TOML) adds them."""
+async def running_console(tmp: Path, users=USERS, tables: str = "", prepare=None) -> AsyncIterator[Console]:
+    """A Controller on a free loopback port; no destinations and no audience unless `tables` (TOML) adds them.
+
+    `prepare(controller)` runs before it starts (say, to shorten a component's timing).
+    """
     port = free_port()
     controller = Controller(load_event(write_event(tmp, port, tables)))
+    if prepare is not None:
+        prepare(controller)
     for name, role in users:
         add_user(controller.store, name, role, PASSWORD, lang="vi" if role != "official" else "en")
     stop = asyncio.Event()

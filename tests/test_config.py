@@ -321,3 +321,26 @@ def test_the_shipped_example_fails_check_only_on_what_must_be_filled_in(capsys, 
         f"{example}: audience \"facebook-qmg\": live_video_id: 'REPLACE_WITH_LIVE_VIDEO_ID' is a placeholder, "
         "expected the real value",
     ]
+
+
+def test_a_change_from_the_console_is_checked_like_the_file_and_a_new_video_drops_its_old_chat_id(write_event):
+    from streamctl.config import audience_from_api
+
+    path = write_event('[event]\nname = "x"\n[[audience]]\nname = "yt"\nplatform = "youtube"\n'
+                       'video_id = "v1"\nlive_chat_id = "chat-of-v1"\ncredential_env = "YT_TOKEN"\n')
+    current = load_event(path, environ={"YT_TOKEN": "t"}).audience[0]
+    changed = audience_from_api(current, {"video_id": "v2", "interval": 3})
+    assert (changed.options.video_id, changed.options.live_chat_id, changed.interval) == ("v2", None, 3.0)
+    assert changed.credential == "t" and changed.options.transport == "stream"
+    both = audience_from_api(current, {"video_id": "v2", "live_chat_id": "chat-of-v2"})
+    assert both.options.live_chat_id == "chat-of-v2"
+    assert audience_from_api(current, {"enabled": False}).options == current.options
+    with pytest.raises(ConfigError) as caught:
+        audience_from_api(current, {"video_id": "", "credential_env": "X", "colour": "red"})
+    assert caught.value.issues == [
+        "request: credential_env: cannot be changed while running, expected PUT /api/audience/yt/credential "
+        "to replace the secret",
+        "request: colour: unknown key, expected one of api_base, daily_quota, enabled, interval, live_chat_id, "
+        "planned_hours, transport, video_id",
+        "request: video_id: is empty, expected a string",
+    ]

@@ -31,7 +31,13 @@ def tables(receiver: RtmpServer, youtube: FakeYouTube) -> str:
         platform = "youtube"
         url = "{receiver.url}"
         key_env = "OPERATE_TEST_KEY"
+        {audience_tables(youtube, "daily_quota = 10000", "planned_hours = 2")}"""
 
+
+def audience_tables(youtube: FakeYouTube, *youtube_keys: str) -> str:
+    """A manual source and a YouTube chat read from the local fake, with its token in OPERATE_TEST_YT_TOKEN."""
+    extra = "\n".join(youtube_keys)
+    return f"""
         [[audience]]
         name = "zalo"
         platform = "manual"
@@ -43,8 +49,7 @@ def tables(receiver: RtmpServer, youtube: FakeYouTube) -> str:
         video_id = "{youtube.video_id}"
         credential_env = "OPERATE_TEST_YT_TOKEN"
         api_base = "{youtube.url}"
-        daily_quota = 10000
-        planned_hours = 2
+        {extra}
         """
 
 
@@ -191,20 +196,7 @@ def stored(controller) -> list[str]:
 
 
 async def replace_token_and_switch(tmp_path, artifacts, youtube: FakeYouTube) -> None:
-    audience = f"""
-        [[audience]]
-        name = "yt-chat"
-        platform = "youtube"
-        video_id = "{youtube.video_id}"
-        credential_env = "OPERATE_TEST_YT_TOKEN"
-        api_base = "{youtube.url}"
-        interval = 0.2
-
-        [[audience]]
-        name = "zalo"
-        platform = "manual"
-        label = "zalo"
-        """
+    audience = audience_tables(youtube, "interval = 0.2")
     async with running_console(tmp_path, (("op", "operator"),), audience) as console, chromium() as browser:
         controller = console.controller
         youtube.post_comment("Khán giả", "Cho hỏi về dự án cầu?")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..questions import STATES, QuestionDesk, QuestionError, official_view
+from ..questions import MAX_PAGE, ORDERS, ORIGINS, STATES, QuestionDesk, QuestionError, official_view
 from ..states import QUESTION_OFFICIAL
 from .auth import IDENTITY, Identity, requires
-from .http import json_error, json_response, path_int, query_int, query_list, read_json
+from .http import json_error, json_response, path_int, query_choice, query_int, query_list, read_json
 from .keys import CONTROLLER, DESK
 
 
@@ -21,16 +21,35 @@ def _failed(e: QuestionError) -> web.Response:
 
 @requires("official")
 async def list_questions(request: web.Request) -> web.Response:
+    """`?state=&origin=&order=newest|oldest|queue&limit=&before=&after=&q=`: one page and the cursor to the next.
+
+    `queue` (the default) is the hall's whole queue and the latest `limit` of the rest, in queue order;
+    `newest` pages down with `before`, `oldest` up with `after`, any number of questions.
+    """
     identity: Identity = request[IDENTITY]
+    desk = desk_of(request)
     wanted = query_list(request, "state", STATES, "state")
+    origins = query_list(request, "origin", ORIGINS, "origin")
+    order = query_choice(request, "order", ORDERS, "queue")
     if identity.role == "official":
         # Officials read only what was forwarded to the hall.
         wanted = tuple(s for s in wanted if s in QUESTION_OFFICIAL) or QUESTION_OFFICIAL
-    limit = query_int(request, "limit", 1000, 1)
-    questions = desk_of(request).questions(wanted, limit)
+    answer: dict = {}
+    if order == "queue":
+        if any(request.query.get(k) for k in ("before", "after", "q")):
+            return json_error(400, "before, after and q page through order=newest or order=oldest",
+                              "error.query_choice", {"key": "order", "choices": "newest, oldest"})
+        questions = [q for q in desk.questions(wanted, query_int(request, "limit", 1000, 1)) if q["origin"] in origins]
+    else:
+        limit = query_int(request, "limit", 200, 1, MAX_PAGE)
+        questions, cursor = desk.page(wanted, origins, order, limit, before=query_int(request, "before", None),
+                                      after=query_int(request, "after", None), q=request.query.get("q", "")[:200])
+        answer["next_before" if order == "newest" else "next_after"] = cursor
     if identity.role == "official":
         questions = [q for q in map(official_view, questions) if q["state"] != "hidden"]
-    return json_response({"questions": questions})
+    else:
+        answer["counts"] = desk.counts()
+    return json_response({"questions": questions, **answer})
 
 
 @requires("moderator")
@@ -49,9 +68,12 @@ async def create_question(request: web.Request) -> web.Response:
 @requires("moderator")
 async def question_action(request: web.Request) -> web.Response:
     body = await read_json(request)
+    qid, action, actor = path_int(request, "id"), request.match_info["action"], request[IDENTITY].name
     try:
-        question = await desk_of(request).act(path_int(request, "id"), request.match_info["action"],
-                                              request[IDENTITY].name, body)
+        if action == "merge_group":
+            question, merged, skipped = await desk_of(request).merge_group(qid, body.get("ids"), actor)
+            return json_response({"question": question, "merged": merged, "skipped": skipped})
+        question = await desk_of(request).act(qid, action, actor, body)
     except QuestionError as e:
         return _failed(e)
     return json_response({"question": question})
@@ -89,8 +111,14 @@ async def set_note(request: web.Request) -> web.Response:
 
 @requires("moderator")
 async def audit_log(request: web.Request) -> web.Response:
-    """The latest moderation actions, newest first: who did what to which item, and when."""
-    return json_response({"audit": request.app[CONTROLLER].store.audit_log(200)})
+    """`?auto=1&before=&limit=`: the latest actions, newest first: who did what to which item, and when.
+
+    People's actions only, unless `auto=1` adds the desk's own (one "create" per flagged comment).
+    """
+    automatic = request.query.get("auto") in ("1", "true", "yes")
+    limit = query_int(request, "limit", 200, 1, MAX_PAGE)
+    rows = request.app[CONTROLLER].store.audit_log(limit, query_int(request, "before", None), automatic)
+    return json_response({"audit": rows, "next_before": rows[-1]["id"] if len(rows) == limit else None})
 
 
 def setup(app: web.Application) -> None:

@@ -13,6 +13,7 @@ from .http import json_error, json_response, read_json
 from .keys import CONTROLLER
 
 ACTIONS = ("start", "stop", "restart")
+PLATFORM_HEALTH = ("good", "ok", "bad", "noData", "revoked")
 
 
 def _audit(request: web.Request, action: str, name: str, before: dict | None, after: dict | None) -> None:
@@ -33,7 +34,14 @@ def _unknown(name: str) -> web.Response:
 
 @requires("operator")
 async def list_destinations(request: web.Request) -> web.Response:
-    return json_response({"destinations": request.app[CONTROLLER].restreamer.destinations()})
+    return json_response({"destinations": _destinations(request.app[CONTROLLER])})
+
+
+def _destinations(controller) -> list[dict]:
+    """Every destination with its platform broadcast and what the platform says it receives."""
+    items = controller.restreamer.destinations()
+    broadcasts = getattr(controller, "broadcasts", None)
+    return broadcasts.decorate(items) if broadcasts is not None else items
 
 
 @requires("operator")
@@ -49,6 +57,10 @@ async def add_destination(request: web.Request) -> web.Response:
     except DuplicateDestination:
         return json_error(409, f"destination {config.name!r} exists already, expected a new name",
                           "error.destination_exists", {"name": config.name})
+    broadcasts = getattr(request.app[CONTROLLER], "broadcasts", None)
+    if broadcasts is not None and config.broadcast:
+        broadcasts.add(config)
+        entry.update(broadcasts.describe(config.name))
     _audit(request, "destination.add", config.name, None, _brief(entry))
     return json_response(entry, status=201)
 
@@ -138,7 +150,7 @@ class _Metrics:
 def metrics_text(controller) -> str:
     """The whole /metrics page: destinations, ingest, processes, audience sources."""
     restreamer = controller.restreamer
-    dests = restreamer.destinations()
+    dests = _destinations(controller)
     m = _Metrics()
     m.family("destination_state", "gauge", "1 for the destination's current state, 0 for the others",
              [({"name": d["name"], "platform": d["platform"], "state": s}, d["state"] == s)
@@ -155,6 +167,18 @@ def metrics_text(controller) -> str:
     for name, kind, help_text, key in per_dest:
         m.family(name, kind, help_text,
                  [({"name": d["name"], "platform": d["platform"]}, d["health"].get(key)) for d in dests])
+    with_health = [d for d in dests if d.get("platform_health")]
+    m.family("destination_platform_health", "gauge",
+             "1 for what the platform says it receives from the destination (good, ok, bad, noData, revoked)",
+             [({"name": d["name"], "platform": d["platform"], "status": s}, d["platform_health"].get("status") == s)
+              for d in with_health for s in PLATFORM_HEALTH])
+    m.family("destination_platform_issues", "gauge", "configuration issues the platform names for the stream",
+             [({"name": d["name"], "platform": d["platform"]}, len(d["platform_health"].get("issues") or []))
+              for d in with_health])
+    with_broadcast = [d for d in dests if (d.get("broadcast") or {}).get("id")]
+    m.family("destination_broadcast_info", "gauge", "the platform broadcast of the destination and its status",
+             [({"name": d["name"], "platform": d["platform"], "id": d["broadcast"]["id"],
+                "status": d["broadcast"].get("status") or ""}, 1) for d in with_broadcast])
     ingest_status = restreamer.ingest_status()
     m.family("ingest_state", "gauge", "1 for the ingest's current state",
              [({"state": s}, ingest_status.get("state") == s) for s in IngestState])

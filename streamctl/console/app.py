@@ -7,7 +7,18 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from . import api_alerts, api_audience, api_questions, api_restream, overlays, pages, report, summary, ws
+from . import (
+    api_alerts,
+    api_audience,
+    api_broadcasts,
+    api_questions,
+    api_restream,
+    overlays,
+    pages,
+    report,
+    summary,
+    ws,
+)
 from .auth import IDENTITY, bearer_identity, csrf_middleware, security_headers_middleware, session_middleware
 from .http import json_error, json_response
 from .https import proxy_middleware
@@ -18,7 +29,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-AREAS = (api_restream, api_alerts, api_audience, api_questions, ws, pages, summary, overlays, report)
+# api_broadcasts before api_restream: its /go_live and /end come before the generic /{name}/{action}.
+AREAS = (api_broadcasts, api_restream, api_alerts, api_audience, api_questions, ws, pages, summary, overlays, report)
 
 
 @web.middleware

@@ -12,10 +12,10 @@ import jinja2
 from aiohttp import web
 
 from .. import assets
-from ..questions import QuestionDesk, official_view
+from ..questions import ORIGINS, QuestionDesk, official_view
 from ..restream.platforms import PLATFORMS
 from ..restream.profiles import PROFILES
-from ..states import QUESTION_OFFICIAL, page_states
+from ..states import QUESTION_OFFICIAL, QUESTION_QUEUE, QuestionState, page_states
 from ..store import Store
 from . import accounts
 from .auth import (
@@ -57,10 +57,13 @@ NAV = (("operator", "/operate", "nav.operate"), ("moderator", "/moderate", "nav.
 HOME = {"operator": "/operate", "moderator": "/moderate", "official": "/official"}
 SHORTCUTS = (("j / k", "help.move"), ("← / →", "help.pane"), ("1 2 3", "help.pane_jump"), ("/", "help.search"),
              ("a", "help.approve"), ("d", "help.dismiss"), ("f", "help.forward"), ("e", "help.edit"),
-             ("o", "help.on_air"), ("x", "help.answered"), ("m", "help.merge"), ("J / K", "help.reorder"),
+             ("o", "help.on_air"), ("x", "help.answered"), ("m", "help.merge"), ("g", "help.merge_group"),
+             ("J / K", "help.reorder"),
              ("t", "help.assign"), ("u", "help.restore"), ("q", "help.make_question"), ("h", "help.hide"),
              ("n", "help.note"), ("p", "help.pause"), ("?", "help.help"), ("Esc", "help.escape"))
 COMMENTS_ON_PAGE = 300
+QUESTION_TABS = (QuestionState.PENDING, QuestionState.APPROVED, QuestionState.DISMISSED)
+LANE_PAGE = {QuestionState.PENDING: 200, QuestionState.APPROVED: 100, QuestionState.DISMISSED: 50}  # first page
 
 
 def render(request: web.Request, template: str, *, page: str, title_key: str, script: str | None = None,
@@ -229,6 +232,21 @@ def _platforms(request: web.Request) -> list[str]:
     return sorted(seen | configured)
 
 
+def desk_lanes(desk: QuestionDesk) -> tuple[list[dict], dict]:
+    """What /moderate opens with: the newest page of every lane (tab × origin), the hall queue and the answered.
+
+    `lanes["pending:auto"]` is the cursor to page further back (None when the lane is all here).
+    """
+    by_id = {q["id"]: q for q in desk.questions((*QUESTION_QUEUE, QuestionState.ANSWERED), 1000)}
+    lanes: dict[str, int | None] = {}
+    for state, size in LANE_PAGE.items():
+        for origin in ORIGINS:
+            page, cursor = desk.page((state,), (origin,), "newest", size)
+            by_id.update((q["id"], q) for q in page)
+            lanes[f"{state}:{origin}"] = cursor
+    return list(by_id.values()), lanes
+
+
 @page("moderator")
 async def moderate(request: web.Request) -> web.Response:
     store: Store = request.app[CONTROLLER].store
@@ -239,13 +257,15 @@ async def moderate(request: web.Request) -> web.Response:
     comments = latest_comments(store, COMMENTS_ON_PAGE, platform=platform or None, q=q or None,
                                questions_only=questions_only)
     viewers, total = store.latest_viewers()
+    questions, lanes = desk_lanes(desk)
     data = {
-        "comments": comments, "questions": desk.questions(), "notes": desk.notes(),
+        "comments": comments, "questions": questions, "lanes": lanes, "counts": desk.counts(),
+        "notes": desk.notes(),
         "viewers": {"sources": viewers, "total": total},
         "filters": {"platform": platform, "q": q, "questions": questions_only},
     }
     return render(request, "moderate.html", page="moderate", title_key="nav.moderate", script="moderate", data=data,
-                  platforms=_platforms(request), filters=data["filters"], shortcuts=SHORTCUTS,
+                  platforms=_platforms(request), filters=data["filters"], shortcuts=SHORTCUTS, tabs=QUESTION_TABS,
                   officials=accounts.official_names(store))
 
 

@@ -85,7 +85,7 @@ class Restreamer:
                 await self._find_hardware()
                 # They start now and simply wait for the program's first keyframe.
                 for output in self.outputs():
-                    if output.config.autostart:
+                    if output.config.autostart and not output.config.waits_for_broadcast:  # else the manager does
                         output.start()
         finally:
             self.running = False
@@ -137,7 +137,7 @@ class Restreamer:
         dest = self._destinations[config.name] = self._make(config)
         await self._find_hardware()
         await self._warn(dest)
-        if config.autostart and self.running:
+        if config.autostart and self.running and not config.waits_for_broadcast:
             dest.start()
             if dest.backup:
                 dest.backup.start()
@@ -173,6 +173,22 @@ class Restreamer:
         await asyncio.gather(*(o.restart() for o in outputs if o.state != "stopped"))
         log.info("destination %s has a new key (%s)", dest.name, config.display_url)
         return named.describe()
+
+    async def reconfigure(self, name: str, config: DestinationConfig, start: bool = False) -> None:
+        """Point a destination (and its backup output) at its broadcast's ingest: a running one restarts on it."""
+        dest = self._destinations[self.get(name).config.name]
+        for url in (config.publish_url, config.backup_publish_url):
+            register_secret(url)
+        outputs = [o for o in (dest, dest.backup) if o is not None]
+        running = [o for o in outputs if o.state != "stopped"]
+        for output in outputs:
+            output.config = config
+        if running:
+            await asyncio.gather(*(o.restart() for o in running))
+        elif start and self.running:
+            for output in outputs:
+                output.start()
+        log.info("destination %s publishes to its broadcast (%s)", dest.name, config.display_url)
 
     async def start(self, name: str) -> dict:
         """Start a destination and its backup output (or only the backup output named)."""

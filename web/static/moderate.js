@@ -6,7 +6,8 @@ const G = S.groups;
 
 const MAX_ROWS = 400;        // comments kept on the page; older ones are a search away
 const CHUNK_ROWS = 40;       // comments drawn into one block (see drawComments)
-const MAX_CARDS = 200;       // question cards per tab
+const WINDOW = 50;           // question cards (groups) drawn per lane at first; the end of the list draws more
+const PAGE = 200;            // questions fetched per page further back
 const LOCK_RENEW_MS = 20000; // the server holds an edit lock for 60 s
 
 const comments = new Map();   // id -> comment, newest rendered first
@@ -16,12 +17,14 @@ let lastCommentId = 0;
 let paused = false;
 let held = [];                // comments that arrived while paused
 let tab = Q.pending;
+let order = "newest";
+let search = "";
 let mergeSource = null;
 let activePane = "questions";
 const selected = { comments: null, questions: null, queue: null };
 
 const $ = (id) => document.getElementById(id);
-const lists = { comments: $("comments"), questions: $("questions"), queue: $("queue") };
+const lists = { comments: $("comments"), questions: $("question-lanes"), queue: $("queue") };
 const filters = { platform: $("f-platform"), q: $("f-q"), questions: $("f-questions") };
 
 // ---- comments ------------------------------------------------------------------------------------------
@@ -185,7 +188,7 @@ function replaceComment(id) {
 
 async function makeQuestion(id) {
   const answer = await attempt(api("POST", "/api/questions", { comment_id: id }));
-  if (answer) { upsertQuestion(answer.question); toast(T("toast.question_made"), "info"); }
+  if (answer) { upsertQuestion(answer.question, answer.created ? "create" : null); toast(T("toast.question_made"), "info"); }
 }
 
 async function hide(id) {
@@ -211,13 +214,118 @@ function lockedByOther(q) {
   return q.locked_by && q.locked_by !== data.user && (q.lockUntil || 0) > Date.now();
 }
 
-function upsertQuestion(q) {
+// The desk holds thousands of questions: the page keeps what it has loaded, draws a window of each lane, and
+// pages further back from the server. Two lanes per tab: questions moderators made, and the auto-flagged ones.
+const LANES = ["moderator", "auto"];
+const laneLists = { moderator: $("questions-moderator"), auto: $("questions") };
+const counts = data.counts;   // origin -> state -> how many the server has, kept current from events
+const windows = { moderator: WINDOW, auto: WINDOW };
+// `${state}:${origin}:${order}` -> { next, loading }: `next` is the server's cursor and also the edge of what is
+// loaded without a gap (newest: ids from it up; oldest: ids up to it); null when the lane is all here.
+const cursors = {};
+for (const [key, next] of Object.entries(data.lanes)) cursors[`${key}:newest`] = { next, loading: false };
+const groupOthers = new Map(); // id of a drawn card -> the likely duplicates drawn under it
+
+function bump(q, delta) {
+  const row = (counts[q.origin] ||= {});
+  row[q.state] = Math.max(0, (row[q.state] || 0) + delta);
+}
+
+function upsertQuestion(q, action) {
   if (q.lock_expires_in) {
     q.lockUntil = Date.now() + q.lock_expires_in * 1000;
     setTimeout(renderQuestions, q.lock_expires_in * 1000 + 50);
   }
+  const old = questions.get(q.id);
+  if (old && (old.state !== q.state || old.origin !== q.origin)) { bump(old, -1); bump(q, 1); }
+  else if (!old && action === "create") bump(q, 1);
   questions.set(q.id, q);
   renderQuestions();
+}
+
+const cursorOf = (origin) => cursors[`${tab}:${origin}:${order}`];
+
+function laneQuestions(origin) {
+  const words = fold(search).split(" ").filter(Boolean);
+  const edge = cursorOf(origin)?.next;
+  const out = [];
+  for (const q of questions.values()) {
+    if (q.state !== tab || q.origin !== origin) continue;
+    if (words.length) {
+      q.folded ??= fold(`${q.author} ${q.text} ${q.original_text}`);
+      if (!words.every((w) => q.folded.includes(w))) continue;
+    } else if (edge != null && (order === "newest" ? q.id < edge : q.id > edge)) continue;
+    out.push(q);
+  }
+  return out;
+}
+
+// Likely duplicates (each question's `similar`) drawn as one card: the question most asked (the first asker
+// among equals) with the others under it, merged into it with one click.
+function groupsOf(list) {
+  const parent = new Map(list.map((q) => [q.id, q.id]));
+  const find = (x) => { while (parent.get(x) !== x) { parent.set(x, parent.get(parent.get(x))); x = parent.get(x); } return x; };
+  for (const q of list) {
+    for (const other of q.similar || []) {
+      if (!parent.has(other)) continue;
+      const a = find(q.id), b = find(other);
+      if (a !== b) parent.set(a, b);
+    }
+  }
+  const members = new Map();
+  for (const q of list) {
+    const root = find(q.id);
+    if (!members.has(root)) members.set(root, []);
+    members.get(root).push(q);
+  }
+  const groups = [];
+  for (const group of members.values()) {
+    group.sort((a, b) => b.merged_count - a.merged_count || a.id - b.id);
+    let newest = 0, oldest = Infinity;
+    for (const q of group) { newest = Math.max(newest, q.id); oldest = Math.min(oldest, q.id); }
+    groups.push({ leader: group[0], others: group.slice(1).sort((a, b) => b.id - a.id), newest, oldest });
+  }
+  return groups.sort(order === "newest" ? (a, b) => b.newest - a.newest : (a, b) => a.oldest - b.oldest);
+}
+
+async function loadMore(origin) {
+  const key = `${tab}:${origin}:${order}`;
+  const cursor = (cursors[key] ||= { next: order === "newest" ? null : 0, loading: false });
+  if (cursor.loading || cursor.next == null) return;
+  cursor.loading = true;
+  const params = new URLSearchParams({ state: tab, origin, order, limit: String(PAGE) });
+  if (cursor.next) params.set(order === "newest" ? "before" : "after", String(cursor.next));
+  const answer = await attempt(api("GET", `/api/questions?${params}`));
+  cursor.loading = false;
+  if (!answer) return;
+  for (const q of answer.questions) if (!questions.has(q.id)) questions.set(q.id, q);
+  cursor.next = answer[order === "newest" ? "next_before" : "next_after"];
+  Object.assign(counts, answer.counts);
+  windows[origin] += WINDOW;
+  renderQuestions();
+}
+
+// The first page of a lane in an order not loaded yet (oldest first), and search results from the server.
+function ensureLoaded() {
+  for (const origin of LANES) if (!cursorOf(origin)) loadMore(origin);
+}
+
+const searchQuestions = batched(async () => {
+  if (!search) { renderQuestions(); return; }
+  const asked = search;
+  const found = await Promise.all(LANES.map((origin) => api("GET", `/api/questions?${new URLSearchParams({
+    state: tab, origin, order, q: asked, limit: String(PAGE) })}`).catch(() => null)));
+  if (asked !== search) return;
+  for (const answer of found) for (const q of answer?.questions || []) if (!questions.has(q.id)) questions.set(q.id, q);
+  renderQuestions();
+});
+
+async function mergeGroup(id, ids) {
+  const answer = await attempt(api("POST", `/api/questions/${id}/merge_group`, { ids }));
+  if (!answer) return;
+  upsertQuestion(answer.question);
+  if (answer.skipped.length) toast(T("questions.merge_skipped", { n: answer.skipped.length, reason: answer.skipped[0].error }));
+  else toast(T("toast.merged", { n: answer.merged.length }), "info");
 }
 
 function button(label, key, action, extra = {}) {
@@ -226,18 +334,17 @@ function button(label, key, action, extra = {}) {
 
 // Cards are rebuilt only when what they show changed: hundreds of pending questions re-sort every frame.
 const cards = new Map(); // id -> { key, node }
-const moreNode = el("li", { class: "more" });
-function cachedCard(q, position) {
+function cachedCard(q, position, others = []) {
   const key = [q.updated_at, q.state, q.locked_by, lockedByOther(q), mergeSource === q.id, mergeSource != null,
-    position, q.merged_count, q.assigned_to, q.text].join("|");
+    position, q.merged_count, q.assigned_to, q.text, others.map((o) => o.id).join(",")].join("|");
   const hit = cards.get(q.id);
   if (hit && hit.key === key) return hit.node;
-  const node = questionCard(q, position);
+  const node = questionCard(q, position, others);
   cards.set(q.id, { key, node });
   return node;
 }
 
-function questionCard(q, position) {
+function questionCard(q, position, others = []) {
   const taken = lockedByOther(q);
   const actions = [];
   const act = (name, payload) => () => questionAction(q.id, name, payload);
@@ -256,6 +363,10 @@ function questionCard(q, position) {
     actions.push(button("↑", "Shift+K", () => move(q, -1), { title: T("action.move_up"), "aria-label": T("action.move_up") }));
     actions.push(button("↓", "Shift+J", () => move(q, 1), { title: T("action.move_down"), "aria-label": T("action.move_down") }));
     actions.push(button(T("action.assign"), "t", () => openAssign(q.id)));
+  }
+  if (others.length && G.question_mergeable.includes(q.state)) {
+    actions.unshift(button(T("action.merge_group", { n: others.length }), "g",
+      () => mergeGroup(q.id, others.map((o) => o.id)), { class: "mini accent merge-group" }));
   }
   if (G.question_mergeable.includes(q.state)) {
     actions.push(button(T("action.merge"), "m", () => startMerge(q.id)));
@@ -280,6 +391,11 @@ function questionCard(q, position) {
       taken ? el("span", { class: "badge lock", text: T("questions.taken", { name: q.locked_by }) }) : null),
     el("p", { class: "text", text: q.text }),
     q.edited ? el("p", { class: "original", text: `${T("edit.original")}: ${q.original_text}` }) : null,
+    others.length ? el("div", { class: "similar" },
+      el("p", { class: "similar-head", text: T("questions.similar", { n: others.length }) }),
+      el("ul", { class: "similar-list" }, others.slice(0, 3).map((o) => el("li", {},
+        el("span", { class: "author", text: o.author }), " ", el("span", { text: o.text })))),
+      others.length > 3 ? el("p", { class: "similar-more", text: T("questions.more", { n: others.length - 3 }) }) : null) : null,
     el("div", { class: "actions" }, actions));
   card.addEventListener("click", (event) => {
     if (event.target.closest("button")) return;
@@ -305,22 +421,48 @@ function setChildren(list, nodes) {
 const byId = (a, b) => a.id - b.id;
 const byOrder = (a, b) => (a.order ?? 1e9) - (b.order ?? 1e9) || a.id - b.id;
 
+// The end of a lane: a button that draws the next window of what is loaded, or loads the next page from the
+// server (a button, not a scroll trigger: cards must not move under a moderator's pointer on their own).
+const moreNodes = {};
+for (const origin of LANES) {
+  moreNodes[origin] = el("li", { class: "more" }, el("button", { class: "chip", onclick: () => {
+    const node = moreNodes[origin];
+    if (node.dataset.kind === "window") { windows[origin] += WINDOW; renderQuestions(); } else loadMore(origin);
+  } }));
+}
+
 const renderQuestions = batched(() => {
-  const all = [...questions.values()];
-  const counts = { [Q.pending]: 0, [Q.approved]: 0, [Q.dismissed]: 0 };
-  for (const q of all) if (q.state in counts) counts[q.state] += 1;
-  for (const [state, n] of Object.entries(counts)) setText(document.querySelector(`[data-count="${state}"]`), n ? number(n) : "");
-
-  let shown = all.filter((q) => q.state === tab).sort(byId);
-  if (tab === Q.dismissed) shown = shown.reverse();
-  const nodes = shown.slice(0, MAX_CARDS).map((q) => cachedCard(q));
-  if (shown.length > MAX_CARDS) {
-    setText(moreNode, T("questions.more", { n: shown.length - MAX_CARDS }));
-    nodes.push(moreNode);
+  for (const s of [Q.pending, Q.approved, Q.dismissed]) {
+    const n = LANES.reduce((sum, origin) => sum + (counts[origin]?.[s] || 0), 0);
+    setText(document.querySelector(`[data-count="${s}"]`), n ? number(n) : "");
   }
-  setChildren(lists.questions, nodes);
-  setHidden($("questions-empty"), shown.length > 0);
+  groupOthers.clear();
+  let shown = 0;
+  for (const origin of LANES) {
+    const groups = tab === Q.dismissed ? laneQuestions(origin).sort(order === "newest" ? (a, b) => b.id - a.id : byId)
+      .map((q) => ({ leader: q, others: [] })) : groupsOf(laneQuestions(origin));
+    const nodes = groups.slice(0, windows[origin]).map((g) => {
+      if (g.others.length) groupOthers.set(g.leader.id, g.others.map((o) => o.id));
+      return cachedCard(g.leader, null, g.others);
+    });
+    const more = moreNodes[origin];
+    const cursor = cursorOf(origin);
+    if (groups.length > windows[origin]) {
+      more.dataset.kind = "window";
+      setText(more.firstElementChild, T("questions.more", { n: groups.length - windows[origin] }));
+      nodes.push(more);
+    } else if (!search && cursor?.next != null) {
+      more.dataset.kind = "page";
+      setText(more.firstElementChild, T("questions.load_older"));
+      nodes.push(more);
+    }
+    setChildren(laneLists[origin], nodes);
+    setText($(`lane-count-${origin}`), number(counts[origin]?.[tab] || 0));
+    shown += groups.length;
+  }
+  setHidden($("questions-empty"), shown > 0);
 
+  const all = [...questions.values()];
   const queue = all.filter((q) => G.question_queue.includes(q.state)).sort(byOrder);
   setChildren(lists.queue, queue.map((q, i) => cachedCard(q, i + 1)));
   setText($("queue-count"), queue.length ? number(queue.length) : "");
@@ -496,6 +638,7 @@ document.addEventListener("keydown", (event) => {
   else if (q && key === "e") openEdit(q.id);
   else if (q && key === "o") questionAction(q.id, q.state === Q.on_air ? "off_air" : "on_air");
   else if (q && key === "m") (mergeSource ? mergeInto(q.id) : startMerge(q.id));
+  else if (q && key === "g" && groupOthers.has(q.id)) mergeGroup(q.id, groupOthers.get(q.id));
   else if (q && key === "t") openAssign(q.id);
   else if (q && key === "J") move(q, 1);
   else if (q && key === "K") move(q, -1);
@@ -515,13 +658,32 @@ for (const button of document.querySelectorAll("[data-tab]")) {
   button.addEventListener("click", () => {
     tab = button.dataset.tab;
     for (const b of document.querySelectorAll("[data-tab]")) b.setAttribute("aria-selected", String(b === button));
+    windows.moderator = windows.auto = WINDOW;
+    ensureLoaded();
+    searchQuestions();
     renderQuestions();
   });
 }
+$("q-order").addEventListener("change", () => {
+  order = $("q-order").value;
+  windows.moderator = windows.auto = WINDOW;
+  ensureLoaded();
+  searchQuestions();
+  renderQuestions();
+});
+let searchTimer = null;
+$("q-search").addEventListener("input", () => {
+  search = $("q-search").value.trim();
+  renderQuestions();
+  clearTimeout(searchTimer);
+  searchTimer = setTimeout(searchQuestions, 250);
+});
+$("q-search").addEventListener("keydown", (event) => { if (event.key === "Escape") $("q-search").blur(); });
 
+// People's actions by default; the desk's own ("auto" made a question of a flagged comment) on request.
 const refreshAudit = batched(async () => {
   if (!$("audit-box").open) return;
-  const answer = await api("GET", "/api/audit").catch(() => null);
+  const answer = await api("GET", `/api/audit${$("audit-auto").checked ? "?auto=1" : ""}`).catch(() => null);
   if (!answer) return;
   $("audit").replaceChildren(...answer.audit.slice(0, 60).map((a) => el("li", {},
     el("time", { datetime: a.at, text: clock(a.at) }), " ",
@@ -529,6 +691,7 @@ const refreshAudit = batched(async () => {
     el("span", { text: `${T(`audit.${a.action}`)} ${a.target_type === "question" ? "#" : ""}${a.target_id ?? ""}` }))));
 });
 $("audit-box").addEventListener("toggle", refreshAudit);
+$("audit-auto").addEventListener("change", refreshAudit);
 
 // ---- live ----------------------------------------------------------------------------------------------
 
@@ -541,7 +704,7 @@ function onEvent(event) {
         if (c) { c.hidden = event.hidden; replaceComment(id); }
       }
       break;
-    case "QuestionChanged": upsertQuestion(event.question); refreshAudit(); break;
+    case "QuestionChanged": upsertQuestion(event.question, event.action); refreshAudit(); break;
     case "AuthorNoted":
       if (event.note) notes.set(noteKey(event.platform, event.author_id), event);
       else notes.delete(noteKey(event.platform, event.author_id));
@@ -558,10 +721,15 @@ async function catchUp() {
   if (filters.platform.value) params.set("platform", filters.platform.value);
   const missed = await api("GET", `/api/comments?${params}`).catch(() => null);
   if (missed?.comments?.length) addComments(missed.comments.filter((c) => !comments.has(c.id)));
-  const current = await api("GET", "/api/questions").catch(() => null);
-  if (current) {
-    questions.clear();
-    for (const q of current.questions) upsertQuestion(q);
+  // The hall queue and the newest page of the lanes on screen; what is further back is paged as it was.
+  const fresh = await Promise.all([
+    api("GET", `/api/questions?state=${[...G.question_queue, Q.answered].join(",")}`),
+    ...LANES.map((origin) => api("GET", `/api/questions?state=${tab}&origin=${origin}&order=newest&limit=${PAGE}`)),
+  ]).catch(() => null);
+  if (fresh) {
+    for (const answer of fresh) for (const q of answer.questions) upsertQuestion(q);
+    Object.assign(counts, fresh[0].counts);
+    renderQuestions();
   }
 }
 
