@@ -34,6 +34,7 @@ SLATE_TEXT = "Chương trình sẽ tiếp tục trong giây lát — We'll be ri
 SNAPSHOT_EVERY_S = (1, 86400)  # bounds of [event] snapshot_every_s
 SLATE_TEXT_MAX = 200  # characters; the card has room for a few lines
 FAILBACK = ("auto", "manual")
+DEFAULT_PORTS = {"rtmp": 1935, "srt": 9000}  # where a listening ingest binds when its URL names no port
 FAILBACK_AFTER_S = 10.0
 
 # A youtube or facebook destination whose broadcast streamctl creates or looks up (README "Broadcasts").
@@ -466,8 +467,9 @@ def _check_ingest(c: _Checker, data: dict, base: Path) -> IngestConfig | None:
                         backup=backup, failback=failback, failback_after_s=float(failback_after_s))
 
 
-def _listens_on(url: str) -> int | None:
-    return urlsplit(url).port
+def _listens_on(url: str) -> int:
+    parts = urlsplit(url)
+    return parts.port or DEFAULT_PORTS.get(parts.scheme.lower(), 1935)
 
 
 def _check_input(c: _Checker, key: str, url: str, base: Path) -> tuple[str, str] | None:
