@@ -34,6 +34,9 @@ SEEN = [
     ("no credential: set the environment variable named by credential_env", "no_credential"),
     ("TikTokLive is not installed: pip install 'streamctl[tiktok]'", "missing_extra"),
     ("internal error: KeyError: 'x'", "internal"),
+    ("wrong stream key on app 'live'", "wrong_key"),
+    ("app 'live2' is not 'live'", "wrong_app"),
+    ("127.0.0.1:50312 is already publishing", "already_publishing"),
     ("something nobody foresaw", "other"),
 ]
 
