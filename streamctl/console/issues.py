@@ -41,3 +41,4 @@ def issue_view(line: str) -> dict:
             params = {name: matched.group(name).strip().replace(" or ", ", ") for name in wanted}
             return {"field": field, "key": f"issue.{kind}", "params": params}
     return {"field": field, "key": f"issue.{FALLBACK}", "params": {}}
+

@@ -333,7 +333,8 @@ function destinationView(d) {
 function destinationNotes(d) {
   const h = d.health || {};
   const failing = G.destination_down.includes(d.state);
-  const notes = (d.rule_warnings || []).map((text) => ["warn", T("ops.rule_warning", { platform: d.platform }), text]);
+  const notes = (d.rule_keys || []).map((rule) => ["warn", T("ops.rule_warning", { platform: d.platform }),
+    T(rule.key, rule.params)]);
   if (d.error) notes.push([failing ? "error" : "muted", T("ops.error"), reason(d)]);
   if (h.last_error && !(d.error || "").includes(h.last_error) && h.last_error_key !== d.error_key) {
     notes.push([failing ? "error" : "muted", T("ops.last_error"), reason(h, "last_error")]);
