@@ -14,7 +14,7 @@ from . import __version__
 from .assets import AssetMissing
 from .config import ConfigError, load_event, placeholders
 from .redact import redact
-from .store import ROLES, Store
+from .store import ROLES, Store, StoreError
 
 EXIT_USAGE = 2
 
@@ -356,6 +356,6 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except KeyboardInterrupt:
         return 130
-    except AssetMissing as e:
-        print(f"streamctl {args.command}: {e}", file=sys.stderr)
+    except (AssetMissing, StoreError) as e:
+        print(redact(f"streamctl {args.command}: {e}"), file=sys.stderr)
         return 1

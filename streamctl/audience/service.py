@@ -260,9 +260,10 @@ class AudienceService:
         label = getattr(source, "label", None) or source.platform
         return reading(name, label, body)
 
-    async def deliver(self, name: str, batch: Batch) -> int:
-        """Hand a pushed batch to the source's poller; returns how many comments were new."""
-        return await self.pollers[name].deliver(batch)
+    async def deliver(self, name: str, batch: Batch, receipts: list | None = None) -> int:
+        """Hand a pushed batch to the source's poller; returns how many comments were new (see Poller.deliver
+        for `receipts`)."""
+        return await self.pollers[name].deliver(batch, receipts=receipts)
 
 
 def settings(config: AudienceConfig) -> dict:

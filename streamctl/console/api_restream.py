@@ -5,12 +5,15 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..config import ConfigError, destination_from_api, typed_key
+from ..reasons import with_reasons
 from ..redact import redact
 from ..restream.restreamer import DuplicateDestination, NotRemovable, UnknownDestination
 from ..restream.switcher import SwitchRefused
 from ..states import DestinationState, IngestState
+from ..store import iso
 from .auth import IDENTITY, requires
 from .http import json_error, json_response, read_json
+from .issues import issue_view
 from .keys import CONTROLLER
 
 ACTIONS = ("start", "stop", "restart")
@@ -35,7 +38,7 @@ def _unknown(name: str) -> web.Response:
 
 @requires("operator")
 async def list_destinations(request: web.Request) -> web.Response:
-    return json_response({"destinations": _destinations(request.app[CONTROLLER])})
+    return json_response(with_reasons({"destinations": _destinations(request.app[CONTROLLER])}))
 
 
 def _destinations(controller) -> list[dict]:
@@ -52,7 +55,8 @@ async def add_destination(request: web.Request) -> web.Response:
         config = destination_from_api(body)
     except ConfigError as e:
         issues = [redact(line) for line in e.issues]
-        return json_error(400, "; ".join(issues), "error.destination_config", issues=issues)
+        return json_error(400, "; ".join(issues), "error.destination_config", issues=issues,
+                          issue_keys=[issue_view(line) for line in issues])
     try:
         entry = await request.app[CONTROLLER].restreamer.add(config)
     except DuplicateDestination:
@@ -63,7 +67,7 @@ async def add_destination(request: web.Request) -> web.Response:
         broadcasts.add(config)
         entry.update(broadcasts.describe(config.name))
     _audit(request, "destination.add", config.name, None, _brief(entry))
-    return json_response(entry, status=201)
+    return json_response(with_reasons(entry), status=201)
 
 
 @requires("operator")
@@ -79,7 +83,7 @@ async def control_destination(request: web.Request) -> web.Response:
     except UnknownDestination:
         return _unknown(name)
     _audit(request, f"destination.{action}", name, _brief(before), _brief(entry))
-    return json_response(entry)
+    return json_response(with_reasons(entry))
 
 
 @requires("operator")
@@ -94,7 +98,8 @@ async def replace_key(request: web.Request) -> web.Response:
     try:
         key = typed_key(body["key"])
     except ConfigError as e:
-        return json_error(400, "; ".join(e.issues), "error.destination_config", issues=list(e.issues))
+        return json_error(400, "; ".join(e.issues), "error.destination_config", issues=list(e.issues),
+                          issue_keys=[issue_view(line) for line in e.issues])
     restreamer = request.app[CONTROLLER].restreamer
     try:
         before = restreamer.get(name).describe()
@@ -102,7 +107,7 @@ async def replace_key(request: web.Request) -> web.Response:
     except UnknownDestination:
         return _unknown(name)
     _audit(request, "destination.key", name, _brief(before), _brief(entry))
-    return json_response(entry)
+    return json_response(with_reasons(entry))
 
 
 @requires("operator")
@@ -124,7 +129,25 @@ async def remove_destination(request: web.Request) -> web.Response:
 
 @requires("operator")
 async def ingest(request: web.Request) -> web.Response:
-    return json_response(request.app[CONTROLLER].restreamer.ingest_status())
+    return json_response(with_reasons(request.app[CONTROLLER].restreamer.ingest_status()))
+
+
+@requires("operator")
+async def preview(request: web.Request) -> web.Response:
+    """The program's latest picture from the confidence monitor, at most 2 s old; 503 while there is none."""
+    monitor = request.app[CONTROLLER].restreamer.monitor
+    if monitor is None:
+        return json_error(404, "the confidence monitor is off ([monitor] enabled = false or no [ingest])")
+    picture = monitor.preview()
+    if picture is None:
+        last = monitor.picture
+        why = f"the last one is {last.age_s():.1f} s old" if last else "none yet"
+        return json_error(503, f"no picture of the program from the last 2 s ({why}): is the program flowing?")
+    return web.Response(body=picture.jpeg, content_type="image/jpeg", headers={
+        "Cache-Control": "no-store",
+        "X-Preview-At": iso(picture.at),
+        "X-Preview-Age-Ms": str(round(picture.age_s() * 1000)),
+    })
 
 
 SWITCH_TO = ("primary", "backup")
@@ -240,5 +263,6 @@ def setup(app: web.Application) -> None:
     app.router.add_put("/api/destinations/{name}/key", replace_key)
     app.router.add_delete("/api/destinations/{name}", remove_destination)
     app.router.add_get("/api/ingest", ingest)
+    app.router.add_get("/api/ingest/preview.jpg", preview)
     app.router.add_post("/api/ingest/switch", switch_ingest)
     app.router.add_get("/metrics", metrics)
