@@ -168,8 +168,11 @@ async def test_a_dead_receiver_raises_one_backoff_alert_and_its_return_resolves_
         assert "k-" not in str(store.alerts())
 
 
-async def test_a_refused_key_is_replaced_from_the_console_and_the_alert_closes(tmp_path, monkeypatch):
-    """A platform that refuses the key (our RTMP server checking it): backoff alert, a new key typed, live."""
+async def refusing_platform(monkeypatch) -> tuple[RtmpServer, str, str]:
+    """A platform that checks the key (our RTMP server) and a testsrc event whose "fb-page" has the wrong one.
+
+    Returns the started server, the right key and the event's tables.
+    """
     right = "right-" + secrets.token_hex(6)
     monkeypatch.setenv("ALERT_WRONG_KEY", "wrong-" + secrets.token_hex(6))
     platform = RtmpServer.receiver(app="live", key=right)
@@ -183,6 +186,12 @@ async def test_a_refused_key_is_replaced_from_the_console_and_the_alert_closes(t
         url = "{platform.url}"
         key_env = "ALERT_WRONG_KEY"
         """
+    return platform, right, tables
+
+
+async def test_a_refused_key_is_replaced_from_the_console_and_the_alert_closes(tmp_path, monkeypatch):
+    """A platform that refuses the key (our RTMP server checking it): backoff alert, a new key typed, live."""
+    platform, right, tables = await refusing_platform(monkeypatch)
     try:
         async with running_console(tmp_path, tables=tables) as console:
             store = console.controller.store
