@@ -230,6 +230,7 @@ async def test_manual_failback_waits_for_the_operator_who_can_also_choose_the_ba
         assert h.restreamer.ingest_status()["switch"]["held"] is True
         kill(h.publishers[1])  # the backup encoder goes: the primary, live, takes over whatever was chosen
         await wait_for(lambda: h.on_air() == "primary", 2, "the primary after the backup's loss")
+        assert h.restreamer.ingest_status()["switch"]["held"] is False
         try:
             await ingest.switch("backup")
         except SwitchRefused as e:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import json
 import logging
 import time
@@ -35,6 +36,7 @@ from ..redact import mask_secrets, redact
 from .auth import IDENTITY, Identity, same_origin, still_valid
 from .http import http_error
 from .keys import CONTROLLER, HUB
+from .limits import SOCKETS
 
 log = logging.getLogger(__name__)
 
@@ -171,12 +173,26 @@ async def page_socket(request: web.Request) -> web.StreamResponse:
     bus = request.app[CONTROLLER].bus
     # No permessage-deflate: it would compress every message once per page (browsers ask for it), in a thread
     # for anything over 4 KB; a busy stream is ~150 KB/s of JSON per page, nothing for a hall's network.
-    ws = web.WebSocketResponse(heartbeat=25, max_msg_size=4096, compress=False)
-    await ws.prepare(request)
-    sub = bus.subscribe(*ROLE_EVENTS[identity.role], maxsize=CLIENT_QUEUE, name=f"ws:{identity.name}")
-    store = request.app[CONTROLLER].store
-    await serve(ws, sub, page_encoder(hub, identity.role), hub, still_valid(request, identity, store))
+    sockets = request.app[SOCKETS]
+    owner = socket_owner(request, identity)
+    sockets.admit(owner)  # 503 past the limits (console/limits.py)
+    try:
+        ws = web.WebSocketResponse(heartbeat=25, max_msg_size=4096, compress=False)
+        await ws.prepare(request)
+        sub = bus.subscribe(*ROLE_EVENTS[identity.role], maxsize=CLIENT_QUEUE, name=f"ws:{identity.name}")
+        store = request.app[CONTROLLER].store
+        await serve(ws, sub, page_encoder(hub, identity.role), hub, still_valid(request, identity, store))
+    finally:
+        sockets.release(owner)
     return ws
+
+
+def socket_owner(request: web.Request, identity: Identity) -> str:
+    """Whose share of the websockets this one counts against: the user, or the one bearer token."""
+    if identity.via != "token":
+        return f"user {identity.name}"
+    token = request.headers.get("Authorization", "")
+    return f"token {hashlib.sha256(token.encode()).hexdigest()[:12]}"
 
 
 def setup(app: web.Application) -> None:
