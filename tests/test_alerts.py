@@ -72,8 +72,9 @@ async def test_texts_follow_the_reader_and_unknown_codes_fall_back_to_the_englis
     await desk.take(Alert("error", "hall", f"something new with {key}", code="nobody.knows"))
     await desk.take(Alert("error", "hall", "params missing", code="destination.failed"))
     vi, en = desk.alerts("vi"), desk.alerts("en")
-    assert vi[0]["text"].startswith("Bộ phát ở 10.0.0.7:51000 bị từ chối (wrong stream key)")
-    assert en[0]["text"].startswith("A publisher at 10.0.0.7:51000 was refused (wrong stream key)")
+    # The refusal's reason in the reader's words, not the log's English.
+    assert vi[0]["text"].startswith("Bộ phát ở 10.0.0.7:51000 bị từ chối (sai khóa luồng:")
+    assert en[0]["text"].startswith("A publisher at 10.0.0.7:51000 was refused (wrong stream key:")
     assert vi[1]["text"] == en[1]["text"] == "something new with ****"
     assert vi[2]["text"] == "params missing"  # a sentence that cannot be filled says what the log says
     assert all(key not in str(a) for a in vi + en)
