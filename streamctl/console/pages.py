@@ -287,7 +287,7 @@ async def operate(request: web.Request) -> web.Response:
     data = {
         "viewers": {"sources": viewers, "total": total},
         "ingest": controller.restreamer.ingest_status(),
-        "destinations": controller.restreamer.destinations(),
+        "destinations": controller.broadcasts.decorate(controller.restreamer.destinations()),
         "sources": controller.audience.sources_status(),
         "alerts": controller.alerts.alerts(pick_lang(request[IDENTITY].lang), limit=RECENT_ALERTS),
         "platforms": {name: {"url": rules.default_url or "", "note": rules.note} for name, rules in PLATFORMS.items()},

@@ -23,6 +23,7 @@ from ..events import (
     DestinationStateChanged,
     Event,
     IngestStateChanged,
+    PlatformHealthChanged,
     ProgramStatus,
     QuestionChanged,
     SourceStateChanged,
@@ -42,7 +43,7 @@ HEALTH_EVERY_S = 1.0  # destination health at most this often per destination an
 MODERATOR_EVENTS = (CommentsStored, CommentsHidden, ViewersStored, QuestionChanged, AuthorNoted, Alert, ProgramStatus)
 ROLE_EVENTS: dict[str, tuple[type[Event], ...]] = {
     "operator": (*MODERATOR_EVENTS, DestinationStateChanged, DestinationHealth, DestinationRemoved,
-                 IngestStateChanged, SourceStateChanged, AlertStored),
+                 IngestStateChanged, SourceStateChanged, AlertStored, PlatformHealthChanged),
     "moderator": MODERATOR_EVENTS,
     "official": (QuestionChanged,),
 }
