@@ -149,6 +149,15 @@ class IngestSwitched(Event):
 
 
 @dataclass(frozen=True)
+class ProgramLevels(Event):
+    """The program's audio levels per channel (dBFS) since the last reading, from the confidence monitor."""
+
+    peak_db: tuple[float, ...]
+    rms_db: tuple[float, ...]
+    at: float = field(default_factory=now)
+
+
+@dataclass(frozen=True)
 class QuestionChanged(Event):
     """A question was created or moved through its workflow; `question` is its API shape."""
 

@@ -9,6 +9,7 @@ from ..redact import redact
 from ..restream.restreamer import DuplicateDestination, NotRemovable, UnknownDestination
 from ..restream.switcher import SwitchRefused
 from ..states import DestinationState, IngestState
+from ..store import iso
 from .auth import IDENTITY, requires
 from .http import json_error, json_response, read_json
 from .keys import CONTROLLER
@@ -127,6 +128,24 @@ async def ingest(request: web.Request) -> web.Response:
     return json_response(request.app[CONTROLLER].restreamer.ingest_status())
 
 
+@requires("operator")
+async def preview(request: web.Request) -> web.Response:
+    """The program's latest picture from the confidence monitor, at most 2 s old; 503 while there is none."""
+    monitor = request.app[CONTROLLER].restreamer.monitor
+    if monitor is None:
+        return json_error(404, "the confidence monitor is off ([monitor] enabled = false or no [ingest])")
+    picture = monitor.preview()
+    if picture is None:
+        last = monitor.picture
+        why = f"the last one is {last.age_s():.1f} s old" if last else "none yet"
+        return json_error(503, f"no picture of the program from the last 2 s ({why}): is the program flowing?")
+    return web.Response(body=picture.jpeg, content_type="image/jpeg", headers={
+        "Cache-Control": "no-store",
+        "X-Preview-At": iso(picture.at),
+        "X-Preview-Age-Ms": str(round(picture.age_s() * 1000)),
+    })
+
+
 SWITCH_TO = ("primary", "backup")
 
 
@@ -240,5 +259,6 @@ def setup(app: web.Application) -> None:
     app.router.add_put("/api/destinations/{name}/key", replace_key)
     app.router.add_delete("/api/destinations/{name}", remove_destination)
     app.router.add_get("/api/ingest", ingest)
+    app.router.add_get("/api/ingest/preview.jpg", preview)
     app.router.add_post("/api/ingest/switch", switch_ingest)
     app.router.add_get("/metrics", metrics)

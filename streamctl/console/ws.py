@@ -24,6 +24,7 @@ from ..events import (
     Event,
     IngestStateChanged,
     PlatformHealthChanged,
+    ProgramLevels,
     ProgramStatus,
     QuestionChanged,
     SourceStateChanged,
@@ -43,7 +44,7 @@ HEALTH_EVERY_S = 1.0  # destination health at most this often per destination an
 MODERATOR_EVENTS = (CommentsStored, CommentsHidden, ViewersStored, QuestionChanged, AuthorNoted, Alert, ProgramStatus)
 ROLE_EVENTS: dict[str, tuple[type[Event], ...]] = {
     "operator": (*MODERATOR_EVENTS, DestinationStateChanged, DestinationHealth, DestinationRemoved,
-                 IngestStateChanged, SourceStateChanged, AlertStored, PlatformHealthChanged),
+                 IngestStateChanged, SourceStateChanged, AlertStored, ProgramLevels, PlatformHealthChanged),
     "moderator": MODERATOR_EVENTS,
     "official": (QuestionChanged,),
 }

@@ -238,15 +238,89 @@ async function loadIngest() {
 }
 const reloadIngest = batched(loadIngest);
 
+// ---- confidence monitor: the program's picture and audio meters ---------------------------------------------
+
+const PREVIEW_EVERY_MS = 1000;
+const METER_FLOOR_DB = -60; // the bottom of a meter; quieter shows as empty
+const METERS_STALE_MS = 2000; // no levels for this long: the meters fall to nothing
+let previewTimer = null;
+let previewLoading = false;
+
+// Two stacked images: the hidden one loads the next picture and is shown only once it has decoded, so a refresh
+// never flashes an empty frame; a failed load (503: nothing fresh) keeps the last picture, marked as not fresh.
+function refreshPreview() {
+  if (previewLoading || document.hidden || $("monitor").dataset.enabled !== "yes") return;
+  const shown = $("preview").querySelector("img.shown");
+  const next = shown.id === "preview-a" ? $("preview-b") : $("preview-a");
+  previewLoading = true;
+  next.onload = () => {
+    previewLoading = false;
+    next.hidden = false;
+    next.classList.add("shown");
+    next.removeAttribute("aria-hidden");
+    next.alt = T("monitor.preview");
+    shown.classList.remove("shown");
+    shown.setAttribute("aria-hidden", "true");
+    shown.alt = "";
+    $("preview").classList.add("fresh");
+    $("preview").dataset.loaded = String(Number($("preview").dataset.loaded || 0) + 1);
+  };
+  next.onerror = () => {
+    previewLoading = false;
+    $("preview").classList.remove("fresh");
+  };
+  next.src = `/api/ingest/preview.jpg?t=${Date.now()}`;
+}
+
+function startPreview() {
+  clearInterval(previewTimer);
+  previewTimer = setInterval(refreshPreview, PREVIEW_EVERY_MS);
+  refreshPreview();
+}
+
+let levelsAt = 0;
+
+function meterHeight(db) {
+  return `${Math.max(0, Math.min(100, ((db - METER_FLOOR_DB) / -METER_FLOOR_DB) * 100))}%`;
+}
+
+function renderMeters(peaks, rms) {
+  const box = $("meters");
+  while (box.children.length > rms.length) box.lastChild.remove();
+  while (box.children.length < rms.length) {
+    box.append(el("div", { class: "meter" }, el("div", { class: "rms" }), el("div", { class: "peak" })));
+  }
+  rms.forEach((level, i) => {
+    const meter = box.children[i];
+    meter.querySelector(".rms").style.height = meterHeight(level);
+    meter.querySelector(".peak").style.bottom = meterHeight(peaks[i] ?? level);
+    meter.dataset.rms = String(level);
+    meter.title = T("monitor.channel", { n: i + 1, peak: decimal(peaks[i], 1), rms: decimal(level, 1) });
+  });
+}
+
+function levelsArrived(event) {
+  levelsAt = Date.now();
+  renderMeters(event.peak_db || [], event.rms_db || []);
+}
+
+function fallSilent() {
+  if (levelsAt && Date.now() - levelsAt > METERS_STALE_MS) {
+    levelsAt = 0;
+    const floor = Array.from($("meters").children, () => METER_FLOOR_DB);
+    renderMeters(floor, floor);
+  }
+}
+
 // ---- destinations -------------------------------------------------------------------------------------------
 
 function destinationView(d) {
   const v = {};
-  v.body = el("tbody", { class: "item-body", dataset: { name: d.name } },
+  v.body = el("tbody", { class: `item-body${d.backup_of ? " backup-row" : ""}`, dataset: { name: d.name } },
     el("tr", { class: "main" },
       el("th", { scope: "row", class: "name-cell" },
         el("div", { class: "name-line" }, platformBadge(d.platform), el("span", { class: "name", text: d.name, title: d.name })),
-        v.url = el("div", { class: "url" })),
+        v.url = el("div", { class: "url" }), v.encoder = el("div", { class: "muted small" })),
       el("td", { class: "state-cell" }, v.state = el("span", { class: "badge" }), v.since = el("span", { class: "since" })),
       v.bitrate = el("td", { class: "num" }), v.fps = el("td", { class: "num" }), v.speed = el("td", { class: "num" }),
       v.uptime = el("td", { class: "num" }), v.reconnects = el("td", { class: "num" }),
@@ -301,7 +375,8 @@ function controls(entry) {
   const run = RUNNING.includes(d.state) ? [button("stop", "danger"), button("restart", "")] : [button("start", "accent")];
   const key = el("button", { class: "mini ghost key", text: T("ops.new_key"), disabled: entry.busy,
     "aria-label": T("ops.key_title", { name: d.name }), onclick: () => askKey(d.name) });
-  return [...broadcastControls(entry, button), ...run, key, button("remove", "ghost")];
+  // A backup output goes with its destination.
+  return d.backup_of ? run : [...broadcastControls(entry, button), ...run, key, button("remove", "ghost")];
 }
 
 function updateDestination(entry) {
@@ -310,6 +385,10 @@ function updateDestination(entry) {
   const onAir = d.state === S.destination.live;
   setText(v.url, d.url || "");
   v.url.title = d.url || "";
+  const about = [d.backup_of ? T("ops.backup_of", { name: d.backup_of }) : null,
+    d.encoder && d.encoder !== "copy" ? T("ops.encoder", { encoder: d.encoder }) : null].filter(Boolean);
+  setText(v.encoder, about.join(" · "));
+  setHidden(v.encoder, about.length === 0);
   setBadge(v.state, "dstate", d.state);
   setText(v.since, d.since ? clock(d.since) : "");
   setText(v.bitrate, onAir ? number(Math.round(h.bitrate_kbps || 0)) : "–");
@@ -830,6 +909,7 @@ function onEvent(event) {
       destinations.remove(event.name);
       break;
     case "IngestStateChanged": ingestChanged(event); break;
+    case "ProgramLevels": levelsArrived(event); break;
     case "SourceStateChanged":
       if (event.status?.name === event.name) {
         sources.upsert(event.status);
@@ -863,4 +943,7 @@ renderAlerts();
 renderStrip(data.status);
 live(onEvent, catchUp);
 setInterval(renderIngestSince, 1000);
+setInterval(fallSilent, 500);
+renderMeters(data.ingest?.audio?.peak_db || [], data.ingest?.audio?.rms_db || []);
+startPreview();
 setInterval(loadSources, 30000); // quota figures move without events
