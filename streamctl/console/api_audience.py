@@ -9,6 +9,7 @@ from aiohttp import web
 from ..audience.manual import ReadingError
 from ..audience.service import ChangeError
 from ..audience.webhook import WebhookError
+from ..reasons import with_reasons
 from ..redact import redact
 from .auth import IDENTITY, requires
 from .http import json_error, json_response, query_int, read_json
@@ -22,7 +23,7 @@ RETRY_AFTER_S = 5
 @requires("operator")
 async def audience(request: web.Request) -> web.Response:
     """Every source: state, last success, last message, last error, quota."""
-    return json_response({"sources": request.app[CONTROLLER].audience.sources_status()})
+    return json_response(with_reasons({"sources": request.app[CONTROLLER].audience.sources_status()}))
 
 
 @requires("moderator")
@@ -143,7 +144,7 @@ async def _change(request: web.Request, expected: str, action: str, apply, **ans
         return _change_error(name, e)
     request.app[CONTROLLER].store.audit(request[IDENTITY].name, action, "source", name, _brief(before),
                                         _brief(after))
-    return json_response({"source": after, **answer})
+    return json_response(with_reasons({"source": after, **answer}))
 
 
 def _brief(status: dict | None) -> dict | None:
