@@ -15,6 +15,7 @@ from streamctl.store import Store
 from .conftest import free_port
 from .console_harness import running_console
 from .receivers import RtmpReceiver, wait_for
+from .test_ws import next_event, silence, socket
 
 # What each code's sentence may name beside {source}: the params its publishers send.
 PARAMS = {"address": "127.0.0.1:50000", "app": "live", "reason": "wrong stream key", "platform": "youtube",
@@ -210,3 +211,19 @@ async def test_a_refused_key_is_replaced_from_the_console_and_the_alert_closes(t
             assert [a["text"] for a in listed["alerts"]][-1] == "fb-page is live again."
     finally:
         await platform.close()
+
+
+async def test_operators_pages_get_each_alert_live_in_both_languages_moderators_do_not(tmp_path):
+    async with running_console(tmp_path) as console:
+        op, mod = await console.client("op"), await console.client("mod1")
+        op_ws, mod_ws = await socket(op), await socket(mod)
+        try:
+            await console.controller.bus.publish(Alert("error", "hall", "lost", code="ingest.lost"))
+            stored = await next_event(op_ws, lambda e: e["type"] == "AlertStored")
+            assert stored["unacknowledged"] == 1 and stored["alert"]["code"] == "ingest.lost"
+            assert stored["alert"]["texts"]["en"].startswith("The program feed (hall) is lost")
+            assert stored["alert"]["texts"]["vi"].startswith("Mất tín hiệu chương trình (hall)")
+            assert not [e for e in await silence(mod_ws) if e["type"] == "AlertStored"]
+        finally:
+            await op_ws.close()
+            await mod_ws.close()
