@@ -9,9 +9,11 @@ from aiohttp import web
 from ..audience.manual import ReadingError
 from ..audience.service import ChangeError
 from ..audience.webhook import WebhookError
+from ..reasons import with_reasons
 from ..redact import redact
 from .auth import IDENTITY, requires
 from .http import json_error, json_response, query_int, read_json
+from .issues import issue_view
 from .keys import CONTROLLER
 
 MAX_LIMIT = 1000
@@ -22,7 +24,7 @@ RETRY_AFTER_S = 5
 @requires("operator")
 async def audience(request: web.Request) -> web.Response:
     """Every source: state, last success, last message, last error, quota."""
-    return json_response({"sources": request.app[CONTROLLER].audience.sources_status()})
+    return json_response(with_reasons({"sources": request.app[CONTROLLER].audience.sources_status()}))
 
 
 @requires("moderator")
@@ -113,7 +115,8 @@ CHANGE_KEYS = {400: "error.source_config", 404: "error.source_unknown", 409: "er
 def _change_error(name: str, e: ChangeError) -> web.Response:
     issues = [redact(line) for line in e.issues]
     return json_error(e.status, "; ".join(issues), e.key or CHANGE_KEYS.get(e.status, "error.request"),
-                      {"name": name[:64], "issues": "; ".join(issues)}, issues=issues)
+                      {"name": name[:64], "issues": "; ".join(issues)}, issues=issues,
+                      issue_keys=[issue_view(line) for line in issues])
 
 
 @requires("operator")
@@ -143,7 +146,7 @@ async def _change(request: web.Request, expected: str, action: str, apply, **ans
         return _change_error(name, e)
     request.app[CONTROLLER].store.audit(request[IDENTITY].name, action, "source", name, _brief(before),
                                         _brief(after))
-    return json_response({"source": after, **answer})
+    return json_response(with_reasons({"source": after, **answer}))
 
 
 def _brief(status: dict | None) -> dict | None:

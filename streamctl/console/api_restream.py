@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..config import ConfigError, destination_from_api, typed_key
+from ..reasons import with_reasons
 from ..redact import redact
 from ..restream.restreamer import DuplicateDestination, NotRemovable, UnknownDestination
 from ..restream.switcher import SwitchRefused
@@ -12,6 +13,7 @@ from ..states import DestinationState, IngestState
 from ..store import iso
 from .auth import IDENTITY, requires
 from .http import json_error, json_response, read_json
+from .issues import issue_view
 from .keys import CONTROLLER
 
 ACTIONS = ("start", "stop", "restart")
@@ -36,7 +38,7 @@ def _unknown(name: str) -> web.Response:
 
 @requires("operator")
 async def list_destinations(request: web.Request) -> web.Response:
-    return json_response({"destinations": _destinations(request.app[CONTROLLER])})
+    return json_response(with_reasons({"destinations": _destinations(request.app[CONTROLLER])}))
 
 
 def _destinations(controller) -> list[dict]:
@@ -53,7 +55,8 @@ async def add_destination(request: web.Request) -> web.Response:
         config = destination_from_api(body)
     except ConfigError as e:
         issues = [redact(line) for line in e.issues]
-        return json_error(400, "; ".join(issues), "error.destination_config", issues=issues)
+        return json_error(400, "; ".join(issues), "error.destination_config", issues=issues,
+                          issue_keys=[issue_view(line) for line in issues])
     try:
         entry = await request.app[CONTROLLER].restreamer.add(config)
     except DuplicateDestination:
@@ -64,7 +67,7 @@ async def add_destination(request: web.Request) -> web.Response:
         broadcasts.add(config)
         entry.update(broadcasts.describe(config.name))
     _audit(request, "destination.add", config.name, None, _brief(entry))
-    return json_response(entry, status=201)
+    return json_response(with_reasons(entry), status=201)
 
 
 @requires("operator")
@@ -80,7 +83,7 @@ async def control_destination(request: web.Request) -> web.Response:
     except UnknownDestination:
         return _unknown(name)
     _audit(request, f"destination.{action}", name, _brief(before), _brief(entry))
-    return json_response(entry)
+    return json_response(with_reasons(entry))
 
 
 @requires("operator")
@@ -95,7 +98,8 @@ async def replace_key(request: web.Request) -> web.Response:
     try:
         key = typed_key(body["key"])
     except ConfigError as e:
-        return json_error(400, "; ".join(e.issues), "error.destination_config", issues=list(e.issues))
+        return json_error(400, "; ".join(e.issues), "error.destination_config", issues=list(e.issues),
+                          issue_keys=[issue_view(line) for line in e.issues])
     restreamer = request.app[CONTROLLER].restreamer
     try:
         before = restreamer.get(name).describe()
@@ -103,7 +107,7 @@ async def replace_key(request: web.Request) -> web.Response:
     except UnknownDestination:
         return _unknown(name)
     _audit(request, "destination.key", name, _brief(before), _brief(entry))
-    return json_response(entry)
+    return json_response(with_reasons(entry))
 
 
 @requires("operator")
@@ -125,7 +129,7 @@ async def remove_destination(request: web.Request) -> web.Response:
 
 @requires("operator")
 async def ingest(request: web.Request) -> web.Response:
-    return json_response(request.app[CONTROLLER].restreamer.ingest_status())
+    return json_response(with_reasons(request.app[CONTROLLER].restreamer.ingest_status()))
 
 
 @requires("operator")
@@ -237,6 +241,8 @@ def metrics_text(controller) -> str:
     m.family("ingest_video_kbps", "gauge", "probed video bitrate of the program, kbit/s",
              [({}, probe.get("video_kbps"))])
     m.family("processes", "gauge", "child processes (ffmpeg) running now", [({}, restreamer.processes)])
+    m.family("alerts_unacknowledged", "gauge", "stored alerts (not recoveries) no operator has acknowledged",
+             [({}, controller.store.unacknowledged_alerts())])
     sources_status = getattr(getattr(controller, "audience", None), "sources_status", None)
     if callable(sources_status):
         sources = sources_status()

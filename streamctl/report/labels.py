@@ -10,6 +10,7 @@ LANGS = ("vi", "en")
 
 TEXT: dict[str, dict[str, str]] = {
     "title": {"vi": "Báo cáo tổng hợp sau sự kiện truyền trực tiếp", "en": "Post-event livestream report"},
+    "download": {"vi": "Tải về", "en": "Download"},
     "in_progress": {"vi": "Sự kiện đang diễn ra — số liệu tạm tính đến", "en": "Event in progress — figures as of"},
     "time": {"vi": "Thời gian", "en": "Time"},
     "duration": {"vi": "Thời lượng", "en": "Duration"},
