@@ -12,6 +12,7 @@ import logging
 
 from .console.i18n import LANGS, catalogue
 from .events import Alert, AlertStored, Bus
+from .reasons import reason_key
 from .redact import redact
 from .store import Store
 
@@ -28,6 +29,12 @@ CODES = (
 )
 
 
+def reason_phrase(error: str, lang: str) -> str:
+    """An error text as the catalogue's reason for it, shaped to sit inside a sentence ("…: không kết nối được…")."""
+    sentence = catalogue(lang).get(f"reason.{reason_key(error)}", error).rstrip(".")
+    return sentence[:1].lower() + sentence[1:]
+
+
 def alert_text(alert: dict, lang: str) -> str:
     """The alert's sentence in `lang`; its English log message when the code has none (or the params do not fit)."""
     key = f"alert.{alert['code']}" + (".resolved" if alert.get("recovery") else "")
@@ -35,6 +42,9 @@ def alert_text(alert: dict, lang: str) -> str:
     if template is None:
         return redact(alert["message"])
     params = {name: redact(str(value)) for name, value in (alert.get("params") or {}).items()}
+    for name in ("error", "reason"):  # the page says why in words; the raw text stays in the log and the API
+        if name in params:
+            params[name] = reason_phrase(params[name], lang)
     try:
         return template.format(**{**params, "source": redact(alert["source"])})
     except (KeyError, IndexError, ValueError):

@@ -1,4 +1,4 @@
-"""The `streamctl` command: run, demo, check, doctor, user, token, backup, report."""
+"""The `streamctl` command: run, demo, check, doctor, user, token, backup, auth, report."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from . import __version__
 from .assets import AssetMissing
 from .config import ConfigError, load_event, placeholders
 from .redact import redact
-from .store import ROLES, Store
+from .store import ROLES, Store, StoreError
 
 EXIT_USAGE = 2
 
@@ -46,6 +46,7 @@ def _load(path: str, need_secrets: bool = True):
 
 def cmd_check(args) -> int:
     """Everything that would fail at `run`: the file key by key, placeholders, missing extras, the ingest's rules."""
+    from .accounts.cli import account_warnings
     from .audience.registry import missing_extras
     from .console.https import plain_http_warning
     from .restream.check import check_ingest_against_rules
@@ -69,6 +70,8 @@ def cmd_check(args) -> int:
         print(f"  destination {d.name}: {d.platform} {d.display_url} profile={d.profile}")
     if (warning := plain_http_warning(event)) is not None:
         print(warning, file=sys.stderr)
+    for line in account_warnings(event):
+        print(f"warning: {line}", file=sys.stderr)
     problems = asyncio.run(check_ingest_against_rules(event, timeout=args.probe_timeout))
     for line in problems:
         print(redact(line), file=sys.stderr)
@@ -334,6 +337,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("output", help="the copy (replaced atomically if it exists)")
     p.set_defaults(func=cmd_backup)
 
+    from .accounts.cli import add_parsers as add_auth_parsers
+
+    add_auth_parsers(sub)
+
     p = sub.add_parser("report", help="the post-event viewer report")
     p.add_argument("database", help="the event's SQLite database")
     p.add_argument("--format", choices=["html", "pdf", "csv", "json"], default="html")
@@ -349,6 +356,6 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except KeyboardInterrupt:
         return 130
-    except AssetMissing as e:
-        print(f"streamctl {args.command}: {e}", file=sys.stderr)
+    except (AssetMissing, StoreError) as e:
+        print(redact(f"streamctl {args.command}: {e}"), file=sys.stderr)
         return 1

@@ -34,14 +34,21 @@ SLATE_TEXT = "Chương trình sẽ tiếp tục trong giây lát — We'll be ri
 SNAPSHOT_EVERY_S = (1, 86400)  # bounds of [event] snapshot_every_s
 SLATE_TEXT_MAX = 200  # characters; the card has room for a few lines
 FAILBACK = ("auto", "manual")
+DEFAULT_PORTS = {"rtmp": 1935, "srt": 9000}  # where a listening ingest binds when its URL names no port
 FAILBACK_AFTER_S = 10.0
+
+# A youtube or facebook destination whose broadcast streamctl creates or looks up (README "Broadcasts").
+BROADCAST_KEYS = ("broadcast", "credentials_file", "title", "description", "privacy", "page_id", "api_base")
+BROADCAST_PLATFORMS = ("youtube", "facebook")
+PRIVACY = ("public", "unlisted", "private")
 
 # The keys each table of the event file takes (README's "Event file" section documents every one).
 TABLE_KEYS: dict[str, set[str]] = {
     "event": {"name", "timezone", "database", "snapshot_every_s", "snapshot_dir"},
     "ingest": {"url", "key_env", "slate", "slate_text", "backup_url", "backup_key_env", "failback",
                "failback_after_s"},
-    "destination": {"name", "platform", "url", "key_env", "autostart", "profile", "backup", "backup_url"},
+    "destination": {"name", "platform", "url", "key_env", "autostart", "profile", "backup", "backup_url",
+                    *BROADCAST_KEYS},
     "console": {"listen", "tls_cert", "tls_key", "trusted_proxy"},
     "archive": {"path", "segment_s"},
     "monitor": {"enabled", "preview_fps", "preview_width", "black_after_s", "frozen_after_s", "silent_after_s",
@@ -101,6 +108,19 @@ class DestinationConfig:
     profile: str = "copy"
     backup: bool = False  # also publish to the platform's backup ingest, as a second supervised output
     backup_url: str | None = None  # that backup ingest; None: derived from the platform (YouTube) if it can be
+    broadcast: str | None = None  # "create", or an existing broadcast / live video id; None: url + key_env
+    credentials_file: Path | None = None
+    title: str | None = None
+    description: str = ""
+    privacy: str = "public"
+    page_id: str | None = None
+    api_base: str | None = None
+    broadcast_ready: bool = False  # set once url (and backup_url) come from the platform's broadcast
+
+    @property
+    def waits_for_broadcast(self) -> bool:
+        """A broadcast destination whose ingest address the platform has not handed out yet."""
+        return bool(self.broadcast) and not self.broadcast_ready
 
     @property
     def publish_url(self) -> str:
@@ -153,7 +173,7 @@ class MonitorConfig:
     preview_fps: float = 2.0  # pictures a second; the preview is at most 1 / fps + the decoder's delay old
     preview_width: int = 480  # pixels; height follows the program's shape
     black_after_s: float = 5.0  # a black picture this long raises program.black
-    frozen_after_s: float = 10.0  # an unchanging picture this long raises program.frozen (a slide can be still)
+    frozen_after_s: float = 20.0  # an unchanging picture this long raises program.frozen (a slide can be still)
     silent_after_s: float = 10.0  # every channel under silence_db this long raises program.silent
     silence_db: float = -50.0  # RMS level (dBFS) under which a channel counts as silent
 
@@ -235,6 +255,7 @@ class _Checker:
 
     def __init__(self, path: Path, environ: dict[str, str], need_secrets: bool):
         self.path = path
+        self.base = path.resolve().parent
         self.environ = environ
         self.need_secrets = need_secrets
         self.issues: list[str] = []
@@ -446,8 +467,9 @@ def _check_ingest(c: _Checker, data: dict, base: Path) -> IngestConfig | None:
                         backup=backup, failback=failback, failback_after_s=float(failback_after_s))
 
 
-def _listens_on(url: str) -> int | None:
-    return urlsplit(url).port
+def _listens_on(url: str) -> int:
+    parts = urlsplit(url)
+    return parts.port or DEFAULT_PORTS.get(parts.scheme.lower(), 1935)
 
 
 def _check_input(c: _Checker, key: str, url: str, base: Path) -> tuple[str, str] | None:
@@ -521,13 +543,16 @@ def check_destination(table: dict, where: str, c: _Checker) -> DestinationConfig
     if profile not in PROFILES:
         c.fail(f"{where}.profile", f"{profile!r} is unknown, expected one of {', '.join(PROFILES)}")
     key = c.secret(f"{where}.key_env", key_env, required=True)
+    extra = _check_broadcast(c, table, where, platform)
+    if extra.get("broadcast") and "url" not in table:
+        url = ""  # the platform hands out the ingest address when the broadcast is made
     backup = c.value(table, where, "backup", bool, False, False)
     backup_url = c.value(table, where, "backup_url", str, False)
     if backup_url is not None:
         _check_backup_url(c, where, backup_url, platform)
-    if backup and backup_url is None and url is not None:
+    if backup and backup_url is None and url is not None and not extra.get("broadcast"):
         _check_backup_derivable(c, where, table, platform, url)
-    if url is not None:
+    if url:
         scheme = urlsplit(url).scheme.lower() or "file"
         if scheme not in rules.schemes:
             hint = f" ({rules.note})" if rules.note else ""
@@ -538,7 +563,48 @@ def check_destination(table: dict, where: str, c: _Checker) -> DestinationConfig
     if len(c.issues) > before or name is None or url is None:
         return None
     return DestinationConfig(name=name, platform=platform, url=url, key_env=key_env, key=key,
-                             autostart=autostart, profile=profile, backup=backup, backup_url=backup_url)
+                             autostart=autostart, profile=profile, backup=backup, backup_url=backup_url, **extra)
+
+
+def _check_broadcast(c: _Checker, table: dict, where: str, platform: str) -> dict:
+    """The broadcast keys of a destination (README "Broadcasts"), checked; {} when there are none."""
+    out: dict[str, Any] = {}
+    present = [k for k in BROADCAST_KEYS if k in table]
+    if not present:
+        return out
+    if platform not in BROADCAST_PLATFORMS:
+        c.fail(f"{where}.{present[0]}", f"is for youtube or facebook destinations, not {platform}")
+        return out
+    for key in ("broadcast", "title", "description", "page_id", "api_base"):
+        value = c.value(table, where, key, str, False)
+        if value is not None:
+            out[key] = value
+    if "api_base" in out and urlsplit(out["api_base"]).scheme not in ("http", "https"):
+        c.fail(f"{where}.api_base", f"{_short(out['api_base'])} is not a URL, expected http(s)://host/path")
+    privacy = c.value(table, where, "privacy", str, False, "public")
+    if privacy not in PRIVACY:
+        c.fail(f"{where}.privacy", f"{_short(privacy)} is not known, expected one of {', '.join(PRIVACY)}")
+    elif "privacy" in table:
+        out["privacy"] = privacy
+    creds = c.value(table, where, "credentials_file", str, False)
+    if creds is not None:
+        path = _credentials_path(c, f"{where}.credentials_file", creds, platform)
+        out["credentials_file"] = path
+    if "broadcast" in out and creds is None:
+        c.fail(f"{where}.credentials_file", "missing, expected the credentials file streamctl uses to create or "
+                                            "look up the broadcast")
+    return out
+
+
+def _credentials_path(c: _Checker, key: str, value: str, platform: str) -> Path:
+    """A credentials file relative to the event file; it must exist when secrets are needed."""
+    path = Path(value) if Path(value).is_absolute() else c.base / value
+    if c.need_secrets and not path.is_file():
+        command = "youtube --client-secrets FILE" if platform == "youtube" else \
+            "facebook --page PAGE_ID --user-token-env VAR"
+        c.fail(key, f"{str(path)!r} does not exist, expected the file written by `streamctl auth {command} "
+                    f"-o {value}`")
+    return path.resolve()
 
 
 def _check_backup_url(c: _Checker, where: str, backup_url: str, platform: str) -> None:
@@ -589,6 +655,8 @@ def _check_audience(c: _Checker, data: dict) -> tuple[AudienceConfig, ...]:
             continue
         table = c.unknown(table, where, AUDIENCE_COMMON | {o.name for o in options_of(platform)})
         options = check_options(c, table, where, platform)
+        if platform == "youtube":
+            options = _youtube_credentials(c, table, where, options)
         interval = c.value(table, where, "interval", (int, float), False)
         if interval is not None and not 0.2 <= interval <= 3600:
             c.fail(f"{where}.interval", f"{interval} is out of range, expected seconds between 0.2 and 3600")
@@ -603,6 +671,21 @@ def _check_audience(c: _Checker, data: dict) -> tuple[AudienceConfig, ...]:
                                       interval=float(interval) if interval is not None else None,
                                       enabled=enabled))
     return tuple(out)
+
+
+def _youtube_credentials(c: _Checker, table: dict, where: str, options: Any) -> Any:
+    """A YouTube source signs with credential_env (a key or token) or a credentials_file (refreshed tokens)."""
+    if options is None:
+        return options
+    if options.credentials_file:
+        path = _credentials_path(c, f"{where}.credentials_file", options.credentials_file, "youtube")
+        return replace(options, credentials_file=str(path))
+    if not options.credential_env:
+        c.fail(f"{where}.credential_env", "missing, expected credential_env (an API key or token) or "
+                                          "credentials_file (from `streamctl auth youtube`)")
+    else:
+        c.secret(f"{where}.credential_env", options.credential_env, required=True)
+    return options
 
 
 def check_options(c: _Checker, table: dict, where: str, platform: str) -> Any:

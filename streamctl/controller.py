@@ -13,6 +13,7 @@ from aiohttp import web
 from . import assets
 from .alerts import AlertDesk
 from .config import EventFile
+from .console.limits import ConnectionGuard, GuardedSite, Limits
 from .events import Bus, now
 from .questions import QuestionDesk
 from .recorder import Recorder
@@ -25,20 +26,28 @@ class Controller:
     """One running event: recorder, restreamer, audience, question desk and console under one TaskGroup."""
 
     def __init__(self, event: EventFile, store: Store | None = None, bus: Bus | None = None):
+        from .accounts.registry import Accounts
         from .audience.service import AudienceService
+        from .broadcasts.manager import BroadcastManager
+        from .broadcasts.sources import with_broadcast_sources
         from .restream.restreamer import Restreamer
 
+        event = with_broadcast_sources(event)
         self.event = event
         self.store = store or Store(event.event.database)
         self.bus = bus or Bus()
+        self.accounts = Accounts()
         self.recorder = Recorder(self.store, self.bus)
         self.alerts = AlertDesk(self.store, self.bus)
         self.restreamer = Restreamer(event, self.bus)
-        self.audience = AudienceService(event, self.bus, self.store)
+        self.audience = AudienceService(event, self.bus, self.store, accounts=self.accounts)
+        self.broadcasts = BroadcastManager(event, self.bus, self.store, self.restreamer, self.accounts,
+                                           audience=self.audience)
         self.questions = QuestionDesk(self.store, self.bus)
         self.console_url: str | None = None
         self.started = asyncio.Event()
         self.extra_tasks: list = []  # (name, coroutine factory) run beside the components, e.g. the demo's
+        self.console_limits = Limits()  # what any one client may hold (console/limits.py)
 
     def _mark_started(self) -> None:
         stamp = datetime.fromtimestamp(now(), UTC).isoformat()
@@ -52,14 +61,18 @@ class Controller:
         from .console.https import ssl_context
 
         app = make_app(self)
-        runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        # keepalive_timeout also closes a connection that never completes its first request (slowloris).
+        runner = web.AppRunner(app, handle_signals=False, access_log=None, keepalive_timeout=self.console_limits.idle_s)
         await runner.setup()
         try:
-            site = web.TCPSite(runner, self.event.console.host, self.event.console.port,
+            site = GuardedSite(runner, self.event.console.host, self.event.console.port,
+                               ConnectionGuard(self.console_limits.connections,
+                                               self.console_limits.connections_per_address,
+                                               exempt=self.event.console.trusted_proxy),
                                ssl_context=ssl_context(self.event.console))
             await site.start()
-            sock = site._server.sockets[0] if site._server and site._server.sockets else None
-            port = sock.getsockname()[1] if sock else self.event.console.port
+            self.console_site = site
+            port = site.port
             host = self.event.console.host
             host = f"[{host}]" if ":" in host else host
             self.console_url = f"{'https' if self.event.console.tls else 'http'}://{host}:{port}"
@@ -81,6 +94,7 @@ class Controller:
                     tg.create_task(self.alerts.run(), name="alerts"),
                     tg.create_task(self.restreamer.run(), name="restreamer"),
                     tg.create_task(self.audience.run(), name="audience"),
+                    tg.create_task(self.broadcasts.run(), name="broadcasts"),
                     tg.create_task(self.questions.run(), name="questions"),
                     tg.create_task(self._console(), name="console"),
                 ]
@@ -102,6 +116,7 @@ class Controller:
                 for task in keepers:
                     task.cancel()
         finally:
+            await self.accounts.close()
             with contextlib.suppress(Exception):
                 await self.recorder.drain()
             with contextlib.suppress(Exception):

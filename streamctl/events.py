@@ -36,6 +36,18 @@ class CommentsFetched(Event):
     # Ids (platform message ids) the platform says were deleted or retracted: hide the originals.
     deleted_ids: tuple[str, ...] = ()
     cleared_before: float | None = None  # the chat was cleared: hide the source's messages published up to then
+    # For a sender that may acknowledge only what is on disk (the webhook): the recorder sets a Stored result
+    # once the batch is committed, or one saying why it could not be.
+    receipt: asyncio.Future | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What the recorder says on a receipt: committed (and how many comments were new), or why not."""
+
+    ok: bool
+    new: int = 0
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -59,6 +71,7 @@ class ViewersSampled(Event):
     """A concurrent-viewer sample from one source (also stored before it is published onward)."""
 
     sample: Any  # audience.models.ViewerSample
+    receipt: asyncio.Future | None = field(default=None, compare=False, repr=False)  # as CommentsFetched's
 
 
 @dataclass(frozen=True)
@@ -136,6 +149,15 @@ class IngestSwitched(Event):
 
 
 @dataclass(frozen=True)
+class ProgramLevels(Event):
+    """The program's audio levels per channel (dBFS) since the last reading, from the confidence monitor."""
+
+    peak_db: tuple[float, ...]
+    rms_db: tuple[float, ...]
+    at: float = field(default_factory=now)
+
+
+@dataclass(frozen=True)
 class QuestionChanged(Event):
     """A question was created or moved through its workflow; `question` is its API shape."""
 
@@ -180,6 +202,27 @@ class AuthorNoted(Event):
     author_id: str
     note: str
     by: str | None = None
+    at: float = field(default_factory=now)
+
+
+@dataclass(frozen=True)
+class BroadcastReady(Event):
+    """A destination's platform broadcast exists: its audience source of the same name reads this id's chat."""
+
+    name: str
+    platform: str
+    broadcast_id: str
+    chat_id: str | None = None
+
+
+@dataclass(frozen=True)
+class PlatformHealthChanged(Event):
+    """What a platform says it receives from one destination changed (`platform_health` of /api/destinations)."""
+
+    name: str
+    platform: str
+    health: dict
+    broadcast: dict = field(default_factory=dict)
     at: float = field(default_factory=now)
 
 

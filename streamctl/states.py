@@ -21,7 +21,7 @@ class DestinationState(StrEnum):
 
 
 class IngestState(StrEnum):
-    """The program input (the local RTMP listener and its publisher)."""
+    """One program input (primary or backup), and the program as its leading input shows it."""
 
     STOPPED = "stopped"
     WAITING = "waiting"
@@ -69,7 +69,8 @@ DESTINATION_RUNNING = (D.STARTING, D.LIVE, D.BACKOFF)  # a process is (or will b
 
 INGEST_NEXT: dict[IngestState, frozenset[IngestState]] = {
     IN.STOPPED: frozenset({IN.WAITING}),
-    IN.WAITING: frozenset({IN.LIVE, IN.STOPPED}),
+    # A pull or file whose ffmpeg fails before its first tag is lost without having been live.
+    IN.WAITING: frozenset({IN.LIVE, IN.LOST, IN.STOPPED}),
     IN.LIVE: frozenset({IN.LOST, IN.STOPPED}),
     # A lost feed comes back (live), or the publisher is gone for good and we listen again (waiting).
     IN.LOST: frozenset({IN.LIVE, IN.WAITING, IN.STOPPED}),

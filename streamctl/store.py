@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
 import secrets
 import sqlite3
 import threading
@@ -130,6 +132,11 @@ CREATE TABLE IF NOT EXISTS ingest_events (
     id INTEGER PRIMARY KEY, at REAL NOT NULL, state TEXT NOT NULL, error TEXT, probe TEXT
 );
 
+-- The ingest switcher's changes: which input (primary, backup, slate) the program carried from when.
+CREATE TABLE IF NOT EXISTS ingest_switches (
+    id INTEGER PRIMARY KEY, at REAL NOT NULL, state TEXT NOT NULL, on_air TEXT, target TEXT, reason TEXT
+);
+
 -- One row per failure (repeats only count up and move last_at), one more per recovery (recovery = 1).
 CREATE TABLE IF NOT EXISTS alerts (
     id INTEGER PRIMARY KEY, at REAL NOT NULL, last_at REAL NOT NULL, level TEXT NOT NULL, code TEXT NOT NULL,
@@ -155,11 +162,56 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+class StoreError(Exception):
+    """The event database cannot be opened or used; the message names the file and what to do."""
+
+
+def disk_trouble(error: BaseException) -> bool:
+    """Whether an SQLite error means the disk (full, or failing to write), not our SQL."""
+    code = getattr(error, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR)
+    return "full" in str(error) or "disk I/O" in str(error)
+
+
+def _read_only(path: Path) -> bool:
+    """Whether the database (or the folder its journal files go in) cannot be written."""
+    try:
+        if os.statvfs(path.parent).f_flag & os.ST_RDONLY:
+            return True
+    except OSError:
+        return False
+    return not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK))
+
+
+def explain_open_error(path: Path, error: BaseException) -> str:
+    """What an operator reads when the database cannot be opened at start."""
+    code = (getattr(error, "sqlite_errorcode", 0) or 0) & 0xFF
+    if code in (sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT) or "not a database" in str(error):
+        return (f"{path}: is not a readable SQLite database (damaged, or another kind of file): restore it from a "
+                "backup or snapshot (streamctl backup), or set [event] database to a new file")
+    if code == sqlite3.SQLITE_READONLY or "readonly" in str(error) or isinstance(error, PermissionError) \
+            or _read_only(path):
+        return (f"{path}: cannot be written (a read-only file, folder or filesystem): streamctl writes everything "
+                "of the event there; give its user write access or choose another [event] database")
+    if disk_trouble(error):
+        return f"{path}: the disk is full or failing ({error}): free space, or choose another [event] database"
+    return f"{path}: cannot be opened ({error})"
+
+
 class Store:
     """One connection to the event database, used from the event loop's thread (and CLI commands)."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
+        try:
+            self._open()
+        except (sqlite3.Error, OSError) as e:
+            with contextlib.suppress(Exception):
+                self.db.close()
+            raise StoreError(explain_open_error(self.path, e)) from None
+
+    def _open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
         self.db.row_factory = sqlite3.Row
@@ -202,10 +254,11 @@ class Store:
             self.db.execute("BEGIN IMMEDIATE")
             try:
                 yield self.db
+                self.db.execute("COMMIT")  # where a full disk shows in WAL mode
             except BaseException:
-                self.db.execute("ROLLBACK")
+                if self.db.in_transaction:  # a failed COMMIT leaves it open: never leave it for the next writer
+                    self.db.execute("ROLLBACK")
                 raise
-            self.db.execute("COMMIT")
 
     def query(self, sql: str, params: Iterable = ()) -> list[sqlite3.Row]:
         with self.lock:
@@ -362,6 +415,11 @@ class Store:
             db.execute("INSERT INTO ingest_events (at, state, error, probe) VALUES (?,?,?,?)",
                        (at, state, error, json.dumps(probe)))
 
+    def log_ingest_switch(self, at: float, state: str, on_air: str | None, target: str | None, reason: str) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT INTO ingest_switches (at, state, on_air, target, reason) VALUES (?,?,?,?,?)",
+                       (at, state, on_air, target, reason))
+
     # ---- alerts -------------------------------------------------------------------------------------
 
     def raise_alert(self, at: float, level: str, code: str, source: str, message: str,
@@ -440,7 +498,8 @@ class Store:
             return None
         at = now()
         if row["last_used_at"] is None or at - row["last_used_at"] >= TOKEN_USE_EVERY_S:
-            with self.transaction() as db:
+            # A note, not a need: a full disk must not lock scripts (and the report) out.
+            with contextlib.suppress(sqlite3.OperationalError), self.transaction() as db:
                 db.execute("UPDATE tokens SET last_used_at = ? WHERE id = ?", (at, row["id"]))
         return row["role"]
 

@@ -156,10 +156,15 @@ def write_event(tmp: Path, port: int, tables: str = "") -> Path:
 
 
 @asynccontextmanager
-async def running_console(tmp: Path, users=USERS, tables: str = "") -> AsyncIterator[Console]:
-    """A Controller on a free loopback port; no destinations and no audience unless `tables` (TOML) adds them."""
+async def running_console(tmp: Path, users=USERS, tables: str = "", prepare=None) -> AsyncIterator[Console]:
+    """A Controller on a free loopback port; no destinations and no audience unless `tables` (TOML) adds them.
+
+    `prepare(controller)` runs before it starts (say, to shorten a component's timing).
+    """
     port = free_port()
     controller = Controller(load_event(write_event(tmp, port, tables)))
+    if prepare is not None:
+        prepare(controller)
     for name, role in users:
         add_user(controller.store, name, role, PASSWORD, lang="vi" if role != "official" else "en")
     stop = asyncio.Event()

@@ -121,6 +121,8 @@ async def test_control_one_destination_mid_stream_others_uninterrupted(api):
     assert 'streamctl_destination_state{name="a",platform="custom",state="live"} 1' in metrics
     assert 'streamctl_ingest_state{state="live"} 1' in metrics
     assert "streamctl_processes " in metrics
+    assert 'streamctl_ingest_on_air{input="primary"} 1' in metrics
+    assert 'streamctl_ingest_on_air{input="slate"} 0' in metrics
     assert "streamctl_ingest_slate_on_air 0" in metrics and "streamctl_ingest_slate_total 0" in metrics
 
     actions = [r["action"] for r in holder.store.query("SELECT action FROM audit ORDER BY id")]
@@ -199,3 +201,26 @@ async def test_a_key_is_replaced_while_running_and_only_that_destination_restart
     assert "destination.key" in audit
     for text in (answer, added, listed, audit, caplog.text):
         assert new_key not in text and typed not in text
+
+
+async def test_the_ingest_switch_says_what_is_wrong_and_changes_nothing(api):
+    client, holder, rxs, running = api
+    op = {"Authorization": f"Bearer {holder.store.create_token('operator')}"}
+    mod = {"Authorization": f"Bearer {holder.store.create_token('moderator')}"}
+    await wait_for(lambda: holder.restreamer.ingest_status()["on_air"] == "primary", 15, "the program on air")
+    cases = [
+        (mod, {"to": "primary"}, 403, None),
+        (op, None, 400, "error.body_empty"),
+        (op, {"to": "slate"}, 400, "error.body_field"),
+        (op, {"to": "backup"}, 409, "error.ingest_switch"),  # this event has no backup input
+    ]
+    for headers, body, status, key in cases:
+        response = await client.post("/api/ingest/switch", headers=headers, json=body)
+        answer = await response.json()
+        assert response.status == status, answer
+        assert key is None or answer["key"] == key, answer
+    answer = await (await client.post("/api/ingest/switch", headers=op, json={"to": "primary"})).json()
+    assert answer["on_air"] == "primary" and answer["switch"]["state"] == "primary"
+    assert [r["action"] for r in holder.store.query("SELECT action FROM audit")] == ["ingest.switch"]
+    ingest = await (await client.get("/api/ingest", headers=op)).json()
+    assert [(i["role"], i["state"]) for i in ingest["inputs"]] == [("primary", "live")] and ingest["refused"] is None

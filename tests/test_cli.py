@@ -130,13 +130,21 @@ async def test_revoking_a_token_or_removing_a_user_ends_their_access_at_once(tmp
         moderator = await console.client("mod1")
         session_ws = await moderator.session.ws_connect(f"{console.url}/ws", headers={"Origin": console.origin})
 
+        overlay = (await cli("token", "create", "--role", "overlay", "--event", event)).out.strip()
+        overlay_ws = await script.session.ws_connect(f"{console.url}/ws/overlay?token={overlay}")
         assert (await cli("token", "revoke", "1", "--event", event)).code == 0
         assert (await script.call("GET", "/api/destinations", headers=bearer))[0] == 401
-        await token_ws.close()
+        assert await closed_within(token_ws, 5) < 3, "the revoked token's websocket stayed open"
+        assert token_ws.close_code == 4401
+        assert not session_ws.closed and not overlay_ws.closed
+        assert (await cli("token", "revoke", "2", "--event", event)).code == 0
+        assert await closed_within(overlay_ws, 5) < 3, "the revoked overlay token's socket stayed open"
+        async with script.session.get(f"{console.url}/overlay/question?token={overlay}") as page:
+            assert page.status == 401 and "<body></body>" in await page.text()
 
         assert (await cli("user", "remove", "mod1", "--event", event)).code == 0
         assert (await moderator.call("GET", "/api/comments"))[0] == 401
-        await session_ws.close()
+        assert await closed_within(session_ws, 5) < 3, "the removed user's websocket stayed open"
         status, _ = await moderator.page("/moderate")
         assert status in (302, 303), status
 

@@ -54,6 +54,8 @@ CASES = [
     ("archive segment", '[archive]\npath = "rec"\nsegment_s = 1', "archive.segment_s", "out of range"),
     ("audience platform", '[[audience]]\nname = "z"\nplatform = "zalo"', 'audience "z": platform',
      "expected one of youtube"),
+    ("empty video id", '[[audience]]\nname = "y"\nplatform = "youtube"\nvideo_id = ""\ncredential_env = "YT"',
+     'audience "y": video_id', "is empty, expected a string"),
     ("audience field missing", '[[audience]]\nname = "y"\nplatform = "youtube"\ncredential_env = "YT"',
      'audience "y": video_id', "missing"),
 ]
@@ -241,12 +243,16 @@ def test_ingest_slate_is_on_by_default_and_its_keys_are_checked(write_event):
     assert caught.value.issues == [f"{path}: ingest.slate_text: is empty, expected a string"]
 
 
+LISTENING = """
+    [event]
+    name = "x"
+    [ingest]
+    url = "rtmp://0.0.0.0:1935/live"
+"""
+
+
 def test_check_reports_placeholders_by_entry_name_and_nothing_else(write_event, capsys, monkeypatch):
-    path = write_event("""
-        [event]
-        name = "x"
-        [ingest]
-        url = "rtmp://0.0.0.0:1935/live"
+    path = write_event(LISTENING + """
         [[destination]]
         name = "zalo"
         url = "rtmp://live.zalo.example/live"
@@ -278,11 +284,7 @@ def test_check_reports_placeholders_by_entry_name_and_nothing_else(write_event, 
 def test_a_misspelt_key_is_one_problem_with_the_right_key_suggested(write_event, capsys, monkeypatch):
     monkeypatch.setenv("FB_MISSPELT_KEY", "fb-misspelt-key")
     monkeypatch.setenv("YT_MISSPELT", "yt-misspelt-token")
-    path = write_event("""
-        [event]
-        name = "x"
-        [ingest]
-        url = "rtmp://0.0.0.0:1935/live"
+    path = write_event(LISTENING + """
         [[destination]]
         name = "facebook-qmg"
         platfrom = "facebook"
@@ -340,7 +342,54 @@ def test_a_change_from_the_console_is_checked_like_the_file_and_a_new_video_drop
     assert caught.value.issues == [
         "request: credential_env: cannot be changed while running, expected PUT /api/audience/yt/credential "
         "to replace the secret",
-        "request: colour: unknown key, expected one of api_base, daily_quota, enabled, interval, live_chat_id, "
-        "planned_hours, transport, video_id",
+        "request: colour: unknown key, expected one of api_base, credentials_file, daily_quota, enabled, interval, "
+        "live_chat_id, planned_hours, transport, video_id",
         "request: video_id: is empty, expected a string",
     ]
+
+
+def test_a_backup_ingest_has_its_own_form_and_key_and_a_failback(write_event, monkeypatch):
+    monkeypatch.setenv("BACKUP_PASS", "backup-pass-phrase")
+    event = load_event(write_event("""
+        [event]
+        name = "x"
+        [ingest]
+        url = "rtmp://0.0.0.0:1935/live"
+        backup_url = "srt://0.0.0.0:9001?mode=listener"
+        backup_key_env = "BACKUP_PASS"
+        failback = "manual"
+        failback_after_s = 4
+    """))
+    backup = event.ingest.backup
+    assert (backup.kind, backup.key, backup.slate) == ("srt_listen", "backup-pass-phrase", False)
+    assert (event.ingest.failback, event.ingest.failback_after_s) == ("manual", 4.0)
+    plain = load_event(write_event('[event]\nname = "x"\n[ingest]\nurl = "testsrc"\n', name="plain.toml"))
+    assert (plain.ingest.backup, plain.ingest.failback, plain.ingest.failback_after_s) == (None, "auto", 10.0)
+
+
+def test_backup_ingest_mistakes_name_the_key(write_event, monkeypatch):
+    monkeypatch.delenv("NO_SUCH_KEY", raising=False)
+    path = write_event("""
+        [event]
+        name = "x"
+        [ingest]
+        url = "rtmp://0.0.0.0:1935/live"
+        backup_url = "rtmp://0.0.0.0/live"
+        backup_key_env = "NO_SUCH_KEY"
+        failback = "sometimes"
+        failback_after_s = -1
+    """)
+    with pytest.raises(ConfigError) as caught:
+        load_event(path)
+    assert caught.value.issues == [
+        f"{path}: ingest.backup_key_env: environment variable NO_SUCH_KEY is not set, expected it to hold the secret",
+        f"{path}: ingest.failback: 'sometimes' is not known, expected \"auto\" or \"manual\"",
+        f"{path}: ingest.failback_after_s: -1 is out of range, expected 0 to 3600 seconds",
+        f"{path}: ingest.backup_url: 'rtmp://0.0.0.0/live' listens on the same port as ingest.url, expected another "
+        "port for the backup encoder",
+    ]
+    lone = write_event('[event]\nname = "x"\n[ingest]\nurl = "testsrc"\nfailback = "manual"\n', name="lone.toml")
+    with pytest.raises(ConfigError) as caught:
+        load_event(lone)
+    assert caught.value.issues == [f"{lone}: ingest.backup_url: missing, expected a backup input since "
+                                   "backup_key_env or failback is set"]

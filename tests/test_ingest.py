@@ -13,7 +13,7 @@ import pytest
 from aiohttp import web
 
 from streamctl.config import IngestConfig
-from streamctl.events import Bus, IngestStateChanged
+from streamctl.events import Alert, Bus, IngestStateChanged
 from streamctl.restream.commands import ingest_argv as ffmpeg_argv
 from streamctl.restream.drawtext import FONT, filter_value
 from streamctl.restream.flv import VIDEO, FlvReader, Tag
@@ -35,6 +35,7 @@ class Rig:
         self.bus = Bus()
         self.supervisor = Supervisor(grace_s=0.5)
         self.events = self.bus.subscribe(IngestStateChanged, name="test")
+        self.alerts = self.bus.subscribe(Alert, name="test.alerts")
         self.ingest = Ingest(config, self.program, self.bus, self.supervisor, EVENT_NAME, **options)
         self.reader = self.program.reader("test")
         self.tags: list[Tag] = []
@@ -120,9 +121,20 @@ async def test_wrong_key_or_app_never_reaches_the_program():
         await until(lambda: rig.ingest.server and rig.ingest.server.port == port, 5, "the listener")
         code, err = await publish_rtmp(f"rtmp://{LOOPBACK}:{port}/live/wrong-key-123", 1, realtime=False)
         assert code != 0 and "invalid stream key" in err
+        refused = await until(lambda: rig.ingest.status()["refused"], 2, "the refusal on the status")
+        assert refused["address"].startswith(f"{LOOPBACK}:") and refused["reason"] == "wrong stream key on app 'live'"
         code, err = await publish_rtmp(f"rtmp://{LOOPBACK}:{port}/other/{KEY}", 1, realtime=False)
         assert code != 0
         assert rig.program.tags_in == 0 and rig.ingest.state == "waiting" and rig.ingest.feeds == 0
+        await until(lambda: rig.ingest.status()["refused"]["reason"] == "app 'other' is not 'live'", 2, "the second")
+        status = rig.ingest.status()
+        assert status["refused"]["at"] > refused["at"]
+        assert status["inputs"][0]["refused"] == status["refused"] and KEY not in str(status)
+    alerts = [rig.alerts.get_nowait() for _ in range(rig.alerts.queue.qsize())]
+    assert [(a.code, a.source, a.params["reason"]) for a in alerts] == [
+        ("ingest.refused", "ingest:primary", "wrong stream key on app 'live'"),
+        ("ingest.refused", "ingest:primary", "app 'other' is not 'live'")]
+    assert all(a.params["address"].startswith(f"{LOOPBACK}:") and "wrong-key-123" not in str(a) for a in alerts)
 
 
 async def test_a_busy_port_is_reported_and_retried():

@@ -116,7 +116,9 @@ async def test_the_operator_reads_the_stream_in_words_and_types_a_viewer_count(t
             first = op.locator("#alerts li").first
             await expect(first).to_have_class(re.compile(r"level-error"))
             await expect(first.locator(".source")).to_have_text(DESTINATION)
-            await expect(first.locator(".message")).to_contain_text("đã ngừng thử lại: token expired")
+            # The reason in words, never the raw error text ("token expired" reads as a refused key).
+            await expect(first.locator(".message")).to_contain_text("đã ngừng thử lại: nền tảng từ chối khóa")
+            await expect(first.locator(".message")).not_to_contain_text("token expired")
             await expect(first.locator("time")).to_have_text(re.compile(r"^\d\d:\d\d:\d\d$"))
 
             # The add form shows the server's reason, on the field it names.
@@ -204,7 +206,8 @@ async def replace_token_and_switch(tmp_path, artifacts, youtube: FakeYouTube) ->
         op = await signed_in(browser, console.url, "op", watch, DESKTOP, "/operate")
         row = op.locator("tbody[data-name='yt-chat']")
         await expect(row.locator(".badge")).to_have_text("Lỗi")
-        await expect(row.locator(".notes")).to_contain_text("401")
+        # The 401 in words: the platform refused the token.
+        await expect(row.locator(".notes")).to_contain_text("Nền tảng từ chối khóa hoặc mã truy cập")
 
         # A wrong value is refused in the dialog; the right token makes it read, the manual source untouched.
         manual = controller.audience.pollers["zalo"]

@@ -10,9 +10,13 @@ from pathlib import Path
 from streamctl.audience import poller
 from streamctl.config import AUDIENCE_PLATFORMS
 from streamctl.console.i18n import CATALOGUES, LANGS, catalogue
+from streamctl.console.issues import FALLBACK as ISSUE_FALLBACK
+from streamctl.console.issues import KINDS as ISSUE_KINDS
 from streamctl.console.pages import NAV, RECENT_ALERTS, SHORTCUTS
 from streamctl.events import Alert
 from streamctl.questions import ACTIONS, STATES
+from streamctl.reasons import KEYS as REASON_KEYS
+from streamctl.reasons import RULES
 from streamctl.redact import register_secret
 from streamctl.restream.platforms import PLATFORMS
 from streamctl.restream.profiles import PROFILES
@@ -39,7 +43,10 @@ DYNAMIC = ([f"state.{s}" for s in STATES] + [f"role.{r}" for r in ROLES] + [f"au
            + [f"aplatform.{p}" for p in AUDIENCE_PLATFORMS] + [f"pnote.{p}" for p in PLATFORMS]
            + [f"profile.{p.replace('-', '_')}" for p in PROFILES]
            + [f"ops.confirm_{v}{end}" for v in ("stop", "restart", "remove") for end in ("", "_title")]
-           + ["ops.remove"])
+           + ["ops.remove"]
+           # Why something failed and what is wrong with a field: built from the server's keys.
+           + [f"reason.{k}" for k in REASON_KEYS] + [f"rule.{k}" for k, _ in RULES] + ["rule.other"]
+           + [f"issue.{k}" for k, _ in ISSUE_KINDS] + [f"issue.{ISSUE_FALLBACK}"])
 
 
 def used_keys() -> set[str]:
@@ -49,7 +56,7 @@ def used_keys() -> set[str]:
     for path in [*(ROOT / "web" / "static").glob("*.js"), *(ROOT / "overlays" / "assets").glob("*.js")]:
         keys |= set(SCRIPT_KEY.findall(path.read_text(encoding="utf-8")))
     for path in (ROOT / "streamctl" / "console").glob("*.py"):
-        found = re.findall(r'"((?:login|error)\.[a-z_]+)"', path.read_text(encoding="utf-8"))
+        found = re.findall(r'"((?:login|error|issue)\.[a-z_]+)"', path.read_text(encoding="utf-8"))
         keys |= {k for k in found if not k.endswith(".html")}  # template names are not messages
     return keys
 
@@ -137,9 +144,9 @@ async def test_overlays_need_an_overlay_token_and_show_what_is_on_air(tmp_path):
         token = console.controller.store.create_token("overlay")
         moderator_token = console.controller.store.create_token("moderator")
         client = await console.client()
-        for bad in ("", "?token=nope", f"?token={moderator_token}"):
-            status, _ = await client.page(f"/overlay/question{bad}")
-            assert status == 401, bad
+        for bad, expected in (("", 401), ("?token=nope", 401), (f"?token={moderator_token}", 403)):
+            status, body = await client.page(f"/overlay/question{bad}")
+            assert status == expected and "<body></body>" in body, bad  # nothing that would show on air
         status, text = await client.page(f"/overlay/question?token={token}&theme=light&accent=00ff00&scale=9")
         assert status == 200
         data = page_data(text)

@@ -87,9 +87,25 @@ async def test_live_figures_in_json_csv_and_english(console):
 
 async def test_bad_parameters_are_400(console):
     token = console.store.create_token("operator")
-    for query in ("?format=pdf", "?lang=fr"):
+    for query in ("?format=docx", "?lang=fr"):
         status, kind, body = await get(console, query, token)
-        assert status == 400 and kind == "application/json" and "error" in json.loads(body)
+        assert status == 400 and kind == "application/json" and json.loads(body)["key"] == "error.query_choice"
+
+
+async def test_the_page_links_every_download_and_the_pdf_is_printed(console):
+    token = console.store.create_token("official")
+    console.store.add_viewers(ViewerSample("facebook-qmg", "facebook", now(), 321))
+    status, _, html = await get(console, "?lang=en", token)
+    assert status == 200
+    for fmt in ("html", "pdf", "csv", "json"):
+        assert f'href="/report?format={fmt}&amp;lang=en" download' in html, fmt
+    headers = {"Authorization": f"Bearer {token}"}
+    async with aiohttp.ClientSession() as http, http.get(f"{console.console_url}/report?format=pdf&lang=en",
+                                                         headers=headers) as response:
+        body = await response.read()
+        assert response.status == 200 and response.content_type == "application/pdf", body[:200]
+        assert response.headers["Content-Disposition"] == 'attachment; filename="report.pdf"'
+    assert body.startswith(b"%PDF-") and len(body) > 5000
 
 
 

@@ -44,7 +44,11 @@ function connect() {
     else if (event.type === "on_air") showQuestion(event.question);
     else if (event.type === "viewers") showViewers(event.total);
   };
-  ws.onclose = () => {
+  ws.onclose = (closed) => {
+    if (closed.code === 4401) { // the token was revoked: take the graphic off air, for good
+      document.body.replaceChildren();
+      return;
+    }
     document.body.dataset.live = "0";
     setTimeout(connect, delay);
     delay = Math.min(delay * 2, 10000);

@@ -10,7 +10,7 @@ from ..config import AudienceConfig
 from ..events import now
 from .models import Comment, ViewerSample
 from .options import FACEBOOK_API, FacebookOptions
-from .source import BLOCKED, RATE_LIMITED, TRANSIENT, Batch, Http, Reply, SourceError, parse_time, unexpected
+from .source import BLOCKED, RATE_LIMITED, TRANSIENT, WAITING, Batch, Http, Reply, SourceError, parse_time, unexpected
 
 DEFAULT_API = FACEBOOK_API
 FIELDS = "id,message,created_time,from{name,id}"
@@ -65,6 +65,10 @@ class FacebookSource:
     async def close(self) -> None:
         """Nothing of its own to release."""
 
+    def bind_broadcast(self, video_id: str, chat_id: str | None = None) -> None:
+        """The live video streamctl made for the destination of the same name: read its comments."""
+        self.video_id = video_id
+
     def _remember(self, comment_id: str) -> None:
         if len(self.known) == self.known.maxlen:
             self._known_set.discard(self.known[0])
@@ -97,6 +101,8 @@ class FacebookSource:
                       "live_filter": "no_filter", "limit": str(PAGE)}
             if after:
                 params["after"] = after
+            if not self.video_id:
+                raise SourceError("waiting for the destination's live video to be made (no id yet)", WAITING)
             reply = await self._get("comments", f"/{self.video_id}/comments", params)
             if reply.status != 200 or not isinstance(reply.data, dict) or "data" not in reply.data:
                 error = self._error("comments", reply)
@@ -137,6 +143,8 @@ class FacebookSource:
 
     async def sample(self) -> Batch:
         """live_views and the broadcast's status; a stopped broadcast ends the source after one last poll."""
+        if not self.video_id:
+            raise SourceError("waiting for the destination's live video to be made (no id yet)", WAITING)
         reply = await self._get("live video", f"/{self.video_id}", {"fields": "live_views,status"})
         status = None
         if reply.status != 200 or not isinstance(reply.data, dict) or "error" in reply.data:

@@ -12,7 +12,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
 YOUTUBE_API = "https://www.googleapis.com"
-FACEBOOK_API = "https://graph.facebook.com/v21.0"
+FACEBOOK_API = "https://graph.facebook.com/v26.0"  # the current Graph version (accounts/facebook.py: GRAPH_VERSION)
 TWITCH_API = "https://api.twitch.tv/helix"
 TWITCH_IRC = "wss://irc-ws.chat.twitch.tv:443"
 YOUTUBE_TRANSPORTS = ("stream", "poll")
@@ -44,8 +44,10 @@ def option(kind: type, help: str, default: Any = None, *, required: bool = False
 @dataclass(frozen=True)
 class YouTubeOptions:
     video_id: str = option(str, "the live video's id (the v= of its watch URL)", required=True)
-    credential_env: str = option(str, "environment variable holding an OAuth bearer token or API key",
-                                 required=True, env=True)
+    credential_env: str | None = option(str, "environment variable holding an OAuth bearer token or API key "
+                                        "(or use `credentials_file`)", env=True)
+    credentials_file: str | None = option(str, "an `authorized_user` file from `streamctl auth youtube`: access "
+                                          "tokens are refreshed before they expire")
     live_chat_id: str | None = option(str, "the chat id, if known; otherwise read from the video",
                                       follows="video_id")
     api_base: str = option(str, "API root", YOUTUBE_API, url=True)

@@ -270,19 +270,33 @@ class Poller:
             self._seen.popitem(last=False)
         return True
 
-    async def deliver(self, batch: Batch, channel: str = "push") -> int:
-        """Publish what a fetch or a push brought (never the same message twice); returns the new count."""
-        comments = tuple(c for c in batch.comments if self._fresh(c.platform_id))
+    async def deliver(self, batch: Batch, channel: str = "push", receipts: list | None = None) -> int:
+        """Publish what a fetch or a push brought (never the same message twice); returns the new count.
+
+        With `receipts` (a sender that acknowledges only what is stored), every comment is published, even one
+        seen before (its first copy may not be on disk yet; the store keeps one), and each event's receipt is
+        appended for the caller to await.
+        """
+        comments = tuple(c for c in batch.comments if receipts is not None or self._fresh(c.platform_id))
         if batch.cursor is not None:
             self._cursor = batch.cursor
         cursor = self._packed_cursor()
+        loop = asyncio.get_running_loop()
+
+        def receipt() -> asyncio.Future | None:
+            if receipts is None:
+                return None
+            receipts.append(loop.create_future())
+            return receipts[-1]
+
         if comments or batch.deleted_ids or batch.cleared_before is not None or cursor != self._stored_cursor:
             await self.bus.publish(CommentsFetched(self.name, self.source.platform, comments, cursor,
-                                                   tuple(batch.deleted_ids), batch.cleared_before))
+                                                   tuple(batch.deleted_ids), batch.cleared_before,
+                                                   receipt=receipt()))
             self._stored_cursor = cursor
         if batch.viewers is not None:
             self.viewers = batch.viewers
-            await self.bus.publish(ViewersSampled(batch.viewers))
+            await self.bus.publish(ViewersSampled(batch.viewers, receipt=receipt()))
         for kind, count in batch.ignored.items():
             self.ignored[kind] = self.ignored.get(kind, 0) + count
         at = now()

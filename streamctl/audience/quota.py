@@ -53,6 +53,11 @@ class QuotaPlanner:
         self.day = day or quota_day(started_at)
         self.used = used
         self.warned: set[str] = set()
+        self.reserved: dict[str, float] = {}  # units per second other calls of the channel take (health polls)
+
+    def reserve(self, what: str, units_per_s: float) -> None:
+        """Keep units back for a steady stream of other calls (the broadcast's health polling)."""
+        self.reserved[what] = max(0.0, units_per_s)
 
     @property
     def ends_at(self) -> float:
@@ -80,9 +85,11 @@ class QuotaPlanner:
             remaining = OVERRUN_S
         remaining = min(remaining, seconds_to_reset(at))  # the quota refills at midnight anyway
 
+        background = sum(self.reserved.values())
+
         def rate(interval: float) -> float:  # units per second at this interval
             viewers_every = max(self.viewers_every_s, interval)
-            return LIST_COST / interval + VIDEOS_COST / viewers_every
+            return LIST_COST / interval + VIDEOS_COST / viewers_every + background
 
         lo, hi = self.min_interval_s, MAX_INTERVAL_S
         short = remaining * rate(hi) > left

@@ -22,10 +22,18 @@ from .youtube import YouTubeSource
 
 @dataclass(frozen=True)
 class Context:
-    """What adapters are built with: the shared HTTP client, and the TikTok client seam tests replace."""
+    """What adapters are built with: the shared HTTP client, the TikTok client seam tests replace, and the
+    event's accounts (one refreshed Google credential per `credentials_file`, shared with the broadcasts)."""
 
     http: Http
     tiktok_client: ClientFactory | None = None
+    accounts: Any = None  # accounts.registry.Accounts
+
+
+def _youtube(config: AudienceConfig, ctx: Context) -> YouTubeSource:
+    path = config.options.credentials_file
+    signer = ctx.accounts.google(path) if path and ctx.accounts is not None else None
+    return YouTubeSource(config, ctx.http, signer=signer)
 
 
 @dataclass(frozen=True)
@@ -62,7 +70,7 @@ def _tiktok(config: AudienceConfig, ctx: Context) -> TikTokSource:
 
 
 ADAPTERS: dict[str, Adapter] = {a.platform: a for a in (
-    Adapter("youtube", lambda config, ctx: YouTubeSource(config, ctx.http), 1.0, plans_quota=True),
+    Adapter("youtube", _youtube, 1.0, plans_quota=True),
     Adapter("facebook", lambda config, ctx: FacebookSource(config, ctx.http), 3.0),
     Adapter("twitch", lambda config, ctx: TwitchSource(config, ctx.http), 10.0),
     Adapter("tiktok", _tiktok, 5.0, extra="tiktok", library="TikTokLive"),

@@ -6,8 +6,9 @@ import asyncio
 import logging
 from dataclasses import asdict, dataclass, field, replace
 
+from ..accounts.registry import Accounts
 from ..config import AudienceConfig, ConfigError, EventFile, audience_from_api
-from ..events import Bus, SourceStateChanged, now
+from ..events import BroadcastReady, Bus, SourceStateChanged, now
 from ..redact import register_secret
 from ..store import Store
 from .manual import ManualSource, reading
@@ -50,12 +51,14 @@ class AudienceService:
     """Runs every enabled audience source of the event until cancelled; one can change without the others."""
 
     def __init__(self, event: EventFile, bus: Bus, store: Store, timing: Timing | None = None,
-                 tiktok_factory: ClientFactory | None = None):
+                 tiktok_factory: ClientFactory | None = None, accounts: Accounts | None = None):
         self.event = event
+        self._own_accounts = accounts is None
+        self.accounts = accounts or Accounts()
         self.bus = bus
         self.store = store
         self.timing = timing
-        self.context = Context(http=Http(), tiktok_client=tiktok_factory)
+        self.context = Context(http=Http(), tiktok_client=tiktok_factory, accounts=self.accounts)
         self.http = self.context.http
         self.started_at = now()
         self.configs: dict[str, AudienceConfig] = {config.name: config for config in event.audience}
@@ -97,10 +100,28 @@ class AudienceService:
                     for poller in unit.pollers:
                         poller.resume(self.store.get_cursor(poller.name))
                     self._start(unit)
+                group.create_task(self._follow_broadcasts(), name="audience.broadcasts")
                 await asyncio.Event().wait()  # sources come and go while running; the controller cancels us
         finally:
             self._group = None
             await self.http.close()
+            if self._own_accounts:
+                await self.accounts.close()
+
+    async def _follow_broadcasts(self) -> None:
+        """A destination's broadcast was made: its audience source of the same name reads that chat."""
+        with self.bus.subscribe(BroadcastReady, maxsize=100, name="audience.broadcasts") as ready:
+            async for event in ready:
+                poller = self.pollers.get(event.name)
+                bind = getattr(poller.source, "bind_broadcast", None) if poller else None
+                if bind is not None and poller.source.platform == event.platform:
+                    bind(event.broadcast_id, event.chat_id)
+                    log.info("%s: reading the chat of broadcast %s", event.name, event.broadcast_id)
+
+    def quota_planner(self, name: str):
+        """The quota ledger of a YouTube source: broadcast calls of the same channel are booked there too."""
+        poller = self.pollers.get(name)
+        return poller.planner if poller is not None else None
 
     def _start(self, unit: Unit) -> None:
         assert self._group is not None
@@ -239,9 +260,10 @@ class AudienceService:
         label = getattr(source, "label", None) or source.platform
         return reading(name, label, body)
 
-    async def deliver(self, name: str, batch: Batch) -> int:
-        """Hand a pushed batch to the source's poller; returns how many comments were new."""
-        return await self.pollers[name].deliver(batch)
+    async def deliver(self, name: str, batch: Batch, receipts: list | None = None) -> int:
+        """Hand a pushed batch to the source's poller; returns how many comments were new (see Poller.deliver
+        for `receipts`)."""
+        return await self.pollers[name].deliver(batch, receipts=receipts)
 
 
 def settings(config: AudienceConfig) -> dict:

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 from multidict import CIMultiDict
 
+from ..accounts.google import REVOKED, CredentialError, StaticCredential
 from ..config import AudienceConfig
 from ..events import now
 from .jsonarray import ArrayReader
@@ -59,13 +60,15 @@ class YouTubeSource:
 
     platform = "youtube"
 
-    def __init__(self, config: AudienceConfig, http: Http):
+    def __init__(self, config: AudienceConfig, http: Http, signer=None):
         self.name = config.name
         options: YouTubeOptions = config.options
         self.video_id = options.video_id
         self.chat_id: str | None = options.live_chat_id
         self._chat_configured = self.chat_id is not None
         self.credential = config.credential
+        # Who signs the calls: the account of a credentials_file (refreshed tokens), else credential_env as is.
+        self.signer = signer or (StaticCredential(config.credential) if config.credential else None)
         self.api = options.api_base.rstrip("/")
         self.http = http
         self.page_token: str | None = None
@@ -81,30 +84,44 @@ class YouTubeSource:
     def resume(self, cursor: str | None) -> None:
         self.page_token = cursor or None
 
+    def bind_broadcast(self, video_id: str, chat_id: str | None) -> None:
+        """The broadcast streamctl made for the destination of the same name: read its chat."""
+        if video_id != self.video_id:
+            self.page_token = None if self.video_id else self.page_token
+        self.video_id = video_id
+        if chat_id:
+            self.chat_id, self._chat_configured = chat_id, True
+
     async def close(self) -> None:
         """Nothing of its own to release: the HTTP session belongs to the service."""
 
     # ---- calls --------------------------------------------------------------------------------------
 
-    def _signed(self, what: str, params: dict, cost: int) -> tuple[dict, dict]:
-        """The query and headers of a call, with the credential; books the call's quota units."""
+    async def _signed(self, what: str, params: dict, cost: int) -> tuple[dict, dict, str]:
+        """The query and headers of a call, with the credential (and the token used); books the quota units."""
         if self._misconfigured:
             raise SourceError(self._misconfigured, FATAL)
-        if not self.credential:
+        if self.signer is None:
             raise SourceError(f"{what}: no credential: set the environment variable named by credential_env",
                               FATAL)
-        headers = {}
+        headers: dict = {}
         params = dict(params)
-        if self.credential.startswith("AIza"):  # an API key rather than an OAuth token
-            params["key"] = self.credential
-        else:
-            headers["Authorization"] = f"Bearer {self.credential}"
+        try:
+            token = await self.signer.sign(params, headers)
+        except CredentialError as e:
+            # A revoked sign-in needs a person (the message names the command); anything else may pass.
+            raise SourceError(f"{what}: {e}", BLOCKED if e.kind == REVOKED else TRANSIENT) from None
         self.units += cost  # YouTube charges every request, failed or not
-        return params, headers
+        return params, headers, token
 
     async def _get(self, what: str, path: str, params: dict, cost: int) -> Reply:
-        params, headers = self._signed(what, params, cost)
-        return await self.http.get(what, self.api + path, params, headers)
+        for _attempt in range(2):
+            query, headers, token = await self._signed(what, params, cost)
+            reply = await self.http.get(what, self.api + path, query, headers)
+            # A refused access token is refreshed and the call made once more, so the chat has no gap.
+            if reply.status != 401 or not self.signer.refused(token):
+                return reply
+        return reply
 
     async def _video(self) -> dict:
         what = "videos.list"
@@ -126,6 +143,8 @@ class YouTubeSource:
         Finds the chat id from the video when it is not configured (raising WAITING until it is live).
         """
         if self.chat_id is None:
+            if not self.video_id:
+                raise SourceError("waiting for the destination's broadcast to be made (no video id yet)", WAITING)
             details = (await self._video()).get("liveStreamingDetails") or {}
             if details.get("actualEndTime"):
                 return None
@@ -162,7 +181,7 @@ class YouTubeSource:
             yield Batch(ended=True)
             return
         what = "liveChatMessages.streamList"
-        params, headers = self._signed(what, params, LIST_COST)
+        params, headers, token = await self._signed(what, params, LIST_COST)
         # No total timeout: the answer lasts as long as the chat. Stalls are caught per read below.
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.http.timeout)
         reader = ArrayReader()
@@ -172,6 +191,8 @@ class YouTubeSource:
                     resp = await stack.enter_async_context(
                         self.http.session().get(self.api + STREAM_PATH, params=params, headers=headers,
                                                 timeout=timeout))
+                if resp.status == 401 and self.signer.refused(token):
+                    raise SourceError(f"{what}: the access token was refused; reconnecting with a fresh one")
                 if resp.status != 200:
                     batch = await self._refused(what, resp)
                     if batch is not None:
@@ -242,6 +263,8 @@ class YouTubeSource:
 
     async def sample(self) -> Batch:
         """Concurrent viewers (a string in the API); 0 once the broadcast has ended."""
+        if not self.video_id:
+            raise SourceError("waiting for the destination's broadcast to be made (no video id yet)", WAITING)
         details = (await self._video()).get("liveStreamingDetails") or {}
         ended = bool(details.get("actualEndTime"))
         viewers = _int(details.get("concurrentViewers"))
@@ -359,7 +382,8 @@ class YouTubeSource:
             self.page_token = None  # start again from the latest messages
             return SourceError(text, TRANSIENT)
         if reply.status == 401:
-            return SourceError(f"{what}: the token was refused (HTTP 401 {reason})", BLOCKED)
+            fix = ": run `streamctl auth youtube` again" if getattr(self.signer, "refreshable", False) else ""
+            return SourceError(f"{what}: the token was refused (HTTP 401 {reason}){fix}", BLOCKED)
         if reason == "liveChatNotFound" and not self._chat_configured:
             self.chat_id = None  # look the chat up again: the broadcast may have been restarted
         if reply.status >= 500:

@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
 from ..audience.manual import ReadingError
 from ..audience.service import ChangeError
 from ..audience.webhook import WebhookError
+from ..reasons import with_reasons
 from ..redact import redact
 from .auth import IDENTITY, requires
 from .http import json_error, json_response, query_int, read_json
+from .issues import issue_view
 from .keys import CONTROLLER
 
 MAX_LIMIT = 1000
+COMMIT_WAIT_S = 10.0  # how long a webhook request waits for its messages to be on disk before it is refused
+RETRY_AFTER_S = 5
 
 
 @requires("operator")
 async def audience(request: web.Request) -> web.Response:
     """Every source: state, last success, last message, last error, quota."""
-    return json_response({"sources": request.app[CONTROLLER].audience.sources_status()})
+    return json_response(with_reasons({"sources": request.app[CONTROLLER].audience.sources_status()}))
 
 
 @requires("moderator")
@@ -53,11 +59,31 @@ async def webhook(request: web.Request) -> web.Response:
         batches = source.accept(body, request.headers.get("X-Signature-256"))
     except WebhookError as e:
         return json_error(e.status, str(e), "error.webhook")
-    new = 0
-    for batch in batches:
-        new += await service.deliver(name, batch)
-    return json_response({"accepted": sum(len(b.comments) for b in batches), "new": new,
+    # 2xx only for what is committed to the database: a bridge that got 200 may forget the messages, and
+    # streamctl killed a moment later must still have them. Anything else is 503 and the bridge sends again
+    # (the store keeps one copy of a message sent twice).
+    if not request.app[CONTROLLER].recorder.writable:
+        return not_stored("the event database cannot be written (disk full?): nothing was stored, send it again later")
+    receipts: list[asyncio.Future] = []
+    try:
+        async with asyncio.timeout(COMMIT_WAIT_S):
+            for batch in batches:
+                await service.deliver(name, batch, receipts=receipts)
+            outcomes = [await receipt for receipt in receipts]
+    except TimeoutError:
+        return not_stored(f"not stored within {COMMIT_WAIT_S:g} s (the event database is busy or failing)")
+    failed = next((o for o in outcomes if not o.ok), None)
+    if failed is not None:
+        return not_stored(failed.error)
+    return json_response({"accepted": sum(len(b.comments) for b in batches), "new": sum(o.new for o in outcomes),
                           "viewers": sum(1 for b in batches if b.viewers is not None)})
+
+
+def not_stored(why: str | None) -> web.Response:
+    """503 with Retry-After: nothing of the request was acknowledged."""
+    response = json_error(503, why or "not stored", "error.not_stored")
+    response.headers["Retry-After"] = str(RETRY_AFTER_S)
+    return response
 
 
 @requires("operator")
@@ -89,7 +115,8 @@ CHANGE_KEYS = {400: "error.source_config", 404: "error.source_unknown", 409: "er
 def _change_error(name: str, e: ChangeError) -> web.Response:
     issues = [redact(line) for line in e.issues]
     return json_error(e.status, "; ".join(issues), e.key or CHANGE_KEYS.get(e.status, "error.request"),
-                      {"name": name[:64], "issues": "; ".join(issues)}, issues=issues)
+                      {"name": name[:64], "issues": "; ".join(issues)}, issues=issues,
+                      issue_keys=[issue_view(line) for line in issues])
 
 
 @requires("operator")
@@ -119,7 +146,7 @@ async def _change(request: web.Request, expected: str, action: str, apply, **ans
         return _change_error(name, e)
     request.app[CONTROLLER].store.audit(request[IDENTITY].name, action, "source", name, _brief(before),
                                         _brief(after))
-    return json_response({"source": after, **answer})
+    return json_response(with_reasons({"source": after, **answer}))
 
 
 def _brief(status: dict | None) -> dict | None:

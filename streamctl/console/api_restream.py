@@ -5,14 +5,19 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..config import ConfigError, destination_from_api, typed_key
+from ..reasons import with_reasons
 from ..redact import redact
 from ..restream.restreamer import DuplicateDestination, NotRemovable, UnknownDestination
+from ..restream.switcher import SwitchRefused
 from ..states import DestinationState, IngestState
+from ..store import iso
 from .auth import IDENTITY, requires
 from .http import json_error, json_response, read_json
+from .issues import issue_view
 from .keys import CONTROLLER
 
 ACTIONS = ("start", "stop", "restart")
+PLATFORM_HEALTH = ("good", "ok", "bad", "noData", "revoked")
 
 
 def _audit(request: web.Request, action: str, name: str, before: dict | None, after: dict | None) -> None:
@@ -33,7 +38,14 @@ def _unknown(name: str) -> web.Response:
 
 @requires("operator")
 async def list_destinations(request: web.Request) -> web.Response:
-    return json_response({"destinations": request.app[CONTROLLER].restreamer.destinations()})
+    return json_response(with_reasons({"destinations": _destinations(request.app[CONTROLLER])}))
+
+
+def _destinations(controller) -> list[dict]:
+    """Every destination with its platform broadcast and what the platform says it receives."""
+    items = controller.restreamer.destinations()
+    broadcasts = getattr(controller, "broadcasts", None)
+    return broadcasts.decorate(items) if broadcasts is not None else items
 
 
 @requires("operator")
@@ -43,14 +55,19 @@ async def add_destination(request: web.Request) -> web.Response:
         config = destination_from_api(body)
     except ConfigError as e:
         issues = [redact(line) for line in e.issues]
-        return json_error(400, "; ".join(issues), "error.destination_config", issues=issues)
+        return json_error(400, "; ".join(issues), "error.destination_config", issues=issues,
+                          issue_keys=[issue_view(line) for line in issues])
     try:
         entry = await request.app[CONTROLLER].restreamer.add(config)
     except DuplicateDestination:
         return json_error(409, f"destination {config.name!r} exists already, expected a new name",
                           "error.destination_exists", {"name": config.name})
+    broadcasts = getattr(request.app[CONTROLLER], "broadcasts", None)
+    if broadcasts is not None and config.broadcast:
+        broadcasts.add(config)
+        entry.update(broadcasts.describe(config.name))
     _audit(request, "destination.add", config.name, None, _brief(entry))
-    return json_response(entry, status=201)
+    return json_response(with_reasons(entry), status=201)
 
 
 @requires("operator")
@@ -66,7 +83,7 @@ async def control_destination(request: web.Request) -> web.Response:
     except UnknownDestination:
         return _unknown(name)
     _audit(request, f"destination.{action}", name, _brief(before), _brief(entry))
-    return json_response(entry)
+    return json_response(with_reasons(entry))
 
 
 @requires("operator")
@@ -81,7 +98,8 @@ async def replace_key(request: web.Request) -> web.Response:
     try:
         key = typed_key(body["key"])
     except ConfigError as e:
-        return json_error(400, "; ".join(e.issues), "error.destination_config", issues=list(e.issues))
+        return json_error(400, "; ".join(e.issues), "error.destination_config", issues=list(e.issues),
+                          issue_keys=[issue_view(line) for line in e.issues])
     restreamer = request.app[CONTROLLER].restreamer
     try:
         before = restreamer.get(name).describe()
@@ -89,7 +107,7 @@ async def replace_key(request: web.Request) -> web.Response:
     except UnknownDestination:
         return _unknown(name)
     _audit(request, "destination.key", name, _brief(before), _brief(entry))
-    return json_response(entry)
+    return json_response(with_reasons(entry))
 
 
 @requires("operator")
@@ -111,7 +129,48 @@ async def remove_destination(request: web.Request) -> web.Response:
 
 @requires("operator")
 async def ingest(request: web.Request) -> web.Response:
-    return json_response(request.app[CONTROLLER].restreamer.ingest_status())
+    return json_response(with_reasons(request.app[CONTROLLER].restreamer.ingest_status()))
+
+
+@requires("operator")
+async def preview(request: web.Request) -> web.Response:
+    """The program's latest picture from the confidence monitor, at most 2 s old; 503 while there is none."""
+    monitor = request.app[CONTROLLER].restreamer.monitor
+    if monitor is None:
+        return json_error(404, "the confidence monitor is off ([monitor] enabled = false or no [ingest])")
+    picture = monitor.preview()
+    if picture is None:
+        last = monitor.picture
+        why = f"the last one is {last.age_s():.1f} s old" if last else "none yet"
+        return json_error(503, f"no picture of the program from the last 2 s ({why}): is the program flowing?")
+    return web.Response(body=picture.jpeg, content_type="image/jpeg", headers={
+        "Cache-Control": "no-store",
+        "X-Preview-At": iso(picture.at),
+        "X-Preview-Age-Ms": str(round(picture.age_s() * 1000)),
+    })
+
+
+SWITCH_TO = ("primary", "backup")
+
+
+@requires("operator")
+async def switch_ingest(request: web.Request) -> web.Response:
+    """`POST /api/ingest/switch {"to": "primary"|"backup"}`: that input on air at its next keyframe."""
+    expected = '{"to": "primary" or "backup"}'
+    body = await read_json(request, expected, required=True)
+    to = body.get("to")
+    if to not in SWITCH_TO:
+        return json_error(400, f"request: to: {to!r} is not an input, expected {expected}", "error.body_field",
+                          {"expected": expected})
+    controller = request.app[CONTROLLER]
+    before = controller.restreamer.ingest_status()
+    try:
+        status = await controller.restreamer.ingest.switch(to)
+    except SwitchRefused as e:
+        return json_error(409, str(e), "error.ingest_switch", {"to": to, "why": str(e)})
+    controller.store.audit(request[IDENTITY].name, "ingest.switch", "ingest", to,
+                           {"on_air": before.get("on_air")}, {"to": to})
+    return json_response(status)
 
 
 def _label(value: object) -> str:
@@ -138,7 +197,7 @@ class _Metrics:
 def metrics_text(controller) -> str:
     """The whole /metrics page: destinations, ingest, processes, audience sources."""
     restreamer = controller.restreamer
-    dests = restreamer.destinations()
+    dests = _destinations(controller)
     m = _Metrics()
     m.family("destination_state", "gauge", "1 for the destination's current state, 0 for the others",
              [({"name": d["name"], "platform": d["platform"], "state": s}, d["state"] == s)
@@ -155,9 +214,25 @@ def metrics_text(controller) -> str:
     for name, kind, help_text, key in per_dest:
         m.family(name, kind, help_text,
                  [({"name": d["name"], "platform": d["platform"]}, d["health"].get(key)) for d in dests])
+    with_health = [d for d in dests if d.get("platform_health")]
+    m.family("destination_platform_health", "gauge",
+             "1 for what the platform says it receives from the destination (good, ok, bad, noData, revoked)",
+             [({"name": d["name"], "platform": d["platform"], "status": s}, d["platform_health"].get("status") == s)
+              for d in with_health for s in PLATFORM_HEALTH])
+    m.family("destination_platform_issues", "gauge", "configuration issues the platform names for the stream",
+             [({"name": d["name"], "platform": d["platform"]}, len(d["platform_health"].get("issues") or []))
+              for d in with_health])
+    with_broadcast = [d for d in dests if (d.get("broadcast") or {}).get("id")]
+    m.family("destination_broadcast_info", "gauge", "the platform broadcast of the destination and its status",
+             [({"name": d["name"], "platform": d["platform"], "id": d["broadcast"]["id"],
+                "status": d["broadcast"].get("status") or ""}, 1) for d in with_broadcast])
     ingest_status = restreamer.ingest_status()
     m.family("ingest_state", "gauge", "1 for the ingest's current state",
              [({"state": s}, ingest_status.get("state") == s) for s in IngestState])
+    m.family("ingest_on_air", "gauge", "1 for the source the program carries now (primary, backup, slate)",
+             [({"input": who}, ingest_status.get("on_air") == who) for who in ("primary", "backup", "slate")])
+    m.family("ingest_switches_total", "counter", "changes of the source on air",
+             [({}, (ingest_status.get("switch") or {}).get("switches"))])
     slate = ingest_status.get("slate") or {}
     m.family("ingest_slate_on_air", "gauge", "1 while the holding card feeds the platforms in place of the program",
              [({}, bool(slate.get("on_air")))])
@@ -166,6 +241,8 @@ def metrics_text(controller) -> str:
     m.family("ingest_video_kbps", "gauge", "probed video bitrate of the program, kbit/s",
              [({}, probe.get("video_kbps"))])
     m.family("processes", "gauge", "child processes (ffmpeg) running now", [({}, restreamer.processes)])
+    m.family("alerts_unacknowledged", "gauge", "stored alerts (not recoveries) no operator has acknowledged",
+             [({}, controller.store.unacknowledged_alerts())])
     sources_status = getattr(getattr(controller, "audience", None), "sources_status", None)
     if callable(sources_status):
         sources = sources_status()
@@ -188,4 +265,6 @@ def setup(app: web.Application) -> None:
     app.router.add_put("/api/destinations/{name}/key", replace_key)
     app.router.add_delete("/api/destinations/{name}", remove_destination)
     app.router.add_get("/api/ingest", ingest)
+    app.router.add_get("/api/ingest/preview.jpg", preview)
+    app.router.add_post("/api/ingest/switch", switch_ingest)
     app.router.add_get("/metrics", metrics)

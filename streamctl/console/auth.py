@@ -53,14 +53,30 @@ IDENTITY: web.RequestKey[Identity] = web.RequestKey("identity", Identity)  # who
 
 def bearer_identity(request: web.Request, store: Store) -> Identity | None:
     """The identity of an `Authorization: Bearer` token, or None."""
-    header = request.headers.get("Authorization", "")
-    if not header.lower().startswith("bearer "):
-        return None
-    token = header[7:].strip()
+    token = _bearer(request)
     role = store.token_role(token) if token else None
     if role is None:
         return None
     return Identity(name=f"token:{role}", role=role, via="token")
+
+
+def _bearer(request: web.Request) -> str:
+    header = request.headers.get("Authorization", "")
+    return header[7:].strip() if header.lower().startswith("bearer ") else ""
+
+
+def still_valid(request: web.Request, identity: Identity, store: Store) -> Callable[[], bool]:
+    """A check that the credential this request came with still holds (a long-lived websocket asks it often).
+
+    A token revoked (`streamctl token revoke`), a session signed out or its user removed or given a new
+    password (`streamctl user remove|passwd`) all end here, in whichever process did it: the check reads
+    the event database, not this process's memory.
+    """
+    if identity.via == "session":
+        cookie = request.cookies.get(SESSION_COOKIE, "")
+        return lambda: session_identity(store, cookie) is not None
+    token = _bearer(request) or request.query.get("token", "")
+    return lambda: store.token_role(token) == identity.role
 
 
 def may(identity: Identity | None, role: str) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 
 from aiohttp import web
@@ -12,8 +13,11 @@ from ..questions import QuestionDesk
 from .auth import ALLOWED
 from .i18n import pick_lang
 from .keys import CONTROLLER, DESK, HUB
+from .limits import SOCKETS
 from .pages import OVERLAYS, render
 from .ws import serve
+
+log = logging.getLogger(__name__)
 
 NAMES = ("question", "viewers")
 THEMES = ("dark", "light", "glass")
@@ -21,16 +25,34 @@ POSITIONS = ("bottom", "top")
 HEX = re.compile(r"^[0-9a-fA-F]{3}(?:[0-9a-fA-F]{3})?$")
 
 
-def overlay_token_ok(request: web.Request) -> bool:
-    """The `?token=` is an overlay (or operator) token; overlays never use cookies."""
+# What a browser source gets for a refused token: an empty page, transparent on air. Text here would be
+# keyed over the programme; the reason goes to the log instead.
+REFUSED_PAGE = '<!doctype html><html><head><meta charset="utf-8"><title></title></head><body></body></html>\n'
+
+
+def token_problem(request: web.Request) -> tuple[int, str] | None:
+    """Why the `?token=` may not show overlays (status, reason), or None when it may; overlays never use cookies."""
     token = request.query.get("token", "")
-    role = request.app[CONTROLLER].store.token_role(token) if token else None
-    return role in ALLOWED["overlay"]
+    if not token:
+        return 401, "the URL has no ?token="
+    role = request.app[CONTROLLER].store.token_role(token)
+    if role is None:
+        return 401, "the token is unknown or was revoked"
+    if role not in ALLOWED["overlay"]:
+        return 403, f"a {role} token may not show overlays"
+    return None
 
 
-def _refused() -> web.HTTPUnauthorized:
-    return web.HTTPUnauthorized(text="overlay token missing or not valid: streamctl token create --role overlay",
-                                content_type="text/plain")
+def overlay_token_ok(request: web.Request) -> bool:
+    return token_problem(request) is None
+
+
+def _refused(request: web.Request, problem: tuple[int, str]) -> web.HTTPException:
+    status, why = problem
+    log.warning("overlay %s refused for %s: %s; an operator makes one with `streamctl token create --role overlay`",
+                request.path, request.remote, why)
+    cls = web.HTTPUnauthorized if status == 401 else web.HTTPForbidden
+    return cls(text=REFUSED_PAGE, content_type="text/html")
 
 
 def on_air_view(question: dict | None) -> dict | None:
@@ -64,8 +86,9 @@ async def overlay(request: web.Request) -> web.Response:
     name = request.match_info["name"]
     if name not in NAMES:
         raise web.HTTPNotFound(text=f"no overlay {name!r}; there are: {', '.join(NAMES)}", content_type="text/plain")
-    if not overlay_token_ok(request):
-        raise _refused()
+    problem = token_problem(request)
+    if problem:
+        raise _refused(request, problem)
     _, total = request.app[CONTROLLER].store.latest_viewers()
     look = settings(request.query)
     data = {"on_air": current_on_air(request.app[DESK]), "viewers": total, **look}
@@ -96,16 +119,23 @@ def overlay_encoder(desk: QuestionDesk, shown_id: int | None):
 
 async def overlay_socket(request: web.Request) -> web.StreamResponse:
     """`GET /ws/overlay?token=…`: pushes to a browser source; it starts with what is on air now."""
-    if not overlay_token_ok(request):
-        raise _refused()
+    problem = token_problem(request)
+    if problem:
+        raise _refused(request, problem)
     desk: QuestionDesk = request.app[DESK]
-    ws = web.WebSocketResponse(heartbeat=25, max_msg_size=4096)
-    await ws.prepare(request)
-    sub = request.app[CONTROLLER].bus.subscribe(QuestionChanged, ViewersStored, maxsize=200, name="ws:overlay")
-    current = current_on_air(desk)
-    _, total = request.app[CONTROLLER].store.latest_viewers()
-    await ws.send_str(json.dumps({"type": "snapshot", "on_air": current, "viewers": total}, ensure_ascii=False))
-    await serve(ws, sub, overlay_encoder(desk, current["id"] if current else None), request.app[HUB])
+    sockets = request.app[SOCKETS]
+    sockets.admit("overlays")  # every overlay together counts as one identity
+    try:
+        ws = web.WebSocketResponse(heartbeat=25, max_msg_size=4096)
+        await ws.prepare(request)
+        sub = request.app[CONTROLLER].bus.subscribe(QuestionChanged, ViewersStored, maxsize=200, name="ws:overlay")
+        current = current_on_air(desk)
+        _, total = request.app[CONTROLLER].store.latest_viewers()
+        await ws.send_str(json.dumps({"type": "snapshot", "on_air": current, "viewers": total}, ensure_ascii=False))
+        await serve(ws, sub, overlay_encoder(desk, current["id"] if current else None), request.app[HUB],
+                    lambda: overlay_token_ok(request))
+    finally:
+        sockets.release("overlays")
     return ws
 
 

@@ -13,6 +13,7 @@ from aiohttp import web
 
 from .. import assets
 from ..questions import ORIGINS, QuestionDesk, official_view
+from ..reasons import for_pages
 from ..restream.platforms import PLATFORMS
 from ..restream.profiles import PROFILES
 from ..states import QUESTION_OFFICIAL, QUESTION_QUEUE, QuestionState, page_states
@@ -53,7 +54,7 @@ templates = jinja2.Environment(
 )
 
 NAV = (("operator", "/operate", "nav.operate"), ("moderator", "/moderate", "nav.moderate"),
-       ("official", "/official", "nav.official"), ("moderator", "/report", "nav.report"))
+       ("official", "/official", "nav.official"), ("official", "/report", "nav.report"))  # leadership reads it
 HOME = {"operator": "/operate", "moderator": "/moderate", "official": "/official"}
 SHORTCUTS = (("j / k", "help.move"), ("← / →", "help.pane"), ("1 2 3", "help.pane_jump"), ("/", "help.search"),
              ("a", "help.approve"), ("d", "help.dismiss"), ("f", "help.forward"), ("e", "help.edit"),
@@ -286,10 +287,11 @@ async def operate(request: web.Request) -> web.Response:
     viewers, total = controller.store.latest_viewers()
     data = {
         "viewers": {"sources": viewers, "total": total},
-        "ingest": controller.restreamer.ingest_status(),
-        "destinations": controller.restreamer.destinations(),
-        "sources": controller.audience.sources_status(),
-        "alerts": controller.alerts.alerts(pick_lang(request[IDENTITY].lang), limit=RECENT_ALERTS),
+        # Each error text gets its reason key beside it: the page shows that, never the raw text.
+        "ingest": for_pages(controller.restreamer.ingest_status()),
+        "destinations": for_pages(controller.restreamer.destinations()),
+        "sources": for_pages(controller.audience.sources_status()),
+        "alerts": for_pages(controller.alerts.alerts(pick_lang(request[IDENTITY].lang), limit=RECENT_ALERTS)),
         "platforms": {name: {"url": rules.default_url or "", "note": rules.note} for name, rules in PLATFORMS.items()},
     }
     return render(request, "operate.html", page="operate", title_key="nav.operate", script="operate", data=data,

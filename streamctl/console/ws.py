@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import json
 import logging
 import time
@@ -23,26 +24,31 @@ from ..events import (
     DestinationStateChanged,
     Event,
     IngestStateChanged,
+    ProgramLevels,
     ProgramStatus,
     QuestionChanged,
     SourceStateChanged,
     ViewersStored,
 )
 from ..questions import official_view
+from ..reasons import for_pages
 from ..redact import mask_secrets, redact
-from .auth import IDENTITY, Identity, same_origin
+from .auth import IDENTITY, Identity, same_origin, still_valid
 from .http import http_error
 from .keys import CONTROLLER, HUB
+from .limits import SOCKETS
 
 log = logging.getLogger(__name__)
 
 CLIENT_QUEUE = 500  # events a slow page may fall behind by before it loses the oldest
 HEALTH_EVERY_S = 1.0  # destination health at most this often per destination and page
+CREDENTIAL_CHECK_S = 1.0  # how soon a revoked token or a removed user's open socket is closed
+CLOSE_SIGNED_OUT = 4401  # websocket close code: the credential no longer holds (the page goes to sign-in)
 
 MODERATOR_EVENTS = (CommentsStored, CommentsHidden, ViewersStored, QuestionChanged, AuthorNoted, Alert, ProgramStatus)
 ROLE_EVENTS: dict[str, tuple[type[Event], ...]] = {
     "operator": (*MODERATOR_EVENTS, DestinationStateChanged, DestinationHealth, DestinationRemoved,
-                 IngestStateChanged, SourceStateChanged, AlertStored),
+                 IngestStateChanged, SourceStateChanged, AlertStored, ProgramLevels),
     "moderator": MODERATOR_EVENTS,
     "official": (QuestionChanged,),
 }
@@ -62,6 +68,8 @@ def event_json(event: Event, **replace) -> str:
     # comment of a 50-comment batch cost more than the encoding.
     fields = {f.name: getattr(event, f.name) for f in dataclasses.fields(event)}
     data = {"type": type(event).__name__, **fields, **replace}
+    if not isinstance(event, AUDIENCE_TEXT):
+        data = for_pages(data)  # pages show why something failed from `error_key`, never the raw text
     text = json.dumps(data, ensure_ascii=False, default=_plain)
     # What the audience typed reaches pages as typed ("?a=1" in a comment is not a secret); only our own
     # registered keys are masked there. Everything else may quote URLs with keys and is fully redacted.
@@ -110,8 +118,21 @@ def page_encoder(hub: Hub, role: str) -> Encoder:
     return encode
 
 
-async def serve(ws: web.WebSocketResponse, sub, encode: Encoder, hub: Hub) -> None:
-    """Push `sub`'s events to `ws` until either side stops; answers the page's "ping" keep-alives."""
+async def serve(ws: web.WebSocketResponse, sub, encode: Encoder, hub: Hub,
+                valid: Callable[[], bool] | None = None) -> None:
+    """Push `sub`'s events to `ws` until either side stops; answers the page's "ping" keep-alives.
+
+    With `valid`, the credential is checked every CREDENTIAL_CHECK_S: once it no longer holds (a token
+    revoked, a user removed), the socket is closed with CLOSE_SIGNED_OUT.
+    """
+
+    async def watch() -> None:
+        while True:
+            await asyncio.sleep(CREDENTIAL_CHECK_S)
+            if valid is not None and not valid():
+                log.info("websocket %s closed: its credential was revoked or signed out", sub.name)
+                await ws.close(code=CLOSE_SIGNED_OUT, message=b"signed out")
+                return
 
     async def push() -> None:
         async for event in sub:
@@ -126,6 +147,8 @@ async def serve(ws: web.WebSocketResponse, sub, encode: Encoder, hub: Hub) -> No
 
     hub.clients.add(ws)
     tasks = [asyncio.create_task(read(), name="ws.read"), asyncio.create_task(push(), name="ws.push")]
+    if valid is not None:
+        tasks.append(asyncio.create_task(watch(), name="ws.credential"))
     try:
         # Whichever ends first (the page left, or sending failed) ends the connection.
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -150,11 +173,26 @@ async def page_socket(request: web.Request) -> web.StreamResponse:
     bus = request.app[CONTROLLER].bus
     # No permessage-deflate: it would compress every message once per page (browsers ask for it), in a thread
     # for anything over 4 KB; a busy stream is ~150 KB/s of JSON per page, nothing for a hall's network.
-    ws = web.WebSocketResponse(heartbeat=25, max_msg_size=4096, compress=False)
-    await ws.prepare(request)
-    sub = bus.subscribe(*ROLE_EVENTS[identity.role], maxsize=CLIENT_QUEUE, name=f"ws:{identity.name}")
-    await serve(ws, sub, page_encoder(hub, identity.role), hub)
+    sockets = request.app[SOCKETS]
+    owner = socket_owner(request, identity)
+    sockets.admit(owner)  # 503 past the limits (console/limits.py)
+    try:
+        ws = web.WebSocketResponse(heartbeat=25, max_msg_size=4096, compress=False)
+        await ws.prepare(request)
+        sub = bus.subscribe(*ROLE_EVENTS[identity.role], maxsize=CLIENT_QUEUE, name=f"ws:{identity.name}")
+        store = request.app[CONTROLLER].store
+        await serve(ws, sub, page_encoder(hub, identity.role), hub, still_valid(request, identity, store))
+    finally:
+        sockets.release(owner)
     return ws
+
+
+def socket_owner(request: web.Request, identity: Identity) -> str:
+    """Whose share of the websockets this one counts against: the user, or the one bearer token."""
+    if identity.via != "token":
+        return f"user {identity.name}"
+    token = request.headers.get("Authorization", "")
+    return f"token {hashlib.sha256(token.encode()).hexdigest()[:12]}"
 
 
 def setup(app: web.Application) -> None:

@@ -123,3 +123,34 @@ def html_503() -> web.Response:
 
 def dumps(data: object) -> str:
     return json.dumps(data, ensure_ascii=False)
+
+
+class IngestFake(FakeServer):
+    """A platform fake with its own RTMP ingest on loopback: a stream is "active" while a real publish reaches it."""
+
+    active_within_s = 3.0  # a stream is active while its last frame is this recent
+
+    def __init__(self) -> None:
+        from ..restream.rtmp_server import RtmpServer
+
+        super().__init__()
+        self.ingest = RtmpServer.receiver()  # any app: YouTube's backup address is `live2?backup=1`
+
+    @property
+    def ingest_base(self) -> str:
+        return f"rtmp://{self.ingest.host}:{self.ingest.port}"
+
+    def publishing(self, key: str | None) -> bool:
+        """Whether someone publishes with this stream key right now."""
+        now = time.time()
+        return key is not None and any(
+            s.stream_name == key and s.last_tag_at and now - s.last_tag_at < self.active_within_s
+            for s in self.ingest.publishers)
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        await self.ingest.start()
+        return await super().start(host, port)
+
+    async def stop(self) -> None:
+        await super().stop()
+        await self.ingest.close()

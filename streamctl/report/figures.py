@@ -533,19 +533,29 @@ def _platform_rank(platform: str) -> tuple[int, str]:
 
 
 def ingest_figures(db: sqlite3.Connection, window: Window) -> tuple[dict, list[dict]]:
-    """The program feed: time live, losses, and their incidents."""
+    """The program feed: time live, losses, which input was on air when, and the incidents (losses, backup spells)."""
     rows = db.execute("SELECT at, state, error FROM ingest_events ORDER BY at, id").fetchall()
     changes = [(r["at"], r["state"]) for r in rows]
     pieces = _intervals(changes, window)
     # After a loss the listener may wait for the switcher again: the outage lasts until the feed is live.
     incidents = _outages("ingest", "ingest", [(r["at"], r["state"], r["error"]) for r in rows], (IngestState.LOST,),
                          ("stopped",), window, up=("live",))
+    # Which input the program carried when (primary, backup, slate); each spell on the backup is an incident too.
+    switches: list[tuple[float, str, str | None]] = []
+    if db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'ingest_switches'").fetchone():
+        for r in db.execute("SELECT at, on_air, reason FROM ingest_switches ORDER BY at, id"):
+            if not switches or switches[-1][1] != (r["on_air"] or "none"):  # a handback keeps who is on air
+                switches.append((r["at"], r["on_air"] or "none", r["reason"]))
+    on_air = _intervals([(at, who) for at, who, _ in switches], window)
+    backup = _outages("ingest_backup", "ingest", switches, ("backup",), (), window)
     return {
+        "on_air": [{"from": iso(a), "to": iso(b), "input": s} for a, b, s in on_air],
+        "backup_s": round(sum(b - a for a, b, s in on_air if s == "backup"), 1),
         "live_s": round(sum(b - a for a, b, s in pieces if s == "live"), 1),
         "lost": len(incidents),
         "lost_s": round(sum(i["duration_s"] for i in incidents), 1),
         "states": [{"from": iso(a), "to": iso(b), "state": s} for a, b, s in pieces],
-    }, incidents
+    }, incidents + backup
 
 
 def source_incidents(db: sqlite3.Connection, window: Window) -> list[dict]:

@@ -10,6 +10,7 @@ LANGS = ("vi", "en")
 
 TEXT: dict[str, dict[str, str]] = {
     "title": {"vi": "Báo cáo tổng hợp sau sự kiện truyền trực tiếp", "en": "Post-event livestream report"},
+    "download": {"vi": "Tải về", "en": "Download"},
     "in_progress": {"vi": "Sự kiện đang diễn ra — số liệu tạm tính đến", "en": "Event in progress — figures as of"},
     "time": {"vi": "Thời gian", "en": "Time"},
     "duration": {"vi": "Thời lượng", "en": "Duration"},
@@ -77,6 +78,7 @@ TEXT: dict[str, dict[str, str]] = {
     "not_recovered": {"vi": "chưa khôi phục", "en": "not recovered"},
     "kind_destination": {"vi": "Điểm phát gián đoạn", "en": "Destination down"},
     "kind_ingest": {"vi": "Mất tín hiệu đầu vào", "en": "Ingest lost"},
+    "kind_ingest_backup": {"vi": "Phát từ đầu vào dự phòng", "en": "On air from the backup input"},
     "kind_source": {"vi": "Lỗi lấy bình luận", "en": "Audience source failed"},
     "ingest": {"vi": "Tín hiệu đầu vào", "en": "Ingest"},
     "ingest_lost": {"vi": "Mất tín hiệu đầu vào", "en": "Ingest lost"},

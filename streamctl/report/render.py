@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -74,14 +75,15 @@ def chart_set(report: dict, words: Words) -> dict[str, Markup | None]:
     }
 
 
-def to_html(report: dict, lang: str) -> str:
-    """The printable report page."""
+def to_html(report: dict, lang: str, downloads: Sequence[tuple[str, str]] = ()) -> str:
+    """The printable report page; `downloads` (label, href) links are shown on screen only, never printed."""
     assets.require(assets.REPORT)
     words = Words(lang, report["event"]["timezone"])
     made = chart_set(report, words)
     return _env.get_template("report.html").render(
         r=report, t=words, charts=made, colours=made["colours"], paid_limit=PAID_LIMIT,
         any_manual=any(p["manual"] for p in report["platforms"]), footer_name=css_string(report["event"]["name"]),
+        downloads=downloads,
     )
 
 

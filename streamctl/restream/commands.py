@@ -125,3 +125,29 @@ def slate_argv(fmt: SlateFormat, card: str | None, *, ffmpeg: str | None = None)
     if fmt.sample_rate:
         argv += aac(96, fmt.sample_rate, fmt.channels)
     return argv + list(FLV_OUT)
+
+
+# The confidence monitor decodes the program once, at a low rate: deblocking is skipped (a preview and the
+# detectors do not need it, and it is a large share of H.264 decoding), the picture is thinned to `fps` before
+# anything else, and audio is measured in 4800-sample blocks (0.1 s at 48 kHz).
+MONITOR_FREEZE_S = 1.0  # freezedetect's own wait before it calls a picture frozen
+
+
+def monitor_argv(fps: float, width: int, *, ffmpeg: str | None = None) -> list[str]:
+    """The program (FLV on stdin) into small JPEGs on stdout (mpjpeg) and, on stderr, per-channel audio levels
+    (astats) and the black/freeze transitions (blackdetect, freezedetect), printed by (a)metadata.
+
+    Either stream may be missing (`?` maps); the picture and the detectors share one decode.
+    """
+    thin = f"fps={fps:g},scale={width}:-2"
+    return [
+        ffmpeg or find_ffmpeg(), "-hide_banner", "-nostats", "-loglevel", "info",
+        "-skip_loop_filter", "all", "-f", "flv", "-probesize", "256k", "-analyzeduration", "100000", "-i", "pipe:0",
+        "-map", "0:v?", "-vf", f"{thin},format=yuvj420p", "-c:v", "mjpeg", "-q:v", "6", "-f", "mpjpeg", "pipe:1",
+        "-map", "0:v?", "-map", "0:a?",
+        "-filter:v", f"{thin},blackdetect=d=0:pix_th=0.10,freezedetect=n=-60dB:d={MONITOR_FREEZE_S:g},"
+                     "metadata=mode=print",
+        "-filter:a", "asetnsamples=n=4800:p=0,astats=metadata=1:reset=1:measure_perchannel=Peak_level+RMS_level"
+                     ":measure_overall=none,ametadata=mode=print",
+        "-f", "null", "-",
+    ]

@@ -549,6 +549,8 @@ class Destination(Output):
             return None
 
     def problem(self) -> str | None:
+        if self.config.waits_for_broadcast:
+            return "waiting for the platform's broadcast to be made (see the destination's broadcast error)"
         expires = key_expiry(self.config.publish_url)
         if expires is not None and expires < time.time():
             stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(expires))

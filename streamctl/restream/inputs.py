@@ -53,7 +53,7 @@ class Input:
         self._gop_bytes = 0
         self.last_in: float | None = None  # loop time of the latest tag; None until the first of a feed
         self.flowing_since: float | None = None  # loop time since when tags arrive without a gap
-        self.refused: dict[str, Any] | None = None  # the latest publisher turned away: address, at, reason
+        self.refusal: dict[str, Any] | None = None  # the latest publisher turned away: address, at, reason
         self._announced = False  # this feed's probe was announced once complete
 
     # ---- what the switcher asks ---------------------------------------------------------------------
@@ -94,7 +94,7 @@ class Input:
         return {"role": self.role, "url": self.config.display_url, "kind": self.config.kind, "state": self.state,
                 "since": iso(self.since), "error": self.error, "publisher": self.publisher, "feeds": self.feeds,
                 "restarts": self.source.restarts if self.source else 0, "probe": self.probe.facts(),
-                "refused": self.refused}
+                "refused": self.refusal}
 
     # ---- FeedSink: what the source says -------------------------------------------------------------
 
@@ -141,7 +141,7 @@ class Input:
             await self.switcher.input_changed(self)
 
     async def refused(self, address: str, reason: str) -> None:
-        self.refused = {"address": address, "at": iso(now()), "reason": redact(reason)}
+        self.refusal = {"address": address, "at": iso(now()), "reason": redact(reason)}
         await self.switcher.input_refused(self)
 
     # ---- the latest GOP -----------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from .destinations import BackupOutput, Destination, Timing
 from .ffmpeg import encoder_for
 from .hardware import find_hardware_encoder
 from .ingest import Ingest
+from .monitor import Monitor
 from .platforms import StreamFacts, facts_from_dict
 from .program import Program
 from .supervisor import Supervisor
@@ -46,6 +47,9 @@ class Restreamer:
         self.ingest = Ingest(event.ingest, self.program, bus, self.supervisor, event.event.name)
         self.archive = Archive(event.archive, self.program, bus, self.supervisor, self.timing) \
             if event.archive else None
+        self.monitor = Monitor(event.monitor, self.program, bus, self.supervisor,
+                               covered=lambda: self.ingest.on_air == "slate") \
+            if event.monitor.enabled and event.ingest is not None else None
         self.hardware: str | None = None  # the hardware H.264 encoder transcodes use, once found
         self._hardware_probed = False
         self._destinations: dict[str, Destination] = {}
@@ -82,10 +86,12 @@ class Restreamer:
                 tg.create_task(self._check_rules(probes), name="restreamer.rules")
                 if self.archive is not None:
                     self.archive.start()
+                if self.monitor is not None:
+                    self.monitor.start()
                 await self._find_hardware()
                 # They start now and simply wait for the program's first keyframe.
                 for output in self.outputs():
-                    if output.config.autostart:
+                    if output.config.autostart and not output.config.waits_for_broadcast:  # else the manager does
                         output.start()
         finally:
             self.running = False
@@ -93,7 +99,7 @@ class Restreamer:
             await self._stop_everything()
 
     async def _stop_everything(self) -> None:
-        outputs = [*self.outputs(), *([self.archive] if self.archive else [])]
+        outputs = [*self.outputs(), *(o for o in (self.archive, self.monitor) if o is not None)]
         await asyncio.gather(*(o.stop() for o in outputs), return_exceptions=True)
         # Anything still alive (the ingest's child, an output caught mid-start) goes the same way.
         await self.supervisor.stop_all()
@@ -137,7 +143,7 @@ class Restreamer:
         dest = self._destinations[config.name] = self._make(config)
         await self._find_hardware()
         await self._warn(dest)
-        if config.autostart and self.running:
+        if config.autostart and self.running and not config.waits_for_broadcast:
             dest.start()
             if dest.backup:
                 dest.backup.start()
@@ -174,6 +180,22 @@ class Restreamer:
         log.info("destination %s has a new key (%s)", dest.name, config.display_url)
         return named.describe()
 
+    async def reconfigure(self, name: str, config: DestinationConfig, start: bool = False) -> None:
+        """Point a destination (and its backup output) at its broadcast's ingest: a running one restarts on it."""
+        dest = self._destinations[self.get(name).config.name]
+        for url in (config.publish_url, config.backup_publish_url):
+            register_secret(url)
+        outputs = [o for o in (dest, dest.backup) if o is not None]
+        running = [o for o in outputs if o.state != "stopped"]
+        for output in outputs:
+            output.config = config
+        if running:
+            await asyncio.gather(*(o.restart() for o in running))
+        elif start and self.running:
+            for output in outputs:
+                output.start()
+        log.info("destination %s publishes to its broadcast (%s)", dest.name, config.display_url)
+
     async def start(self, name: str) -> dict:
         """Start a destination and its backup output (or only the backup output named)."""
         dest = self.get(name)
@@ -195,6 +217,8 @@ class Restreamer:
         """The ingest as `GET /api/ingest` shows it (with the archive, when there is one)."""
         status = self.ingest.status()
         status["archive"] = self.archive.describe() if self.archive else None
+        status["monitor"] = self.monitor.describe() if self.monitor else None
+        status["audio"] = self.monitor.levels() if self.monitor else {"peak_db": [], "rms_db": []}
         return status
 
     @property

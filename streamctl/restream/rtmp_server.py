@@ -509,7 +509,10 @@ class RtmpServer:
             log.warning("rtmp: refused %s: %s", session.peer, e)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(writer.drain(), 1.0)
-            await _notify(self.on_refuse, session, str(e))
+            try:
+                await _notify(self.on_refuse, session, str(e))
+            except Exception:
+                log.exception("rtmp: on_refuse failed")  # the refusal itself stands
         except TimeoutError:
             reason = f"no data for {self.idle_timeout_s:g} s"
         except (asyncio.IncompleteReadError, ConnectionError):

@@ -13,7 +13,7 @@ import logging
 from typing import Protocol
 from urllib.parse import urlsplit
 
-from ..config import IngestConfig
+from ..config import DEFAULT_PORTS, IngestConfig
 from ..redact import register_secret
 from .commands import ingest_argv
 from .flv import Tag
@@ -27,7 +27,6 @@ STALL_S = 5.0  # a live feed with no tag for this long has ended
 FIRST_TAG_S = 15.0  # a pull, file or testsrc that has sent nothing by now is restarted
 BACKOFF_S = (1.0, 2.0, 4.0, 8.0, 15.0)
 STEADY_S = 10.0  # live this long and the backoff starts over
-DEFAULT_PORTS = {"rtmp": 1935, "srt": 9000}
 
 
 class FeedSink(Protocol):
@@ -87,23 +86,24 @@ class RtmpListenSource:
         host, port = listen_address(self.config)
         attempt = 0
         while True:
-            self.server = RtmpServer(host, port, app=app, key=key, on_publish=self._on_publish,
-                                     on_tag=self._on_tag, on_unpublish=self._on_unpublish,
-                                     on_refuse=self._on_refuse, idle_timeout_s=self.stall_s)
+            server = RtmpServer(host, port, app=app, key=key, on_publish=self._on_publish, on_tag=self._on_tag,
+                                on_unpublish=self._on_unpublish, on_refuse=self._on_refuse,
+                                idle_timeout_s=self.stall_s)
             try:
-                await self.server.start()
+                await server.start()
             except OSError as e:
                 # Someone else holds the port: say so and try again later rather than give up.
                 await self.sink.trouble(f"cannot listen on {host}:{port}: {e.strerror or e}")
                 await asyncio.sleep(_backoff(self.backoff_s, attempt))
                 attempt += 1
                 continue
+            self.server = server  # only once it listens: whoever waits for it can connect
             try:
                 log.info("ingest listening on %s", self.config.display_url)
                 await self.sink.trouble(None)
                 await asyncio.Event().wait()
             finally:
-                await self.server.close()
+                await server.close()
 
     async def _on_publish(self, session: RtmpSession) -> None:
         await self.sink.feed_started(session.peer)

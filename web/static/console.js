@@ -51,12 +51,24 @@ export async function api(method, path, body) {
   let payload = null;
   try { payload = await response.json(); } catch { payload = null; }
   if (!response.ok) {
-    const error = new Error(payload?.error || `HTTP ${response.status}`);
+    // The sentence of the answer's catalogue key, in the viewer's language; the English `error` is for scripts.
+    const known = payload?.key && payload.key in data.messages;
+    const error = new Error(known ? T(payload.key, payload.params) : T("error.request"));
     error.status = response.status;
+    error.detail = payload?.error || `HTTP ${response.status}`;
     error.issues = Array.isArray(payload?.issues) ? payload.issues.map(String) : [error.message];
+    // What is wrong with each field, as catalogue keys (streamctl/console/issues.py): shown instead of the lines.
+    error.fields = Array.isArray(payload?.issue_keys) ? payload.issue_keys : [];
     throw error;
   }
   return payload;
+}
+
+// Why something failed, in the viewer's language: the server puts `<field>_key` (streamctl/reasons.py) beside
+// each error text; the text itself is for scripts and the log, never shown on a page.
+export function reason(item, field = "error") {
+  if (!item || !item[field]) return "";
+  return T(`reason.${item[`${field}_key`] || "other"}`);
 }
 
 export function toast(message, level = "error") {
@@ -110,7 +122,7 @@ function showMute() {
   if (!button) return;
   const off = muted();
   button.setAttribute("aria-pressed", String(off));
-  button.textContent = off ? "🔕" : "🔔";
+  button.classList.toggle("off", off);
   button.title = T(off ? "alerts.unmute" : "alerts.mute");
   button.setAttribute("aria-label", button.title);
 }
@@ -204,8 +216,12 @@ export function live(onEvent, onOpen) {
       else if (event.type === "AlertStored") alertArrived(event.alert, event.unacknowledged);
       onEvent(event);
     };
-    ws.onclose = () => {
+    ws.onclose = (closed) => {
       clearInterval(ping);
+      if (closed.code === 4401) { // signed out elsewhere (user removed, token revoked): sign in again
+        location.assign("/login");
+        return;
+      }
       show("offline");
       setTimeout(open, delay);
       delay = Math.min(delay * 2, 10000);

@@ -324,7 +324,8 @@ async function mergeGroup(id, ids) {
   const answer = await attempt(api("POST", `/api/questions/${id}/merge_group`, { ids }));
   if (!answer) return;
   upsertQuestion(answer.question);
-  if (answer.skipped.length) toast(T("questions.merge_skipped", { n: answer.skipped.length, reason: answer.skipped[0].error }));
+  // Why, in the moderator's language (the server's English reason is for the log and scripts).
+  if (answer.skipped.length) toast(T("questions.merge_skipped", { n: answer.skipped.length, reason: T("error.question") }));
   else toast(T("toast.merged", { n: answer.merged.length }), "info");
 }
 
@@ -376,7 +377,7 @@ function questionCard(q, position, others = []) {
   if (taken) for (const b of actions) b.disabled = true;
 
   const card = el("li", { class: `item card state-${q.state}${taken ? " taken" : ""}${mergeSource === q.id ? " merging" : ""}`,
-    dataset: { id: q.id }, tabindex: "-1" },
+    dataset: { id: q.id, members: others.length ? others.map((o) => o.id).join(" ") : null }, tabindex: "-1" },
     el("div", { class: "meta" },
       position ? el("span", { class: "pos", text: String(position) }) : null,
       q.state === Q.on_air ? el("span", { class: "badge onair", text: T("state.on_air") }) : null,
@@ -393,7 +394,7 @@ function questionCard(q, position, others = []) {
     q.edited ? el("p", { class: "original", text: `${T("edit.original")}: ${q.original_text}` }) : null,
     others.length ? el("div", { class: "similar" },
       el("p", { class: "similar-head", text: T("questions.similar", { n: others.length }) }),
-      el("ul", { class: "similar-list" }, others.slice(0, 3).map((o) => el("li", {},
+      el("ul", { class: "similar-list" }, others.slice(0, 3).map((o) => el("li", { dataset: { id: o.id } },
         el("span", { class: "author", text: o.author }), " ", el("span", { text: o.text })))),
       others.length > 3 ? el("p", { class: "similar-more", text: T("questions.more", { n: others.length - 3 }) }) : null) : null,
     el("div", { class: "actions" }, actions));

@@ -2,7 +2,8 @@
 // audience sources with quota and typed viewer counts, viewers, alerts. Rows are updated in place (a button
 // redrawn under the pointer would swallow the click; an input redrawn would lose what is being typed).
 import {
-  api, batched, clock, data, decimal, el, fixed, live, number, platformBadge, S, setHidden, setText, T, toast, Tor,
+  api, batched, clock, data, decimal, el, fixed, live, number, platformBadge, reason, S, setHidden, setText, T, toast,
+  Tor,
 } from "./console.js";
 
 const $ = (id) => document.getElementById(id);
@@ -207,12 +208,12 @@ function renderIngest() {
   $("ingest-audio").classList.toggle("warn", feeding && Boolean(p.ready) && !p.audio_codec);
   $("ingest-card").classList.toggle("stale", i.state === S.ingest.lost);
   setHidden($("ingest-error-box"), !i.error);
-  setText($("ingest-error"), i.error || "");
+  setText($("ingest-error"), reason(i));
   const slate = i.slate || {};
   let slateNote = "";
   if (slate.on_air) slateNote = T("ingest.slate_note", { time: clock(slate.since) || "–" });
   else if (i.state === S.ingest.lost && !slate.enabled) slateNote = T("ingest.no_slate");
-  if (slate.error) slateNote = [slateNote, T("ingest.slate_error", { error: slate.error })].filter(Boolean).join(" ");
+  if (slate.error) slateNote = [slateNote, T("ingest.slate_error", { error: reason(slate) })].filter(Boolean).join(" ");
   setHidden($("ingest-slate-note"), !slateNote);
   setText($("ingest-slate-note"), slateNote);
   const facts = ingestFacts(i, p);
@@ -223,7 +224,7 @@ function renderIngest() {
 function ingestChanged(event) {
   const slate = ingest.slate || {};
   ingest = {
-    ...ingest, state: event.state, probe: event.probe || {}, error: event.error,
+    ...ingest, state: event.state, probe: event.probe || {}, error: event.error, error_key: event.error_key,
     since: event.state !== ingest.state ? iso(event.at) : ingest.since,
     slate: { ...slate, on_air: event.slate, since: event.slate ? (slate.on_air ? slate.since : iso(event.at)) : null },
   };
@@ -238,15 +239,89 @@ async function loadIngest() {
 }
 const reloadIngest = batched(loadIngest);
 
+// ---- confidence monitor: the program's picture and audio meters ---------------------------------------------
+
+const PREVIEW_EVERY_MS = 1000;
+const METER_FLOOR_DB = -60; // the bottom of a meter; quieter shows as empty
+const METERS_STALE_MS = 2000; // no levels for this long: the meters fall to nothing
+let previewTimer = null;
+let previewLoading = false;
+
+// Two stacked images: the hidden one loads the next picture and is shown only once it has decoded, so a refresh
+// never flashes an empty frame; a failed load (503: nothing fresh) keeps the last picture, marked as not fresh.
+function refreshPreview() {
+  if (previewLoading || document.hidden || $("monitor").dataset.enabled !== "yes") return;
+  const shown = $("preview").querySelector("img.shown");
+  const next = shown.id === "preview-a" ? $("preview-b") : $("preview-a");
+  previewLoading = true;
+  next.onload = () => {
+    previewLoading = false;
+    next.hidden = false;
+    next.classList.add("shown");
+    next.removeAttribute("aria-hidden");
+    next.alt = T("monitor.preview");
+    shown.classList.remove("shown");
+    shown.setAttribute("aria-hidden", "true");
+    shown.alt = "";
+    $("preview").classList.add("fresh");
+    $("preview").dataset.loaded = String(Number($("preview").dataset.loaded || 0) + 1);
+  };
+  next.onerror = () => {
+    previewLoading = false;
+    $("preview").classList.remove("fresh");
+  };
+  next.src = `/api/ingest/preview.jpg?t=${Date.now()}`;
+}
+
+function startPreview() {
+  clearInterval(previewTimer);
+  previewTimer = setInterval(refreshPreview, PREVIEW_EVERY_MS);
+  refreshPreview();
+}
+
+let levelsAt = 0;
+
+function meterHeight(db) {
+  return `${Math.max(0, Math.min(100, ((db - METER_FLOOR_DB) / -METER_FLOOR_DB) * 100))}%`;
+}
+
+function renderMeters(peaks, rms) {
+  const box = $("meters");
+  while (box.children.length > rms.length) box.lastChild.remove();
+  while (box.children.length < rms.length) {
+    box.append(el("div", { class: "meter" }, el("div", { class: "rms" }), el("div", { class: "peak" })));
+  }
+  rms.forEach((level, i) => {
+    const meter = box.children[i];
+    meter.querySelector(".rms").style.height = meterHeight(level);
+    meter.querySelector(".peak").style.bottom = meterHeight(peaks[i] ?? level);
+    meter.dataset.rms = String(level);
+    meter.title = T("monitor.channel", { n: i + 1, peak: decimal(peaks[i], 1), rms: decimal(level, 1) });
+  });
+}
+
+function levelsArrived(event) {
+  levelsAt = Date.now();
+  renderMeters(event.peak_db || [], event.rms_db || []);
+}
+
+function fallSilent() {
+  if (levelsAt && Date.now() - levelsAt > METERS_STALE_MS) {
+    levelsAt = 0;
+    const floor = Array.from($("meters").children, () => METER_FLOOR_DB);
+    renderMeters(floor, floor);
+  }
+}
+
 // ---- destinations -------------------------------------------------------------------------------------------
 
 function destinationView(d) {
   const v = {};
-  v.body = el("tbody", { class: "item-body", dataset: { name: d.name } },
+  v.body = el("tbody", { class: `item-body${d.backup_of ? " backup-row" : ""}`, dataset: { name: d.name } },
     el("tr", { class: "main" },
       el("th", { scope: "row", class: "name-cell" },
         el("div", { class: "name-line" }, platformBadge(d.platform), el("span", { class: "name", text: d.name, title: d.name })),
-        v.url = el("div", { class: "url" })),
+        v.url = el("div", { class: "url" }), v.encoder = el("div", { class: "muted small" })),
       el("td", { class: "state-cell" }, v.state = el("span", { class: "badge" }), v.since = el("span", { class: "since" })),
       v.bitrate = el("td", { class: "num" }), v.fps = el("td", { class: "num" }), v.speed = el("td", { class: "num" }),
       v.uptime = el("td", { class: "num" }), v.reconnects = el("td", { class: "num" }),
@@ -258,9 +333,12 @@ function destinationView(d) {
 function destinationNotes(d) {
   const h = d.health || {};
   const failing = G.destination_down.includes(d.state);
-  const notes = (d.rule_warnings || []).map((text) => ["warn", T("ops.rule_warning", { platform: d.platform }), text]);
-  if (d.error) notes.push([failing ? "error" : "muted", T("ops.error"), d.error]);
-  if (h.last_error && !(d.error || "").includes(h.last_error)) notes.push([failing ? "error" : "muted", T("ops.last_error"), h.last_error]);
+  const notes = (d.rule_keys || []).map((rule) => ["warn", T("ops.rule_warning", { platform: d.platform }),
+    T(rule.key, rule.params)]);
+  if (d.error) notes.push([failing ? "error" : "muted", T("ops.error"), reason(d)]);
+  if (h.last_error && !(d.error || "").includes(h.last_error) && h.last_error_key !== d.error_key) {
+    notes.push([failing ? "error" : "muted", T("ops.last_error"), reason(h, "last_error")]);
+  }
   return notes;
 }
 
@@ -271,7 +349,7 @@ function controls(entry) {
   const run = RUNNING.includes(d.state) ? [button("stop", "danger"), button("restart", "")] : [button("start", "accent")];
   const key = el("button", { class: "mini ghost key", text: T("ops.new_key"), disabled: entry.busy,
     "aria-label": T("ops.key_title", { name: d.name }), onclick: () => askKey(d.name) });
-  return [...run, key, button("remove", "ghost")];
+  return d.backup_of ? run : [...run, key, button("remove", "ghost")]; // a backup output goes with its destination
 }
 
 function updateDestination(entry) {
@@ -280,6 +358,10 @@ function updateDestination(entry) {
   const onAir = d.state === S.destination.live;
   setText(v.url, d.url || "");
   v.url.title = d.url || "";
+  const about = [d.backup_of ? T("ops.backup_of", { name: d.backup_of }) : null,
+    d.encoder && d.encoder !== "copy" ? T("ops.encoder", { encoder: d.encoder }) : null].filter(Boolean);
+  setText(v.encoder, about.join(" · "));
+  setHidden(v.encoder, about.length === 0);
   setBadge(v.state, "dstate", d.state);
   setText(v.since, d.since ? clock(d.since) : "");
   setText(v.bitrate, onAir ? number(Math.round(h.bitrate_kbps || 0)) : "–");
@@ -305,10 +387,10 @@ const reloadDestinations = batched(loadDestinations);
 async function destinationAction(name, verb) {
   const entry = destinations.get(name);
   if (!entry || entry.busy) return;
-  const platform = entry.item.platform;
-  // Stop and remove cut a platform off; restarting a live one drops its stream for a few seconds.
+  // Stop and remove cut a platform off; restarting a live one drops its stream for a few seconds. The dialog
+  // names the destination as the operator named it, never the platform's code ("custom").
   const asks = verb === "stop" || verb === "remove" || (verb === "restart" && entry.item.state === S.destination.live);
-  if (asks && !(await confirmDialog(T(`ops.confirm_${verb}_title`, { name }), T(`ops.confirm_${verb}`, { name, platform }),
+  if (asks && !(await confirmDialog(T(`ops.confirm_${verb}_title`, { name }), T(`ops.confirm_${verb}`, { name }),
     T(`ops.${verb}`)))) return;
   entry.busy = true;
   updateDestination(entry);
@@ -359,7 +441,7 @@ $("key-form").addEventListener("submit", async (event) => {
     destinations.upsert(answer);
     toast(T("ops.key_replaced", { name }), "info");
   } catch (error) {
-    fail(error.message);
+    fail(issueLines(error).join(" "));
   } finally {
     $("key-save").disabled = false;
   }
@@ -400,6 +482,16 @@ function showIssues(issues) {
   setHidden($("dest-form-error"), lines.length === 0);
   $("dest-form-issues").replaceChildren(...lines.map((text) => el("li", { text })));
   for (const name of Object.keys(FIELDS)) field(name).toggleAttribute("aria-invalid", bad.has(name));
+}
+
+// The server's reasons in the viewer's language: "<field label>: <sentence>", never its English lines.
+function issueLines(error) {
+  if (!error.fields.length) return [error.message];
+  return error.fields.map((f) => {
+    const sentence = T(f.key, f.params);
+    if (FIELDS[f.field]) return `${T(FIELDS[f.field])}: ${sentence}`;
+    return f.field ? `${f.field}: ${sentence}` : sentence; // an event-file key reads the same in every language
+  });
 }
 
 function localIssues() {
@@ -452,7 +544,7 @@ form.addEventListener("submit", async (event) => {
     destinations.arrange();
     toast(T("ops.added", { name: entry.name }), "info");
   } catch (error) {
-    showIssues(error.issues);
+    showIssues(issueLines(error));
     form.querySelector("[aria-invalid]")?.focus();
   } finally {
     $("dest-save").disabled = false;
@@ -582,7 +674,7 @@ $("src-form").addEventListener("submit", async (event) => {
     await loadSources();
     toast(T(what === "credential" ? "ops.token_replaced" : "ops.id_changed", { name: cfg.name, value }), "info");
   } catch (error) {
-    fail(error.message);
+    fail(issueLines(error).join(" "));
   } finally {
     $("src-save").disabled = false;
   }
@@ -625,7 +717,7 @@ function updateSource(entry) {
   const lastText = last ? (last.manual ? T("ops.last_typed", figures) : T("ops.last_reading", figures)) : "";
   setText(v.last, v.input ? lastText || T("ops.no_reading") : last ? T("ops.reading_at", { time: clock(last.at) }) : "");
   const failing = G.source_failing.includes(s.state);
-  noteItems(v.notes, s.error ? [[failing ? "error" : "muted", T("ops.error"), s.error]] : []);
+  noteItems(v.notes, s.error ? [[failing ? "error" : "muted", T("ops.error"), reason(s)]] : []);
   replaceIfChanged(v.controls, `${s.state}|${s.enabled}|${entry.busy}|${data.lang}`, () => sourceControls(entry));
 }
 
@@ -693,7 +785,9 @@ function alertItem(alert) {
 
 function renderAlerts() {
   const newest = [...alerts.values()].sort((a, b) => b.id - a.id).slice(0, MAX_ALERTS);
-  replaceIfChanged($("alerts"), JSON.stringify([newest, data.lang]), () => newest.map(alertItem));
+  // Keyed by what the list shows (an alert's params may hold the raw error, which stays out of the page).
+  const shown = newest.map((a) => [a.id, a.count, a.last_at, a.resolved_at, a.acknowledged_by, alertText(a)]);
+  replaceIfChanged($("alerts"), JSON.stringify([shown, data.lang]), () => newest.map(alertItem));
   setHidden($("alerts-empty"), newest.length > 0);
   const open = newest.filter((alert) => !alert.recovery && !alert.acknowledged_by).length;
   setText($("alerts-count"), open ? String(open) : "");
@@ -724,7 +818,7 @@ function renderRefused() {
   const p = refused?.params || {};
   setHidden($("ingest-refused-row"), !refused || Boolean(refused.resolved_at));
   setText($("ingest-refused"), refused ? T("ingest.refused_line", { address: p.address || "?", time: clock(refused.last_at),
-    reason: p.reason || "" }) : "");
+    reason: reason(p, "reason") }) : "");
 }
 
 // ---- the strip: program on air, destinations live, sources reading, viewers -----------------------------------------
@@ -746,6 +840,7 @@ function onEvent(event) {
   switch (event.type) {
     case "DestinationStateChanged":
       destinations.upsert({ name: event.name, platform: event.platform, state: event.new, error: event.error,
+        error_key: event.error_key,
         since: iso(event.at), ...(destinations.get(event.name) ? {} : { health: {}, rule_warnings: [] }) });
       destinations.arrange();
       if (!destinations.get(event.name).item.url) reloadDestinations(); // one added elsewhere: fetch the rest
@@ -762,6 +857,7 @@ function onEvent(event) {
       destinations.remove(event.name);
       break;
     case "IngestStateChanged": ingestChanged(event); break;
+    case "ProgramLevels": levelsArrived(event); break;
     case "SourceStateChanged":
       if (event.status?.name === event.name) {
         sources.upsert(event.status);
@@ -795,4 +891,7 @@ renderAlerts();
 renderStrip(data.status);
 live(onEvent, catchUp);
 setInterval(renderIngestSince, 1000);
+setInterval(fallSilent, 500);
+renderMeters(data.ingest?.audio?.peak_db || [], data.ingest?.audio?.rms_db || []);
+startPreview();
 setInterval(loadSources, 30000); // quota figures move without events

@@ -1,0 +1,1 @@
+"""Platform accounts: Google OAuth credentials (device flow, refresh) and Facebook Page tokens."""
