@@ -13,6 +13,10 @@ from collections.abc import Iterable
 # First match wins: the more specific causes come before the general ones they may also mention.
 REASONS: tuple[tuple[str, re.Pattern[str]], ...] = tuple((key, re.compile(pattern, re.I)) for key, pattern in (
     ("internal", r"internal error"),
+    # A publisher our own ingest turned away (restream/rtmp_server.py), before the platforms' refusals below.
+    ("wrong_key", r"wrong stream key"),
+    ("already_publishing", r"already publishing|another publisher"),
+    ("wrong_app", r"wrong app|unknown app|\bapp '[^']*' is not"),
     ("no_credential", r"no (page )?token|no credential|environment variable|is not set|key_env"),
     ("missing_extra", r"not installed|pip install|no module named"),
     ("program_lost", r"waiting for the program|ingest lost"),
@@ -70,7 +74,8 @@ def rule_view(text: str) -> dict:
     return {"key": "rule.other", "params": {}}
 
 
-ERROR_FIELDS = ("error", "last_error", "detail")  # alerts carry their raw error as params.detail
+# Fields holding an error text; alerts carry theirs as params.detail (a failure) or params.reason (a refusal).
+ERROR_FIELDS = ("error", "last_error", "detail", "reason")
 
 
 def with_reasons(value: object, keep_text: bool = True, fields: Iterable[str] = ERROR_FIELDS) -> object:

@@ -15,6 +15,7 @@ from streamctl.store import Store
 from .conftest import free_port
 from .console_harness import running_console
 from .receivers import RtmpReceiver, wait_for
+from .test_ws import next_event, silence, socket
 
 # What each code's sentence may name beside {source}: the params its publishers send.
 PARAMS = {"address": "127.0.0.1:50000", "app": "live", "reason": "wrong stream key", "platform": "youtube",
@@ -71,8 +72,9 @@ async def test_texts_follow_the_reader_and_unknown_codes_fall_back_to_the_englis
     await desk.take(Alert("error", "hall", f"something new with {key}", code="nobody.knows"))
     await desk.take(Alert("error", "hall", "params missing", code="destination.failed"))
     vi, en = desk.alerts("vi"), desk.alerts("en")
-    assert vi[0]["text"].startswith("Bộ phát ở 10.0.0.7:51000 bị từ chối (wrong stream key)")
-    assert en[0]["text"].startswith("A publisher at 10.0.0.7:51000 was refused (wrong stream key)")
+    # The refusal's reason in the reader's words, not the log's English.
+    assert vi[0]["text"].startswith("Bộ phát ở 10.0.0.7:51000 bị từ chối (sai khóa luồng:")
+    assert en[0]["text"].startswith("A publisher at 10.0.0.7:51000 was refused (wrong stream key:")
     assert vi[1]["text"] == en[1]["text"] == "something new with ****"
     assert vi[2]["text"] == "params missing"  # a sentence that cannot be filled says what the log says
     assert all(key not in str(a) for a in vi + en)
@@ -209,3 +211,19 @@ async def test_a_refused_key_is_replaced_from_the_console_and_the_alert_closes(t
             assert [a["text"] for a in listed["alerts"]][-1] == "fb-page is live again."
     finally:
         await platform.close()
+
+
+async def test_operators_pages_get_each_alert_live_in_both_languages_moderators_do_not(tmp_path):
+    async with running_console(tmp_path) as console:
+        op, mod = await console.client("op"), await console.client("mod1")
+        op_ws, mod_ws = await socket(op), await socket(mod)
+        try:
+            await console.controller.bus.publish(Alert("error", "hall", "lost", code="ingest.lost"))
+            stored = await next_event(op_ws, lambda e: e["type"] == "AlertStored")
+            assert stored["unacknowledged"] == 1 and stored["alert"]["code"] == "ingest.lost"
+            assert stored["alert"]["texts"]["en"].startswith("The program feed (hall) is lost")
+            assert stored["alert"]["texts"]["vi"].startswith("Mất tín hiệu chương trình (hall)")
+            assert not [e for e in await silence(mod_ws) if e["type"] == "AlertStored"]
+        finally:
+            await op_ws.close()
+            await mod_ws.close()

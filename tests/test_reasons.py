@@ -24,7 +24,8 @@ SEEN = [
     ("liveChatMessages.list: HTTP 403 quotaExceeded: The request cannot be completed", "quota"),
     ("comments: HTTP 429 too many requests", "quota"),
     ("the Page token has expired or was revoked (code 190)", "auth"),
-    ("refused 3 times in a row: Server error: Already publishing", "auth"),
+    ("refused 3 times in a row: Server error: Already publishing", "already_publishing"),
+    ("refused 3 times in a row: Server error: Publish.Denied", "auth"),
     ("video abc123 not found (check video_id)", "not_found"),
     ("video abc123 is not live yet (no active live chat)", "not_live"),
     ("HTTP 503, not JSON: <html><title>503 Service Unavailable</title>", "server"),
@@ -34,6 +35,9 @@ SEEN = [
     ("no credential: set the environment variable named by credential_env", "no_credential"),
     ("TikTokLive is not installed: pip install 'streamctl[tiktok]'", "missing_extra"),
     ("internal error: KeyError: 'x'", "internal"),
+    ("wrong stream key on app 'live'", "wrong_key"),
+    ("app 'live2' is not 'live'", "wrong_app"),
+    ("127.0.0.1:50312 is already publishing", "already_publishing"),
     ("something nobody foresaw", "other"),
 ]
 

@@ -324,7 +324,8 @@ async function mergeGroup(id, ids) {
   const answer = await attempt(api("POST", `/api/questions/${id}/merge_group`, { ids }));
   if (!answer) return;
   upsertQuestion(answer.question);
-  if (answer.skipped.length) toast(T("questions.merge_skipped", { n: answer.skipped.length, reason: answer.skipped[0].error }));
+  // Why, in the moderator's language (the server's English reason is for the log and scripts).
+  if (answer.skipped.length) toast(T("questions.merge_skipped", { n: answer.skipped.length, reason: T("error.question") }));
   else toast(T("toast.merged", { n: answer.merged.length }), "info");
 }
 

@@ -489,7 +489,8 @@ function issueLines(error) {
   if (!error.fields.length) return [error.message];
   return error.fields.map((f) => {
     const sentence = T(f.key, f.params);
-    return FIELDS[f.field] ? `${T(FIELDS[f.field])}: ${sentence}` : sentence;
+    if (FIELDS[f.field]) return `${T(FIELDS[f.field])}: ${sentence}`;
+    return f.field ? `${f.field}: ${sentence}` : sentence; // an event-file key reads the same in every language
   });
 }
 
@@ -673,7 +674,7 @@ $("src-form").addEventListener("submit", async (event) => {
     await loadSources();
     toast(T(what === "credential" ? "ops.token_replaced" : "ops.id_changed", { name: cfg.name, value }), "info");
   } catch (error) {
-    fail(error.message);
+    fail(issueLines(error).join(" "));
   } finally {
     $("src-save").disabled = false;
   }
@@ -817,7 +818,7 @@ function renderRefused() {
   const p = refused?.params || {};
   setHidden($("ingest-refused-row"), !refused || Boolean(refused.resolved_at));
   setText($("ingest-refused"), refused ? T("ingest.refused_line", { address: p.address || "?", time: clock(refused.last_at),
-    reason: p.reason || "" }) : "");
+    reason: reason(p, "reason") }) : "");
 }
 
 // ---- the strip: program on air, destinations live, sources reading, viewers -----------------------------------------
