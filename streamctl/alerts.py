@@ -42,8 +42,9 @@ def alert_text(alert: dict, lang: str) -> str:
     if template is None:
         return redact(alert["message"])
     params = {name: redact(str(value)) for name, value in (alert.get("params") or {}).items()}
-    if "error" in params:  # the page says why in words; the raw error text stays in the log and the API
-        params["error"] = reason_phrase(params["error"], lang)
+    for name in ("error", "reason"):  # the page says why in words; the raw text stays in the log and the API
+        if name in params:
+            params[name] = reason_phrase(params[name], lang)
     try:
         return template.format(**{**params, "source": redact(alert["source"])})
     except (KeyError, IndexError, ValueError):

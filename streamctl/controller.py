@@ -13,6 +13,7 @@ from aiohttp import web
 from . import assets
 from .alerts import AlertDesk
 from .config import EventFile
+from .console.limits import ConnectionGuard, GuardedSite, Limits
 from .events import Bus, now
 from .questions import QuestionDesk
 from .recorder import Recorder
@@ -46,6 +47,7 @@ class Controller:
         self.console_url: str | None = None
         self.started = asyncio.Event()
         self.extra_tasks: list = []  # (name, coroutine factory) run beside the components, e.g. the demo's
+        self.console_limits = Limits()  # what any one client may hold (console/limits.py)
 
     def _mark_started(self) -> None:
         stamp = datetime.fromtimestamp(now(), UTC).isoformat()
@@ -59,14 +61,18 @@ class Controller:
         from .console.https import ssl_context
 
         app = make_app(self)
-        runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        # keepalive_timeout also closes a connection that never completes its first request (slowloris).
+        runner = web.AppRunner(app, handle_signals=False, access_log=None, keepalive_timeout=self.console_limits.idle_s)
         await runner.setup()
         try:
-            site = web.TCPSite(runner, self.event.console.host, self.event.console.port,
+            site = GuardedSite(runner, self.event.console.host, self.event.console.port,
+                               ConnectionGuard(self.console_limits.connections,
+                                               self.console_limits.connections_per_address,
+                                               exempt=self.event.console.trusted_proxy),
                                ssl_context=ssl_context(self.event.console))
             await site.start()
-            sock = site._server.sockets[0] if site._server and site._server.sockets else None
-            port = sock.getsockname()[1] if sock else self.event.console.port
+            self.console_site = site
+            port = site.port
             host = self.event.console.host
             host = f"[{host}]" if ":" in host else host
             self.console_url = f"{'https' if self.event.console.tls else 'http'}://{host}:{port}"

@@ -13,6 +13,10 @@ from collections.abc import Iterable
 # First match wins: the more specific causes come before the general ones they may also mention.
 REASONS: tuple[tuple[str, re.Pattern[str]], ...] = tuple((key, re.compile(pattern, re.I)) for key, pattern in (
     ("internal", r"internal error"),
+    # A publisher our own ingest turned away (restream/rtmp_server.py), before the platforms' refusals below.
+    ("wrong_key", r"wrong stream key"),
+    ("already_publishing", r"already publishing|another publisher"),
+    ("wrong_app", r"wrong app|unknown app|\bapp '[^']*' is not"),
     ("no_credential", r"no (page )?token|no credential|environment variable|is not set|key_env"),
     ("missing_extra", r"not installed|pip install|no module named"),
     ("program_lost", r"waiting for the program|ingest lost"),
@@ -50,7 +54,28 @@ def reason_key(text: str | None) -> str | None:
     return FALLBACK
 
 
-ERROR_FIELDS = ("error", "last_error", "detail")  # alerts carry their raw error as params.detail
+# The platform rules the probed program breaks (restream/platforms.py `rule_violations`), as keys.
+RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple((kind, re.compile(pattern, re.I)) for kind, pattern in (
+    ("no_video", r"^no video"),
+    ("video_codec", r"^video codec (?P<codec>\S+) is not accepted, expected (?P<expected>\S+)"),
+    ("no_audio", r"^no audio"),
+    ("audio_codec", r"^audio codec (?P<codec>\S+) is not accepted, expected (?P<expected>\S+)"),
+    ("keyframe", r"^keyframe every (?P<every>[\d.]+) s, expected every (?P<target>[\d.]+) s"
+                 r" \(at most (?P<max>[\d.]+) s\)"),
+))
+
+
+def rule_view(text: str) -> dict:
+    """One broken platform rule as `{key, params}` (`rule.other` for a wording this table does not know)."""
+    for kind, pattern in RULES:
+        matched = pattern.search(text)
+        if matched:
+            return {"key": f"rule.{kind}", "params": {k: v for k, v in matched.groupdict().items() if v is not None}}
+    return {"key": "rule.other", "params": {}}
+
+
+# Fields holding an error text; alerts carry theirs as params.detail (a failure) or params.reason (a refusal).
+ERROR_FIELDS = ("error", "last_error", "detail", "reason")
 
 
 def with_reasons(value: object, keep_text: bool = True, fields: Iterable[str] = ERROR_FIELDS) -> object:
@@ -63,6 +88,9 @@ def with_reasons(value: object, keep_text: bool = True, fields: Iterable[str] = 
     names = tuple(fields)
     if isinstance(value, dict):
         out = {k: with_reasons(v, keep_text, names) for k, v in value.items()}
+        warnings = value.get("rule_warnings")
+        if isinstance(warnings, list):  # the platform rules the program breaks, as keys too
+            out["rule_keys"] = [rule_view(str(w)) for w in warnings]
         for name in names:
             text = value.get(name)
             if isinstance(text, str) or (name in value and text is None):

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from dataclasses import replace
 
 from streamctl.alerts import CODES, AlertDesk, alert_text
+from streamctl.config import load_event
 from streamctl.console.i18n import LANGS, catalogue
 from streamctl.events import Alert, AlertStored, Bus
 from streamctl.redact import register_secret
+from streamctl.restream.restreamer import Restreamer
 from streamctl.restream.rtmp_server import RtmpServer
 from streamctl.store import Store
 
 from .conftest import free_port
 from .console_harness import running_console
 from .receivers import RtmpReceiver, wait_for
+from .test_restreamer import FAST, Running
+from .test_ws import next_event, silence, socket
 
 # What each code's sentence may name beside {source}: the params its publishers send.
 PARAMS = {"address": "127.0.0.1:50000", "app": "live", "reason": "wrong stream key", "platform": "youtube",
@@ -71,8 +76,9 @@ async def test_texts_follow_the_reader_and_unknown_codes_fall_back_to_the_englis
     await desk.take(Alert("error", "hall", f"something new with {key}", code="nobody.knows"))
     await desk.take(Alert("error", "hall", "params missing", code="destination.failed"))
     vi, en = desk.alerts("vi"), desk.alerts("en")
-    assert vi[0]["text"].startswith("Bộ phát ở 10.0.0.7:51000 bị từ chối (wrong stream key)")
-    assert en[0]["text"].startswith("A publisher at 10.0.0.7:51000 was refused (wrong stream key)")
+    # The refusal's reason in the reader's words, not the log's English.
+    assert vi[0]["text"].startswith("Bộ phát ở 10.0.0.7:51000 bị từ chối (sai khóa luồng:")
+    assert en[0]["text"].startswith("A publisher at 10.0.0.7:51000 was refused (wrong stream key:")
     assert vi[1]["text"] == en[1]["text"] == "something new with ****"
     assert vi[2]["text"] == "params missing"  # a sentence that cannot be filled says what the log says
     assert all(key not in str(a) for a in vi + en)
@@ -168,8 +174,11 @@ async def test_a_dead_receiver_raises_one_backoff_alert_and_its_return_resolves_
         assert "k-" not in str(store.alerts())
 
 
-async def test_a_refused_key_is_replaced_from_the_console_and_the_alert_closes(tmp_path, monkeypatch):
-    """A platform that refuses the key (our RTMP server checking it): backoff alert, a new key typed, live."""
+async def refusing_platform(monkeypatch) -> tuple[RtmpServer, str, str]:
+    """A platform that checks the key (our RTMP server) and a testsrc event whose "fb-page" has the wrong one.
+
+    Returns the started server, the right key and the event's tables.
+    """
     right = "right-" + secrets.token_hex(6)
     monkeypatch.setenv("ALERT_WRONG_KEY", "wrong-" + secrets.token_hex(6))
     platform = RtmpServer.receiver(app="live", key=right)
@@ -183,6 +192,12 @@ async def test_a_refused_key_is_replaced_from_the_console_and_the_alert_closes(t
         url = "{platform.url}"
         key_env = "ALERT_WRONG_KEY"
         """
+    return platform, right, tables
+
+
+async def test_a_refused_key_is_replaced_from_the_console_and_the_alert_closes(tmp_path, monkeypatch):
+    """A platform that refuses the key (our RTMP server checking it): backoff alert, a new key typed, live."""
+    platform, right, tables = await refusing_platform(monkeypatch)
     try:
         async with running_console(tmp_path, tables=tables) as console:
             store = console.controller.store
@@ -198,5 +213,43 @@ async def test_a_refused_key_is_replaced_from_the_console_and_the_alert_closes(t
             assert platform.counters["refused_total"] >= 1 and platform.publisher is not None
             status, listed = await op.call("GET", "/api/alerts?lang=en")
             assert [a["text"] for a in listed["alerts"]][-1] == "fb-page is live again."
+    finally:
+        await platform.close()
+
+
+async def test_pages_get_each_alert_live_in_both_languages_the_raw_event_only_operators(tmp_path):
+    async with running_console(tmp_path) as console:
+        op, mod = await console.client("op"), await console.client("mod1")
+        op_ws, mod_ws = await socket(op), await socket(mod)
+        try:
+            await console.controller.bus.publish(Alert("error", "hall", "lost", code="ingest.lost"))
+            stored = await next_event(op_ws, lambda e: e["type"] == "AlertStored")
+            assert stored["unacknowledged"] == 1 and stored["alert"]["code"] == "ingest.lost"
+            assert stored["alert"]["texts"]["en"].startswith("The program feed (hall) is lost")
+            assert stored["alert"]["texts"]["vi"].startswith("Mất tín hiệu chương trình (hall)")
+            seen = [e["type"] for e in await silence(mod_ws)]
+            assert "AlertStored" in seen and "Alert" not in seen  # moderators' toasts read the stored sentence
+        finally:
+            await op_ws.close()
+            await mod_ws.close()
+
+
+async def test_a_key_refused_again_and_again_raises_backoff_once_then_failed(write_event, tmp_path, monkeypatch):
+    """Real ffmpeg against a platform refusing the key: one backoff alert for all the retries, then failed."""
+    platform, _right, tables = await refusing_platform(monkeypatch)
+    path = write_event(f'[event]\nname = "refused"\ndatabase = "{tmp_path / "r.db"}"\n' + tables)
+    bus = Bus()
+    timing = replace(FAST, refused_limit=3)
+    restreamer = Restreamer(load_event(path), bus, timing=timing)
+    try:
+        with bus.subscribe(Alert, name="test.alerts") as seen:
+            async with Running(restreamer):
+                dest = restreamer.get("fb-page")
+                await wait_for(lambda: dest.state == "failed", 30, "failed after three refusals")
+            alerts = [seen.get_nowait() for _ in range(seen.queue.qsize())]
+        mine = [(a.code, a.level, a.resolved) for a in alerts if a.source == "fb-page"]
+        assert mine == [("destination.backoff", "warning", False), ("destination.failed", "error", False)], mine
+        assert "refused 3 times in a row" in alerts[-1].params["error"]
+        assert platform.counters["refused_total"] == 3
     finally:
         await platform.close()

@@ -29,6 +29,14 @@ async def chromium():
             await browser.close()
 
 
+PREVIEW = "/api/ingest/preview.jpg"  # answers 503 (documented) while no picture of the program is fresh
+
+
+def failed(response) -> bool:
+    """An error answer, except the preview's documented 503."""
+    return response.status >= 400 and not (response.status == 503 and PREVIEW in response.url)
+
+
 class Watch:
     """Everything a page must never do: open a dialog (a script ran), throw, or break the CSP."""
 
@@ -39,8 +47,8 @@ class Watch:
         page.on("dialog", lambda d: self.problems.append(f"{name}: dialog {d.message!r}"))
         page.on("pageerror", lambda e: self.problems.append(f"{name}: error {e}"))
         page.on("console", lambda m: self.problems.append(f"{name}: console {m.text}")
-                if m.type == "error" else None)
-        page.on("response", lambda r: self.problems.append(f"{name}: {r.status} {r.url}") if r.status >= 400 else None)
+                if m.type == "error" and PREVIEW not in (m.location or {}).get("url", "") else None)
+        page.on("response", lambda r: self.problems.append(f"{name}: {r.status} {r.url}") if failed(r) else None)
         page.set_default_timeout(10_000)
         return page
 

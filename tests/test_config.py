@@ -54,6 +54,8 @@ CASES = [
     ("archive segment", '[archive]\npath = "rec"\nsegment_s = 1', "archive.segment_s", "out of range"),
     ("audience platform", '[[audience]]\nname = "z"\nplatform = "zalo"', 'audience "z": platform',
      "expected one of youtube"),
+    ("empty video id", '[[audience]]\nname = "y"\nplatform = "youtube"\nvideo_id = ""\ncredential_env = "YT"',
+     'audience "y": video_id', "is empty, expected a string"),
     ("audience field missing", '[[audience]]\nname = "y"\nplatform = "youtube"\ncredential_env = "YT"',
      'audience "y": video_id', "missing"),
 ]
@@ -241,12 +243,16 @@ def test_ingest_slate_is_on_by_default_and_its_keys_are_checked(write_event):
     assert caught.value.issues == [f"{path}: ingest.slate_text: is empty, expected a string"]
 
 
+LISTENING = """
+    [event]
+    name = "x"
+    [ingest]
+    url = "rtmp://0.0.0.0:1935/live"
+"""
+
+
 def test_check_reports_placeholders_by_entry_name_and_nothing_else(write_event, capsys, monkeypatch):
-    path = write_event("""
-        [event]
-        name = "x"
-        [ingest]
-        url = "rtmp://0.0.0.0:1935/live"
+    path = write_event(LISTENING + """
         [[destination]]
         name = "zalo"
         url = "rtmp://live.zalo.example/live"
@@ -278,11 +284,7 @@ def test_check_reports_placeholders_by_entry_name_and_nothing_else(write_event, 
 def test_a_misspelt_key_is_one_problem_with_the_right_key_suggested(write_event, capsys, monkeypatch):
     monkeypatch.setenv("FB_MISSPELT_KEY", "fb-misspelt-key")
     monkeypatch.setenv("YT_MISSPELT", "yt-misspelt-token")
-    path = write_event("""
-        [event]
-        name = "x"
-        [ingest]
-        url = "rtmp://0.0.0.0:1935/live"
+    path = write_event(LISTENING + """
         [[destination]]
         name = "facebook-qmg"
         platfrom = "facebook"

@@ -16,6 +16,7 @@ from streamctl.console.pages import NAV, RECENT_ALERTS, SHORTCUTS
 from streamctl.events import Alert
 from streamctl.questions import ACTIONS, STATES
 from streamctl.reasons import KEYS as REASON_KEYS
+from streamctl.reasons import RULES
 from streamctl.redact import register_secret
 from streamctl.restream.platforms import PLATFORMS
 from streamctl.restream.profiles import PROFILES
@@ -44,7 +45,7 @@ DYNAMIC = ([f"state.{s}" for s in STATES] + [f"role.{r}" for r in ROLES] + [f"au
            + [f"ops.confirm_{v}{end}" for v in ("stop", "restart", "remove") for end in ("", "_title")]
            + ["ops.remove"]
            # Why something failed and what is wrong with a field: built from the server's keys.
-           + [f"reason.{k}" for k in REASON_KEYS]
+           + [f"reason.{k}" for k in REASON_KEYS] + [f"rule.{k}" for k, _ in RULES] + ["rule.other"]
            + [f"issue.{k}" for k, _ in ISSUE_KINDS] + [f"issue.{ISSUE_FALLBACK}"])
 
 

@@ -198,6 +198,9 @@ async def test_tablet_pages_in_both_languages_hall_screen_report_and_overlay(tmp
                 # Officials may read the report (leadership does): it is in their navigation.
                 report_link = hall.get_by_role("link", name="Báo cáo" if vi else "Report")
                 await expect(report_link).to_be_visible()
+                if not vi:
+                    await hall.context.close()
+                    continue  # the downloads once is enough: the PDF is a Chromium print of its own
                 await report_link.click()
                 await hall.wait_for_url("**/report")
                 for fmt in ("html", "pdf", "csv", "json"):

@@ -22,7 +22,7 @@ from streamctl.restream.switcher import SwitchRefused
 from streamctl.store import Store
 
 from .conftest import LOOPBACK, free_port
-from .ingest_media import Publisher, encode_args
+from .ingest_media import Publisher, encode_args, make_file
 from .receivers import RtmpReceiver, wait_for
 from .test_slate import decoded_video
 
@@ -58,7 +58,8 @@ class Hall:
 
 
 @contextlib.asynccontextmanager
-async def hall(write_event, tmp_path: Path, monkeypatch, failback: str = "auto", failback_after_s: float = 2.0):
+async def hall(write_event, tmp_path: Path, monkeypatch, failback: str = "auto", failback_after_s: float = 2.0,
+               backup_url: str | None = None):
     receiver = await RtmpReceiver(free_port(), respawn=False, record=tmp_path / "received.flv").start()
     ports = free_port(), free_port()
     monkeypatch.setenv("INGEST_KEY", KEY)
@@ -69,8 +70,8 @@ async def hall(write_event, tmp_path: Path, monkeypatch, failback: str = "auto",
         [ingest]
         url = "rtmp://{LOOPBACK}:{ports[0]}/live"
         key_env = "INGEST_KEY"
-        backup_url = "rtmp://{LOOPBACK}:{ports[1]}/live"
-        backup_key_env = "BACKUP_KEY"
+        backup_url = "{backup_url or f'rtmp://{LOOPBACK}:{ports[1]}/live'}"
+        {'' if backup_url else 'backup_key_env = "BACKUP_KEY"'}
         failback = "{failback}"
         failback_after_s = {failback_after_s}
         [[destination]]
@@ -92,8 +93,7 @@ async def hall(write_event, tmp_path: Path, monkeypatch, failback: str = "auto",
     tasks = [asyncio.create_task(restreamer.run()), asyncio.create_task(recorder.run()),
              asyncio.create_task(collect())]
     try:
-        await wait_for(lambda: all(i["state"] == "waiting" for i in restreamer.ingest_status()["inputs"]), 5,
-                       "both listeners")
+        await wait_for(lambda: restreamer.ingest_status()["inputs"][0]["state"] == "waiting", 5, "the listener")
         yield h
     finally:
         for publisher in h.publishers:
@@ -230,6 +230,7 @@ async def test_manual_failback_waits_for_the_operator_who_can_also_choose_the_ba
         assert h.restreamer.ingest_status()["switch"]["held"] is True
         kill(h.publishers[1])  # the backup encoder goes: the primary, live, takes over whatever was chosen
         await wait_for(lambda: h.on_air() == "primary", 2, "the primary after the backup's loss")
+        assert h.restreamer.ingest_status()["switch"]["held"] is False
         try:
             await ingest.switch("backup")
         except SwitchRefused as e:
@@ -239,4 +240,21 @@ async def test_manual_failback_waits_for_the_operator_who_can_also_choose_the_ba
         await asyncio.sleep(0.5)
     reasons = [s.reason for s in h.switches if s.new == "handback"]
     assert reasons == ["the operator chose the primary input", "the operator chose the backup input"]
+    assert h.receiver.sessions == 1
+
+
+async def test_a_file_can_be_the_backup(write_event, tmp_path, monkeypatch):
+    """Any ingest form is a backup: here a looped file, read by its own ffmpeg while the primary is on air."""
+    clip = await make_file(tmp_path / "standby.mp4", 2.0, size="640x360", gop=30)
+    async with hall(write_event, tmp_path, monkeypatch, backup_url=str(clip)) as h:
+        primary = await h.encoder(h.primary_url)
+        await wait_for(lambda: h.on_air() == "primary", 10, "the primary on air")
+        await wait_for(lambda: h.input("backup")["state"] == "live" and h.restreamer.get("main").state == "live",
+                       15, "the file backup read and the destination live")
+        assert [c.name for c in h.restreamer.supervisor.children if c.name.startswith("backup")] == ["backup-file"]
+        kill(primary)
+        await wait_for(lambda: h.on_air() == "backup", 2, "the file on air")
+        frames = len(h.receiver.video)
+        await asyncio.sleep(1.5)
+        assert len(h.receiver.video) - frames >= 30
     assert h.receiver.sessions == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..alerts import api_view
+from ..reasons import with_reasons
 from .auth import IDENTITY, requires
 from .http import json_error, json_response, path_int, query_int
 from .i18n import pick_lang
@@ -19,8 +20,8 @@ async def list_alerts(request: web.Request) -> web.Response:
     lang = pick_lang(request.query.get("lang"), request[IDENTITY].lang)
     desk = request.app[CONTROLLER].alerts
     alerts = desk.alerts(lang, after, limit)
-    return json_response({"alerts": alerts, "unacknowledged": desk.store.unacknowledged_alerts(),
-                          "next_after": alerts[-1]["id"] if alerts else after})
+    return json_response(with_reasons({"alerts": alerts, "unacknowledged": desk.store.unacknowledged_alerts(),
+                                       "next_after": alerts[-1]["id"] if alerts else after}))
 
 
 @requires("operator")

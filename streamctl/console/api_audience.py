@@ -13,6 +13,7 @@ from ..reasons import with_reasons
 from ..redact import redact
 from .auth import IDENTITY, requires
 from .http import json_error, json_response, query_int, read_json
+from .issues import issue_view
 from .keys import CONTROLLER
 
 MAX_LIMIT = 1000
@@ -114,7 +115,8 @@ CHANGE_KEYS = {400: "error.source_config", 404: "error.source_unknown", 409: "er
 def _change_error(name: str, e: ChangeError) -> web.Response:
     issues = [redact(line) for line in e.issues]
     return json_error(e.status, "; ".join(issues), e.key or CHANGE_KEYS.get(e.status, "error.request"),
-                      {"name": name[:64], "issues": "; ".join(issues)}, issues=issues)
+                      {"name": name[:64], "issues": "; ".join(issues)}, issues=issues,
+                      issue_keys=[issue_view(line) for line in issues])
 
 
 @requires("operator")

@@ -241,6 +241,8 @@ def metrics_text(controller) -> str:
     m.family("ingest_video_kbps", "gauge", "probed video bitrate of the program, kbit/s",
              [({}, probe.get("video_kbps"))])
     m.family("processes", "gauge", "child processes (ffmpeg) running now", [({}, restreamer.processes)])
+    m.family("alerts_unacknowledged", "gauge", "stored alerts (not recoveries) no operator has acknowledged",
+             [({}, controller.store.unacknowledged_alerts())])
     sources_status = getattr(getattr(controller, "audience", None), "sources_status", None)
     if callable(sources_status):
         sources = sources_status()

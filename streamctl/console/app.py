@@ -23,6 +23,7 @@ from .auth import IDENTITY, bearer_identity, csrf_middleware, security_headers_m
 from .http import json_error, json_response
 from .https import proxy_middleware
 from .keys import CONTROLLER
+from .limits import LIMITS, SOCKETS, SocketCount, body_deadline_middleware
 
 if TYPE_CHECKING:
     from ..controller import Controller
@@ -64,9 +65,13 @@ def make_app(controller: Controller) -> web.Application:
     # then who is asking and CSRF.
     middlewares = [proxy_middleware(controller.event.console.trusted_proxy), security_headers_middleware,
                    error_middleware, identity_middleware,
-                   session_middleware(lambda request: request.app[CONTROLLER].store), csrf_middleware]
-    app = web.Application(middlewares=middlewares, client_max_size=2 * 1024 * 1024)
+                   session_middleware(lambda request: request.app[CONTROLLER].store), csrf_middleware,
+                   body_deadline_middleware]
+    limits = controller.console_limits
+    app = web.Application(middlewares=middlewares, client_max_size=limits.body_bytes)
     app[CONTROLLER] = controller
+    app[LIMITS] = limits
+    app[SOCKETS] = SocketCount(limits)
     app.router.add_get("/healthz", healthz)
     for area in AREAS:
         area.setup(app)

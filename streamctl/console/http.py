@@ -51,7 +51,7 @@ async def read_json(request: web.Request, expected: str = "a JSON object", *, re
     """
     if request.content_length is not None and request.content_length > limit:
         raise _too_large(limit)
-    raw = await request.read() if request.can_read_body else b""
+    raw = await request.read() if request.body_exists else b""  # read() keeps what a middleware read
     if len(raw) > limit:
         raise _too_large(limit)
     if not raw.strip():

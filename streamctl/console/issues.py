@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-LINE = re.compile(r"^(?:[^:]*: )?(?:destination|audience|request)[^.:]*\.(?P<field>\w+): (?P<problem>.*)$", re.S)
+LINE = re.compile(r"^(?:[^:]*: )?[\w\[\]-]+\.(?P<field>\w+): (?P<problem>.*)$", re.S)  # `[file: ]where.field: …`
 # First match wins; named groups become the sentence's placeholders (the same in every language).
 KINDS: tuple[tuple[str, re.Pattern[str]], ...] = tuple((kind, re.compile(pattern, re.I | re.S)) for kind, pattern in (
     ("env_unset", r"environment variable (?P<name>\S+) is not set"),
@@ -41,3 +41,4 @@ def issue_view(line: str) -> dict:
             params = {name: matched.group(name).strip().replace(" or ", ", ") for name in wanted}
             return {"field": field, "key": f"issue.{kind}", "params": params}
     return {"field": field, "key": f"issue.{FALLBACK}", "params": {}}
+

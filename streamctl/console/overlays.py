@@ -13,6 +13,7 @@ from ..questions import QuestionDesk
 from .auth import ALLOWED
 from .i18n import pick_lang
 from .keys import CONTROLLER, DESK, HUB
+from .limits import SOCKETS
 from .pages import OVERLAYS, render
 from .ws import serve
 
@@ -122,14 +123,19 @@ async def overlay_socket(request: web.Request) -> web.StreamResponse:
     if problem:
         raise _refused(request, problem)
     desk: QuestionDesk = request.app[DESK]
-    ws = web.WebSocketResponse(heartbeat=25, max_msg_size=4096)
-    await ws.prepare(request)
-    sub = request.app[CONTROLLER].bus.subscribe(QuestionChanged, ViewersStored, maxsize=200, name="ws:overlay")
-    current = current_on_air(desk)
-    _, total = request.app[CONTROLLER].store.latest_viewers()
-    await ws.send_str(json.dumps({"type": "snapshot", "on_air": current, "viewers": total}, ensure_ascii=False))
-    await serve(ws, sub, overlay_encoder(desk, current["id"] if current else None), request.app[HUB],
-                lambda: overlay_token_ok(request))
+    sockets = request.app[SOCKETS]
+    sockets.admit("overlays")  # every overlay together counts as one identity
+    try:
+        ws = web.WebSocketResponse(heartbeat=25, max_msg_size=4096)
+        await ws.prepare(request)
+        sub = request.app[CONTROLLER].bus.subscribe(QuestionChanged, ViewersStored, maxsize=200, name="ws:overlay")
+        current = current_on_air(desk)
+        _, total = request.app[CONTROLLER].store.latest_viewers()
+        await ws.send_str(json.dumps({"type": "snapshot", "on_air": current, "viewers": total}, ensure_ascii=False))
+        await serve(ws, sub, overlay_encoder(desk, current["id"] if current else None), request.app[HUB],
+                    lambda: overlay_token_ok(request))
+    finally:
+        sockets.release("overlays")
     return ws
 
 

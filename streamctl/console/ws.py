@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import json
 import logging
 import time
@@ -36,6 +37,7 @@ from ..redact import mask_secrets, redact
 from .auth import IDENTITY, Identity, same_origin, still_valid
 from .http import http_error
 from .keys import CONTROLLER, HUB
+from .limits import SOCKETS
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +46,13 @@ HEALTH_EVERY_S = 1.0  # destination health at most this often per destination an
 CREDENTIAL_CHECK_S = 1.0  # how soon a revoked token or a removed user's open socket is closed
 CLOSE_SIGNED_OUT = 4401  # websocket close code: the credential no longer holds (the page goes to sign-in)
 
-MODERATOR_EVENTS = (CommentsStored, CommentsHidden, ViewersStored, QuestionChanged, AuthorNoted, Alert, ProgramStatus)
+# Alerts reach pages as the desk stored them (`AlertStored`: counted once, a sentence per language); the raw
+# `Alert` (English) only reaches operators' scripts.
+MODERATOR_EVENTS = (CommentsStored, CommentsHidden, ViewersStored, QuestionChanged, AuthorNoted, AlertStored,
+                    ProgramStatus)
 ROLE_EVENTS: dict[str, tuple[type[Event], ...]] = {
-    "operator": (*MODERATOR_EVENTS, DestinationStateChanged, DestinationHealth, DestinationRemoved,
-                 IngestStateChanged, SourceStateChanged, AlertStored, ProgramLevels, PlatformHealthChanged),
+    "operator": (*MODERATOR_EVENTS, Alert, DestinationStateChanged, DestinationHealth, DestinationRemoved,
+                 IngestStateChanged, SourceStateChanged, ProgramLevels, PlatformHealthChanged),
     "moderator": MODERATOR_EVENTS,
     "official": (QuestionChanged,),
 }
@@ -172,12 +177,26 @@ async def page_socket(request: web.Request) -> web.StreamResponse:
     bus = request.app[CONTROLLER].bus
     # No permessage-deflate: it would compress every message once per page (browsers ask for it), in a thread
     # for anything over 4 KB; a busy stream is ~150 KB/s of JSON per page, nothing for a hall's network.
-    ws = web.WebSocketResponse(heartbeat=25, max_msg_size=4096, compress=False)
-    await ws.prepare(request)
-    sub = bus.subscribe(*ROLE_EVENTS[identity.role], maxsize=CLIENT_QUEUE, name=f"ws:{identity.name}")
-    store = request.app[CONTROLLER].store
-    await serve(ws, sub, page_encoder(hub, identity.role), hub, still_valid(request, identity, store))
+    sockets = request.app[SOCKETS]
+    owner = socket_owner(request, identity)
+    sockets.admit(owner)  # 503 past the limits (console/limits.py)
+    try:
+        ws = web.WebSocketResponse(heartbeat=25, max_msg_size=4096, compress=False)
+        await ws.prepare(request)
+        sub = bus.subscribe(*ROLE_EVENTS[identity.role], maxsize=CLIENT_QUEUE, name=f"ws:{identity.name}")
+        store = request.app[CONTROLLER].store
+        await serve(ws, sub, page_encoder(hub, identity.role), hub, still_valid(request, identity, store))
+    finally:
+        sockets.release(owner)
     return ws
+
+
+def socket_owner(request: web.Request, identity: Identity) -> str:
+    """Whose share of the websockets this one counts against: the user, or the one bearer token."""
+    if identity.via != "token":
+        return f"user {identity.name}"
+    token = request.headers.get("Authorization", "")
+    return f"token {hashlib.sha256(token.encode()).hexdigest()[:12]}"
 
 
 def setup(app: web.Application) -> None:

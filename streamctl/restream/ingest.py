@@ -141,7 +141,7 @@ class Ingest:
             "feeds": self.feeds,
             "restarts": self.restarts,
             "slate": self.switcher.slate_status(),
-            "on_air": self.on_air,
+            "on_air": self._carried(),
             "switch": {"state": self.switcher.state.value, "target": self.switcher.target.role
                        if self.switcher.target else None, "failback": self.switcher.failback,
                        "failback_after_s": self.switcher.failback_after_s, "held": self.switcher.held,
@@ -149,6 +149,12 @@ class Ingest:
             "inputs": inputs,
             "refused": max(refusals, key=lambda r: r["at"]) if refusals else None,
         }
+
+    def _carried(self) -> str | None:
+        """What the platforms get now: the source on air, or None when that is an input whose feed is gone."""
+        on_air = self.switcher.on_air
+        inp = self.switcher.inputs.get(on_air) if on_air else None
+        return None if inp is not None and inp.state != IngestState.LIVE else on_air
 
     def slate_status(self) -> dict[str, Any]:
         return self.switcher.slate_status()

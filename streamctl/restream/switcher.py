@@ -117,6 +117,8 @@ class Switcher:
         self._handback_at = self._now() if target is not None else None
         if on_air in self.inputs:
             self._last_input = self.inputs[on_air]
+        if on_air == PRIMARY and was_on_air != PRIMARY:
+            self.held = False  # whatever brought the primary back, the operator's choice of the backup is over
         if on_air != was_on_air:
             self.switches += 1
         log.log(logging.WARNING if on_air in (BACKUP, SLATE) else logging.INFO, "ingest switcher: %s -> %s%s%s",
@@ -168,7 +170,7 @@ class Switcher:
                 self.program.new_feed()
                 await self.change_state(SwitchState(inp.role), inp.role, reason="first feed")
                 return
-        elif self.on_air == inp.role and self.target is None:
+        elif self.on_air == inp.role:
             self.program.new_feed()  # the same input reconnected: its timestamps start again at its own zero
         await self.announce()
 
@@ -259,9 +261,10 @@ class Switcher:
         if inp is None:
             raise SwitchRefused(f"there is no {to} input, expected one of {', '.join(self.inputs)}")
         self.held = to == BACKUP
-        if self.on_air == to and self.target is None:
+        if self.target is inp or (self.on_air == to and self.target is None):
             return
-        if self.target is inp:
+        if self.on_air == to:  # a handback away from `to` under way: called off, `to` stays on air
+            await self.change_state(SwitchState(to), to, reason=f"the operator kept the {to} input")
             return
         if not self._flowing(inp, self._now()):
             raise SwitchRefused(f"the {to} input is {inp.state}, expected it live to put it on air")

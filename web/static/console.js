@@ -122,7 +122,7 @@ function showMute() {
   if (!button) return;
   const off = muted();
   button.setAttribute("aria-pressed", String(off));
-  button.textContent = off ? "🔕" : "🔔";
+  button.classList.toggle("off", off);
   button.title = T(off ? "alerts.unmute" : "alerts.mute");
   button.setAttribute("aria-label", button.title);
 }

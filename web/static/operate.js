@@ -333,7 +333,8 @@ function destinationView(d) {
 function destinationNotes(d) {
   const h = d.health || {};
   const failing = G.destination_down.includes(d.state);
-  const notes = (d.rule_warnings || []).map((text) => ["warn", T("ops.rule_warning", { platform: d.platform }), text]);
+  const notes = (d.rule_keys || []).map((rule) => ["warn", T("ops.rule_warning", { platform: d.platform }),
+    T(rule.key, rule.params)]);
   if (d.error) notes.push([failing ? "error" : "muted", T("ops.error"), reason(d)]);
   if (h.last_error && !(d.error || "").includes(h.last_error) && h.last_error_key !== d.error_key) {
     notes.push([failing ? "error" : "muted", T("ops.last_error"), reason(h, "last_error")]);
@@ -549,7 +550,8 @@ function issueLines(error) {
   if (!error.fields.length) return [error.message];
   return error.fields.map((f) => {
     const sentence = T(f.key, f.params);
-    return FIELDS[f.field] ? `${T(FIELDS[f.field])}: ${sentence}` : sentence;
+    if (FIELDS[f.field]) return `${T(FIELDS[f.field])}: ${sentence}`;
+    return f.field ? `${f.field}: ${sentence}` : sentence; // an event-file key reads the same in every language
   });
 }
 
@@ -733,7 +735,7 @@ $("src-form").addEventListener("submit", async (event) => {
     await loadSources();
     toast(T(what === "credential" ? "ops.token_replaced" : "ops.id_changed", { name: cfg.name, value }), "info");
   } catch (error) {
-    fail(error.message);
+    fail(issueLines(error).join(" "));
   } finally {
     $("src-save").disabled = false;
   }
@@ -877,7 +879,7 @@ function renderRefused() {
   const p = refused?.params || {};
   setHidden($("ingest-refused-row"), !refused || Boolean(refused.resolved_at));
   setText($("ingest-refused"), refused ? T("ingest.refused_line", { address: p.address || "?", time: clock(refused.last_at),
-    reason: p.reason || "" }) : "");
+    reason: reason(p, "reason") }) : "");
 }
 
 // ---- the strip: program on air, destinations live, sources reading, viewers -----------------------------------------
