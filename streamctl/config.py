@@ -173,7 +173,7 @@ class MonitorConfig:
     preview_fps: float = 2.0  # pictures a second; the preview is at most 1 / fps + the decoder's delay old
     preview_width: int = 480  # pixels; height follows the program's shape
     black_after_s: float = 5.0  # a black picture this long raises program.black
-    frozen_after_s: float = 10.0  # an unchanging picture this long raises program.frozen (a slide can be still)
+    frozen_after_s: float = 20.0  # an unchanging picture this long raises program.frozen (a slide can be still)
     silent_after_s: float = 10.0  # every channel under silence_db this long raises program.silent
     silence_db: float = -50.0  # RMS level (dBFS) under which a channel counts as silent
 

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from dataclasses import replace
 
 from streamctl.alerts import CODES, AlertDesk, alert_text
+from streamctl.config import load_event
 from streamctl.console.i18n import LANGS, catalogue
 from streamctl.events import Alert, AlertStored, Bus
 from streamctl.redact import register_secret
+from streamctl.restream.restreamer import Restreamer
 from streamctl.restream.rtmp_server import RtmpServer
 from streamctl.store import Store
 
 from .conftest import free_port
 from .console_harness import running_console
 from .receivers import RtmpReceiver, wait_for
+from .test_restreamer import FAST, Running
 from .test_ws import next_event, silence, socket
 
 # What each code's sentence may name beside {source}: the params its publishers send.
@@ -213,7 +217,7 @@ async def test_a_refused_key_is_replaced_from_the_console_and_the_alert_closes(t
         await platform.close()
 
 
-async def test_operators_pages_get_each_alert_live_in_both_languages_moderators_do_not(tmp_path):
+async def test_pages_get_each_alert_live_in_both_languages_the_raw_event_only_operators(tmp_path):
     async with running_console(tmp_path) as console:
         op, mod = await console.client("op"), await console.client("mod1")
         op_ws, mod_ws = await socket(op), await socket(mod)
@@ -223,7 +227,29 @@ async def test_operators_pages_get_each_alert_live_in_both_languages_moderators_
             assert stored["unacknowledged"] == 1 and stored["alert"]["code"] == "ingest.lost"
             assert stored["alert"]["texts"]["en"].startswith("The program feed (hall) is lost")
             assert stored["alert"]["texts"]["vi"].startswith("Mất tín hiệu chương trình (hall)")
-            assert not [e for e in await silence(mod_ws) if e["type"] == "AlertStored"]
+            seen = [e["type"] for e in await silence(mod_ws)]
+            assert "AlertStored" in seen and "Alert" not in seen  # moderators' toasts read the stored sentence
         finally:
             await op_ws.close()
             await mod_ws.close()
+
+
+async def test_a_key_refused_again_and_again_raises_backoff_once_then_failed(write_event, tmp_path, monkeypatch):
+    """Real ffmpeg against a platform refusing the key: one backoff alert for all the retries, then failed."""
+    platform, _right, tables = await refusing_platform(monkeypatch)
+    path = write_event(f'[event]\nname = "refused"\ndatabase = "{tmp_path / "r.db"}"\n' + tables)
+    bus = Bus()
+    timing = replace(FAST, refused_limit=3)
+    restreamer = Restreamer(load_event(path), bus, timing=timing)
+    try:
+        with bus.subscribe(Alert, name="test.alerts") as seen:
+            async with Running(restreamer):
+                dest = restreamer.get("fb-page")
+                await wait_for(lambda: dest.state == "failed", 30, "failed after three refusals")
+            alerts = [seen.get_nowait() for _ in range(seen.queue.qsize())]
+        mine = [(a.code, a.level, a.resolved) for a in alerts if a.source == "fb-page"]
+        assert mine == [("destination.backoff", "warning", False), ("destination.failed", "error", False)], mine
+        assert "refused 3 times in a row" in alerts[-1].params["error"]
+        assert platform.counters["refused_total"] == 3
+    finally:
+        await platform.close()

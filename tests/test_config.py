@@ -54,6 +54,8 @@ CASES = [
     ("archive segment", '[archive]\npath = "rec"\nsegment_s = 1', "archive.segment_s", "out of range"),
     ("audience platform", '[[audience]]\nname = "z"\nplatform = "zalo"', 'audience "z": platform',
      "expected one of youtube"),
+    ("empty video id", '[[audience]]\nname = "y"\nplatform = "youtube"\nvideo_id = ""\ncredential_env = "YT"',
+     'audience "y": video_id', "is empty, expected a string"),
     ("audience field missing", '[[audience]]\nname = "y"\nplatform = "youtube"\ncredential_env = "YT"',
      'audience "y": video_id', "missing"),
 ]

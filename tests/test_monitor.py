@@ -190,3 +190,22 @@ async def test_the_console_serves_the_preview_and_the_levels(tmp_path):
         moderator = await console.client("mod1")
         async with moderator.session.get(f"{console.url}/api/ingest/preview.jpg") as r:
             assert r.status == 403
+
+
+def test_monitor_keys_are_checked_one_by_one(tmp_path):
+    from streamctl.config import ConfigError, load_event
+
+    path = tmp_path / "e.toml"
+    path.write_text('[event]\nname = "m"\n[ingest]\nurl = "testsrc"\n[monitor]\npreview_fps = 0\n'
+                    'silence_db = 3\nblack_after = 2\nenabled = "yes"\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_event(path, environ={})
+    issues = "\n".join(caught.value.issues)
+    assert "monitor.preview_fps: 0 is out of range, expected a number from 1 to 10" in issues
+    assert "monitor.silence_db: 3 is out of range" in issues
+    assert "monitor.black_after: unknown key" in issues
+    assert "monitor.enabled: 'yes' is a str, expected true or false" in issues
+    path.write_text('[event]\nname = "m"\n[ingest]\nurl = "testsrc"\n[monitor]\nblack_after_s = 2.5\n',
+                    encoding="utf-8")
+    monitor = load_event(path, environ={}).monitor
+    assert monitor.black_after_s == 2.5 and monitor.frozen_after_s == 20.0 and monitor.enabled

@@ -242,7 +242,9 @@ async def test_the_slate_takes_the_program_format_survives_a_crash_and_gives_way
     assert slate["gop"] == 50 and program["gop"] == 25, "25 fps: a keyframe every 50 frames, every 25 frames"
     # Every 2 s (the last interval is shorter: the crash cut a GOP short and the restarted slate began anew).
     assert slate["keyframe_interval_max_s"] == 2.0 and program["keyframe_interval_max_s"] == 1.0
-    assert again["width"] == 320 and again["keyframe_interval_s"] == 1.0
+    # Within 14 ms: the resumed ffmpeg (-re) catches up in a burst and may cross the file's loop point, where
+    # -stream_loop adds the audio's priming (a 1.014 s interval, the same from ffmpeg alone).
+    assert again["width"] == 320 and again["keyframe_interval_s"] == pytest.approx(1.0, abs=0.015)
     assert monotonic(rig.video()), "timestamps go on across every switch and the slate's restart"
     states = [(e.state, e.slate) for e in rig.seen]
     assert states[states.index(("lost", True)) + 1:][:1] == [("live", False)]

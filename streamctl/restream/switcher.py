@@ -170,7 +170,7 @@ class Switcher:
                 self.program.new_feed()
                 await self.change_state(SwitchState(inp.role), inp.role, reason="first feed")
                 return
-        elif self.on_air == inp.role and self.target is None:
+        elif self.on_air == inp.role:
             self.program.new_feed()  # the same input reconnected: its timestamps start again at its own zero
         await self.announce()
 
