@@ -334,6 +334,20 @@ async def test_check_file_with_long_gop_and_no_audio_names_each_destination(writ
     assert took < 8
 
 
+async def test_check_probes_the_backup_input_too(write_event, tmp_path):
+    path = await make_file(tmp_path / "long-gop.mp4", 13, size="320x180", gop=180, audio=False)
+    event = load_event(write_event(EVENT.format(url="testsrc").replace(
+        'url = "testsrc"', f'url = "testsrc"\nbackup_url = "{path}"')), environ={})
+    problems, lines, took = await timed_check(event, 10)
+    assert problems == [
+        f"{event.path}: destination \"fb\": facebook: no audio in the program, expected AAC audio (the backup input)",
+        f"{event.path}: destination \"fb\": facebook: keyframe every 6.0 s, expected every 2 s (at most 4 s)"
+        " (the backup input)",
+    ]
+    assert "1280x720" in lines[-2] and lines[-1].startswith("ingest backup: h264") and "320x180" in lines[-1]
+    assert took < 9
+
+
 async def test_check_missing_pull_source_returns_quickly(write_event):
     event = event_with(write_event, f"http://{LOOPBACK}:{free_port()}/live/secret-pull-key.flv")
     problems, lines, took = await timed_check(event, 5)

@@ -24,6 +24,7 @@ from ..events import (
     DestinationStateChanged,
     Event,
     IngestStateChanged,
+    PlatformHealthChanged,
     ProgramLevels,
     ProgramStatus,
     QuestionChanged,
@@ -45,10 +46,13 @@ HEALTH_EVERY_S = 1.0  # destination health at most this often per destination an
 CREDENTIAL_CHECK_S = 1.0  # how soon a revoked token or a removed user's open socket is closed
 CLOSE_SIGNED_OUT = 4401  # websocket close code: the credential no longer holds (the page goes to sign-in)
 
-MODERATOR_EVENTS = (CommentsStored, CommentsHidden, ViewersStored, QuestionChanged, AuthorNoted, Alert, ProgramStatus)
+# Alerts reach pages as the desk stored them (`AlertStored`: counted once, a sentence per language); the raw
+# `Alert` (English) only reaches operators' scripts.
+MODERATOR_EVENTS = (CommentsStored, CommentsHidden, ViewersStored, QuestionChanged, AuthorNoted, AlertStored,
+                    ProgramStatus)
 ROLE_EVENTS: dict[str, tuple[type[Event], ...]] = {
-    "operator": (*MODERATOR_EVENTS, DestinationStateChanged, DestinationHealth, DestinationRemoved,
-                 IngestStateChanged, SourceStateChanged, AlertStored, ProgramLevels),
+    "operator": (*MODERATOR_EVENTS, Alert, DestinationStateChanged, DestinationHealth, DestinationRemoved,
+                 IngestStateChanged, SourceStateChanged, ProgramLevels, PlatformHealthChanged),
     "moderator": MODERATOR_EVENTS,
     "official": (QuestionChanged,),
 }

@@ -696,6 +696,12 @@ $("audit-auto").addEventListener("change", refreshAudit);
 
 // ---- live ----------------------------------------------------------------------------------------------
 
+// A new problem (not a repeat, not a recovery) as a toast, in the moderator's language.
+function alertToast(alert) {
+  if (alert.count !== 1 || alert.recovery || alert.level === "info") return;
+  toast(`${alert.source}: ${alert.texts?.[data.lang] ?? ""}`, alert.level === "error" ? "error" : "info");
+}
+
 function onEvent(event) {
   switch (event.type) {
     case "CommentsStored": addComments(event.comments); break;
@@ -712,7 +718,7 @@ function onEvent(event) {
       for (const c of comments.values()) if (c.platform === event.platform && c.author_id === event.author_id) replaceComment(c.id);
       break;
     case "ViewersStored": setText($("viewers-total"), number(event.total)); break;
-    case "Alert": toast(`${event.source}: ${event.message}`, event.level === "error" ? "error" : "info"); break;
+    case "AlertStored": alertToast(event.alert); break;
   }
 }
 
