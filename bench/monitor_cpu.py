@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from restream_cpu import CACHE, FFMPEG, cpu_seconds, end, spawn  # noqa: E402
+from restream_cpu import FFMPEG, cpu_seconds, end, make_clip, spawn  # noqa: E402
 
 from streamctl.restream.commands import monitor_argv  # noqa: E402
 
@@ -37,24 +37,6 @@ def variants() -> dict[str, list[str]]:
         "+ -skip_frame nonref": shipped[:at] + ["-skip_frame", "nonref"] + shipped[at:],
         "+ -threads 1": shipped[:at] + ["-threads", "1"] + shipped[at:],
     }
-
-
-async def make_clip(seconds: int, kbps: int, preset: str) -> Path:
-    """A 1080p30 clip as a hall's encoder sends it (x264 `preset`, CABAC, deblocking, B-frames), cached."""
-    CACHE.mkdir(exist_ok=True)
-    path = CACHE / f"monitor-clip-{seconds}s-{kbps}k-{preset}.flv"
-    if not path.exists():
-        print(f"encoding {path} once ...", file=sys.stderr)
-        process = await asyncio.create_subprocess_exec(
-            FFMPEG, "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=30",
-            "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", str(seconds),
-            "-c:v", "libx264", "-preset", preset, "-bf", "2", "-pix_fmt", "yuv420p", "-g", "60",
-            "-b:v", f"{kbps}k", "-maxrate", f"{kbps}k", "-bufsize", f"{kbps}k", "-c:a", "aac", "-b:a", "128k",
-            "-y", str(path) + ".part.flv")
-        if await process.wait() != 0:
-            raise SystemExit("could not encode the benchmark clip")
-        os.replace(str(path) + ".part.flv", path)
-    return path
 
 
 async def run(clip: Path, argv: list[str], seconds: float) -> tuple[float, int, float]:

@@ -105,17 +105,20 @@ async def measure(pids: dict[str, int], seconds: float) -> dict[str, float]:
     return used
 
 
-async def make_clip(seconds: int, kbps: int) -> Path:
-    """A 1080p30 H.264 + AAC clip at `kbps`, encoded once and cached."""
+async def make_clip(seconds: int, kbps: int, preset: str = "ultrafast") -> Path:
+    """A 1080p30 H.264 + AAC clip at `kbps`, encoded once and cached; another x264 `preset` (with 2 B-frames, as a
+    hall's encoder sends) for benchmarks that decode the program."""
     CACHE.mkdir(exist_ok=True)
-    path = CACHE / f"clip-{seconds}s-{kbps}k.flv"
+    suffix = "" if preset == "ultrafast" else f"-{preset}"
+    path = CACHE / f"clip-{seconds}s-{kbps}k{suffix}.flv"
     if path.exists():
         return path
     print(f"encoding {path} once ...", file=sys.stderr)
+    b_frames = [] if preset == "ultrafast" else ["-bf", "2"]
     process = await asyncio.create_subprocess_exec(
         FFMPEG, "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=30",
         "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", str(seconds),
-        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-g", "60", "-keyint_min", "60",
+        "-c:v", "libx264", "-preset", preset, *b_frames, "-pix_fmt", "yuv420p", "-g", "60", "-keyint_min", "60",
         "-b:v", f"{kbps}k", "-maxrate", f"{kbps}k", "-bufsize", f"{kbps}k", "-c:a", "aac", "-b:a", "128k",
         "-y", str(path) + ".part.flv")
     if await process.wait() != 0:

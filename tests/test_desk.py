@@ -172,3 +172,23 @@ def test_the_duplicates_index_stays_cheap_with_thousands_open():
     assert len(index.members) == len(TOPICS) + 2000
     assert index.similar(7000 - 1) == [] and len(index.similar(4999)) == 20
     assert tokens("Cho hỏi Hạ Long ạ?") == tokens("cho hoi ha long a") == {"ha", "long"}
+
+
+async def test_picking_a_flagged_question_by_hand_moves_it_to_the_moderators_lane_and_edits_regroup_it(tmp_path):
+    async with running_console(tmp_path) as console:
+        first, second, other = await console.feed_questions(
+            "Khi nào cầu Bến Rừng thông xe?", "cho hoi khi nao cau ben rung thong xe a", "Giá điện tháng sau ra sao?")
+        assert first["origin"] == "auto" and second["similar"] == [first["id"]] and other["similar"] == []
+        mod = await console.client("mod1")
+        status, made = await mod.call("POST", "/api/questions", {"comment_id": first["comment_id"]})
+        assert status == 200 and made["created"] is False and made["question"]["origin"] == "moderator"
+        status, mine = await mod.call("GET", "/api/questions?origin=moderator&order=newest")
+        assert [q["id"] for q in mine["questions"]] == [first["id"]]
+        status, audit = await mod.call("GET", "/api/audit")
+        assert [(a["actor"], a["action"]) for a in audit["audit"]] == [("mod1", "adopt")]
+        # An edit re-reads the question's words: it leaves its old group and joins the one it now matches.
+        status, edited = await mod.call("POST", f"/api/questions/{second['id']}/edit",
+                                        {"text": "Giá điện tháng sau ra sao ạ?"})
+        assert status == 200 and edited["question"]["similar"] == [other["id"]]
+        status, again = await mod.call("GET", "/api/questions?order=newest&q=gia%20dien")
+        assert {q["id"] for q in again["questions"]} == {second["id"], other["id"]}

@@ -209,3 +209,22 @@ def test_monitor_keys_are_checked_one_by_one(tmp_path):
                     encoding="utf-8")
     monitor = load_event(path, environ={}).monitor
     assert monitor.black_after_s == 2.5 and monitor.frozen_after_s == 20.0 and monitor.enabled
+
+
+def test_meters_count_only_whole_blocks_so_every_channel_is_there():
+    from streamctl.restream.monitor import Meters
+
+    meters = Meters()
+    head = "[Parsed_ametadata_2 @ 0x5564] frame:{n}    pts:0       pts_time:0"
+    level = "[Parsed_ametadata_2 @ 0x5564] lavfi.astats.{c}.{what}={db}"
+    for n, (left, right) in enumerate([(-6.0, -12.0), (-9.0, "-inf")]):
+        meters.line(head.format(n=n), float(n))
+        for c, db in ((1, left), (2, right)):
+            meters.line(level.format(c=c, what="Peak_level", db=db), float(n))
+            meters.line(level.format(c=c, what="RMS_level", db=db), float(n))
+    meters.line(head.format(n=2), 2.0)
+    meters.line(level.format(c=1, what="Peak_level", db=-3.0), 2.0)  # a block half read: not counted yet
+    peaks, rms = meters.read()
+    # Two whole blocks: the highest peak of each channel, RMS by energy; -inf (digital silence) is the floor.
+    assert peaks == (-6.0, -12.0) and rms[0] == -7.2 and len(rms) == 2
+    assert meters.read() is None  # nothing whole since

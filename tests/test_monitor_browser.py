@@ -64,6 +64,9 @@ async def test_operate_shows_the_program_picture_meters_and_the_backup_row(tmp_p
             await expect(backup_row.locator("button", has_text="Gỡ")).to_have_count(0)
             await expect(op.locator("tbody[data-name='hall'] button", has_text="Gỡ")).to_have_count(1)
             assert backup.counters["video_frames"] > 0 and primary.counters["video_frames"] > 0
+            # One platform on air, not two: the strip counts destinations, not their backup outputs.
+            status, body = await (await console.client("op")).call("GET", "/api/status")
+            assert status == 200 and (body["destinations_live"], body["destinations"]) == (1, 1)
             await op.screenshot(path=artifacts / "operate-monitor-1920x1080.png", full_page=True)
             assert watch.problems == []
     finally:

@@ -289,7 +289,7 @@ async def operate(request: web.Request) -> web.Response:
         "viewers": {"sources": viewers, "total": total},
         # Each error text gets its reason key beside it: the page shows that, never the raw text.
         "ingest": for_pages(controller.restreamer.ingest_status()),
-        "destinations": for_pages(controller.restreamer.destinations()),
+        "destinations": for_pages(controller.broadcasts.decorate(controller.restreamer.destinations())),
         "sources": for_pages(controller.audience.sources_status()),
         "alerts": for_pages(controller.alerts.alerts(pick_lang(request[IDENTITY].lang), limit=RECENT_ALERTS)),
         "platforms": {name: {"url": rules.default_url or "", "note": rules.note} for name, rules in PLATFORMS.items()},

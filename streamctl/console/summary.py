@@ -42,7 +42,8 @@ def program_summary(controller, viewers: int | None = None) -> dict:
     restreamer, audience = controller.restreamer, controller.audience
     ingest = restreamer.ingest_status() if restreamer.event.ingest else {}
     program = program_on_air(ingest)
-    states = [d["state"] for d in restreamer.destinations()]
+    # Platforms, not outputs: a destination's backup output is not one more platform on air.
+    states = [d["state"] for d in restreamer.destinations() if not d.get("backup_of")]
     live = sum(state == DestinationState.LIVE for state in states)
     pollers = list(getattr(audience, "pollers", {}).values())
     if viewers is None:

@@ -24,6 +24,7 @@ from ..events import (
     DestinationStateChanged,
     Event,
     IngestStateChanged,
+    PlatformHealthChanged,
     ProgramLevels,
     ProgramStatus,
     QuestionChanged,
@@ -51,7 +52,7 @@ MODERATOR_EVENTS = (CommentsStored, CommentsHidden, ViewersStored, QuestionChang
                     ProgramStatus)
 ROLE_EVENTS: dict[str, tuple[type[Event], ...]] = {
     "operator": (*MODERATOR_EVENTS, Alert, DestinationStateChanged, DestinationHealth, DestinationRemoved,
-                 IngestStateChanged, SourceStateChanged, ProgramLevels),
+                 IngestStateChanged, SourceStateChanged, ProgramLevels, PlatformHealthChanged),
     "moderator": MODERATOR_EVENTS,
     "official": (QuestionChanged,),
 }
@@ -129,13 +130,16 @@ async def serve(ws: web.WebSocketResponse, sub, encode: Encoder, hub: Hub,
     revoked, a user removed), the socket is closed with CLOSE_SIGNED_OUT.
     """
 
+    signed_out = False
+
     async def watch() -> None:
+        nonlocal signed_out
         while True:
             await asyncio.sleep(CREDENTIAL_CHECK_S)
             if valid is not None and not valid():
                 log.info("websocket %s closed: its credential was revoked or signed out", sub.name)
-                await ws.close(code=CLOSE_SIGNED_OUT, message=b"signed out")
-                return
+                signed_out = True  # closed below, once nothing else reads the socket (a close racing a read
+                return             # could drop the connection before our close frame went out)
 
     async def push() -> None:
         async for event in sub:
@@ -161,7 +165,10 @@ async def serve(ws: web.WebSocketResponse, sub, encode: Encoder, hub: Hub,
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        await ws.close()
+        if signed_out:
+            await ws.close(code=CLOSE_SIGNED_OUT, message=b"signed out")
+        else:
+            await ws.close()
 
 
 async def page_socket(request: web.Request) -> web.StreamResponse:

@@ -389,7 +389,8 @@ class Output:
         await self._slow_alert(behind, speed)
 
     async def _slow_alert(self, slow: bool, speed: float | None) -> None:
-        shown = round(speed, 2) if speed is not None else None
+        # Without a speed the reader overflowed: the output dropped a backlog, so it is under real time for sure.
+        shown = round(speed, 2) if speed is not None else f"< {self.timing.slow_speed:g}"
         if slow:
             message = (f"{self.kind} {self.name} cannot keep up with real time (speed {shown}x): it loses pictures; "
                        "lighten its profile or stop another transcode")

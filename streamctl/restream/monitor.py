@@ -103,8 +103,11 @@ class Meters:
         self._block = {}
 
     def read(self) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
-        """(peak_db per channel, rms_db per channel) since the last read, or None when no block closed since."""
-        self._close_block()
+        """(peak_db per channel, rms_db per channel) since the last read, or None when no block closed since.
+
+        Only whole blocks count (a block closes at the next block's header): a block half read has not said
+        all its channels yet.
+        """
         if not self._energy:
             return None
         channels = sorted(set(self._peak) | set(self._energy))

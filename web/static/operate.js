@@ -339,7 +339,37 @@ function destinationNotes(d) {
   if (h.last_error && !(d.error || "").includes(h.last_error) && h.last_error_key !== d.error_key) {
     notes.push([failing ? "error" : "muted", T("ops.last_error"), reason(h, "last_error")]);
   }
+  return [...notes, ...broadcastNotes(d)];
+}
+
+// The platform's own broadcast and what it says it receives, beside our figures.
+const BAD_HEALTH = ["bad", "noData", "revoked"];
+function broadcastNotes(d) {
+  const b = d.broadcast, p = d.platform_health, notes = [];
+  if (b) {
+    const where = b.watch_url ? ` · ${b.watch_url}` : "";
+    notes.push([b.error ? "error" : "muted", T("ops.broadcast", { platform: d.platform }),
+      `${b.status || "–"}${b.id ? ` (${b.id})` : ""}${where}${b.error ? ` — ${b.error}` : ""}`]);
+    const sync = b.sync || {};
+    if (sync.state && sync.state !== "none") {
+      notes.push([sync.state === "ok" ? "muted" : "warn", T("ops.title_sync"),
+        `${T(`ops.sync_${sync.state}`)}${sync.title ? `: ${sync.title}` : ""}${sync.error ? ` — ${sync.error}` : ""}`]);
+    }
+  }
+  if (p) {
+    const issues = (p.issues || []).map((i) => i.type).join(", ");
+    notes.push([BAD_HEALTH.includes(p.status) ? "error" : "muted", T("ops.platform_health", { platform: d.platform }),
+      `${p.status}${issues ? ` — ${issues}` : ""}${p.at ? ` (${clock(p.at)})` : ""}`]);
+  }
   return notes;
+}
+
+const LIVE_BROADCAST = ["live", "LIVE"];
+const OVER_BROADCAST = ["complete", "revoked", "VOD", "LIVE_STOPPED"];
+function broadcastControls(entry, button) {
+  const b = entry.item.broadcast;
+  if (!b || !b.id || OVER_BROADCAST.includes(b.status)) return [];
+  return LIVE_BROADCAST.includes(b.status) ? [button("end", "danger")] : [button("go_live", "accent")];
 }
 
 function controls(entry) {
@@ -349,7 +379,8 @@ function controls(entry) {
   const run = RUNNING.includes(d.state) ? [button("stop", "danger"), button("restart", "")] : [button("start", "accent")];
   const key = el("button", { class: "mini ghost key", text: T("ops.new_key"), disabled: entry.busy,
     "aria-label": T("ops.key_title", { name: d.name }), onclick: () => askKey(d.name) });
-  return d.backup_of ? run : [...run, key, button("remove", "ghost")]; // a backup output goes with its destination
+  // A backup output goes with its destination.
+  return d.backup_of ? run : [...broadcastControls(entry, button), ...run, key, button("remove", "ghost")];
 }
 
 function updateDestination(entry) {
@@ -372,7 +403,8 @@ function updateDestination(entry) {
   setText(v.reconnects, number(h.reconnects ?? 0));
   v.reconnects.classList.toggle("warn", (h.reconnects || 0) > 0);
   v.body.dataset.state = d.state;
-  replaceIfChanged(v.controls, `${d.state}|${entry.busy}|${data.lang}`, () => controls(entry));
+  replaceIfChanged(v.controls, `${d.state}|${entry.busy}|${data.lang}|${d.broadcast?.status}|${d.broadcast?.id}`,
+    () => controls(entry));
   noteItems(v.notes, destinationNotes(d));
 }
 
@@ -389,8 +421,10 @@ async function destinationAction(name, verb) {
   if (!entry || entry.busy) return;
   // Stop and remove cut a platform off; restarting a live one drops its stream for a few seconds. The dialog
   // names the destination as the operator named it, never the platform's code ("custom").
-  const asks = verb === "stop" || verb === "remove" || (verb === "restart" && entry.item.state === S.destination.live);
-  if (asks && !(await confirmDialog(T(`ops.confirm_${verb}_title`, { name }), T(`ops.confirm_${verb}`, { name }),
+  const asks = verb === "stop" || verb === "remove" || verb === "end" || verb === "go_live"
+    || (verb === "restart" && entry.item.state === S.destination.live);
+  const platform = entry.item.platform;
+  if (asks && !(await confirmDialog(T(`ops.confirm_${verb}_title`, { name }), T(`ops.confirm_${verb}`, { name, platform }),
     T(`ops.${verb}`)))) return;
   entry.busy = true;
   updateDestination(entry);
@@ -411,6 +445,33 @@ async function destinationAction(name, verb) {
     if (destinations.get(name) === entry) updateDestination(entry);
   }
 }
+
+// ---- the event's title and description on every platform's broadcast ------------------------------------------
+
+async function loadEvent() {
+  const answer = await api("GET", "/api/event").catch(() => null);
+  if (!answer) return;
+  $("event-title").value = answer.title || "";
+  $("event-description").value = answer.description || "";
+  $("event-title-box").hidden = !(answer.platforms || []).length;
+}
+
+$("event-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  $("event-apply").disabled = true;
+  try {
+    const answer = await api("PATCH", "/api/event", { title: $("event-title").value, description: $("event-description").value });
+    const failed = answer.platforms.filter((p) => p.state !== "ok");
+    toast(failed.length ? failed.map((p) => `${p.destination}: ${T(`ops.sync_${p.state}`)}`).join("; ") : T("ops.event_applied"),
+      failed.length ? "error" : "info");
+    reloadDestinations(); // each destination's note shows what its platform took
+  } catch (error) {
+    toast(error.message);
+  } finally {
+    $("event-apply").disabled = false;
+  }
+});
+loadEvent();
 
 // ---- a new stream key, typed (never shown again) ------------------------------------------------------------
 
@@ -849,6 +910,15 @@ function onEvent(event) {
       const entry = destinations.get(event.name);
       if (entry) {
         entry.item.health = { ...entry.item.health, ...event.health };
+        updateDestination(entry);
+      }
+      break;
+    }
+    case "PlatformHealthChanged": {
+      const entry = destinations.get(event.name);
+      if (entry) {
+        if (event.broadcast && Object.keys(event.broadcast).length) entry.item.broadcast = event.broadcast;
+        entry.item.platform_health = Object.keys(event.health || {}).length ? event.health : null;
         updateDestination(entry);
       }
       break;
