@@ -149,3 +149,24 @@ async def test_no_command_line_holds_a_key_while_rtmp_rtmps_and_srt_destinations
         await rtmp.close()
         await rtmps.close()
     assert supervisor.children == []
+
+
+async def test_the_srt_listener_ingest_keeps_its_passphrase_off_the_command_line():
+    from streamctl.config import IngestConfig
+
+    from .test_ingest import Rig, srt_push, until
+
+    port, passphrase = free_port(), "ingest-srt-passphrase-3f9"
+    config = IngestConfig(url=f"srt://127.0.0.1:{port}?mode=listener&latency=100000", kind="srt_listen",
+                          key_env="SRT_PASS", key=passphrase)
+    rig = Rig(config, backoff_s=(0.2,))
+    async with rig.running():
+        pusher = asyncio.create_task(srt_push(port, passphrase, 3, attempts=5))
+        await until(lambda: rig.ingest.probe.ready, 10, "the SRT feed through the listener")
+        children = [c.pid for c in rig.supervisor.children]
+        assert children
+        lines = command_lines()
+        for pid in children:
+            line = lines[pid]
+            assert passphrase not in line and "-f concat" in line and "/dev/fd/" in line, line
+        await pusher

@@ -32,7 +32,8 @@ BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 @web.middleware
 async def body_deadline_middleware(request: web.Request, handler):
     """Read a request's body within `body_s` (aiohttp's `client_max_size` bounds its size: 413)."""
-    if request.method in BODY_METHODS and request.can_read_body:
+    # A multipart body is read as a stream by request.post() (still within client_max_size), never pre-read.
+    if request.method in BODY_METHODS and request.can_read_body and request.content_type != "multipart/form-data":
         try:
             async with asyncio.timeout(request.app[LIMITS].body_s):
                 await request.read()  # kept by aiohttp: the handler's read(), json() and post() use it

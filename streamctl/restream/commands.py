@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from ..redact import register_secret
 from .drawtext import FONT, drawtext
 from .ffmpeg import find_ffmpeg
+from .hidden import concat_text, split_publish_url
 
 if TYPE_CHECKING:
     from ..config import IngestConfig
@@ -85,10 +86,39 @@ def pull_url(config: IngestConfig) -> str:
     return config.url
 
 
+# What an ingest's ffconcat list (hidden_input) may open; the list itself comes through a pipe (file).
+CONCAT_PROTOCOLS = {"srt": "file,srt", "rtmp": "file,rtmp,tcp", "rtmps": "file,rtmps,rtmp,tls,tcp"}
+PULL_RW_TIMEOUT_US = "10000000"
+
+
+def hidden_input(config: IngestConfig) -> bytes | None:
+    """The ingest's URL as an ffconcat list with its key as options (hidden.py), when the URL carries one: an
+    SRT passphrase or stream id, an RTMP pull's key. None for anything else (nothing secret on its line)."""
+    scheme = urlsplit(config.url).scheme.lower()
+    if config.kind == "srt_listen" or (config.kind == "pull" and scheme == "srt"):
+        public, options = split_publish_url(srt_url(config))
+    elif config.kind == "pull" and scheme in ("rtmp", "rtmps") and config.key:
+        public, options = split_publish_url(pull_url(config))
+    else:
+        return None
+    if not options:
+        return None
+    if config.kind == "pull":
+        options["rw_timeout"] = PULL_RW_TIMEOUT_US
+    return concat_text(public, options)
+
+
 def ingest_argv(config: IngestConfig, event_name: str, *, realtime: bool = True,
-                ffmpeg: str | None = None) -> list[str]:
-    """The ffmpeg that turns a (non-RTMP-listen) ingest into FLV on stdout; ValueError for a bad passphrase."""
+                ffmpeg: str | None = None, keys_from: str | None = None) -> list[str]:
+    """The ffmpeg that turns a (non-RTMP-listen) ingest into FLV on stdout; ValueError for a bad passphrase.
+
+    With `keys_from` (where ffmpeg reads `hidden_input`'s list), the input is that list, so no passphrase or key
+    is on the command line."""
     argv = [ffmpeg or find_ffmpeg(), *QUIET]
+    if keys_from is not None:
+        whitelist = CONCAT_PROTOCOLS[urlsplit(config.url).scheme.lower()]
+        return argv + ["-f", "concat", "-safe", "0", "-protocol_whitelist", whitelist, "-i", keys_from,
+                       "-c", "copy", *FLV_OUT]
     re_flag = ["-re"] if realtime else []
     if config.kind == "testsrc":
         argv += [*re_flag, "-f", "lavfi", "-i", f"testsrc2=size={TESTSRC_SIZE}:rate={TESTSRC_FPS}",

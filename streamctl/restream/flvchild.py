@@ -18,13 +18,15 @@ TagHandler = Callable[[Tag], Awaitable[None]]
 
 
 async def run_flv_child(supervisor: Supervisor, name: str, argv: Sequence[str], on_tag: TagHandler, *,
-                        first_tag_s: float | None, stall_s: float) -> str:
+                        first_tag_s: float | None, stall_s: float, pass_fds: Sequence[int] = ()) -> str:
     """One ffmpeg run: every tag of its FLV output to `on_tag` until it ends or stalls; returns why it ended.
 
     `first_tag_s` bounds the wait for the first tag (None: wait as long as it takes, as a listener does),
-    `stall_s` every later one. The child is always stopped (and waited for) through the supervisor.
+    `stall_s` every later one; `pass_fds` are inherited by the child. The child is always stopped (and waited
+    for) through the supervisor.
     """
-    child = await supervisor.spawn(name, argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    child = await supervisor.spawn(name, argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+                                   pass_fds=pass_fds)
     tail: deque[str] = deque(maxlen=4)
     drain = asyncio.create_task(_drain_stderr(child, tail), name=f"{name}.stderr")
     try:

@@ -77,11 +77,29 @@ def preset_text(options: dict[str, str]) -> bytes:
     return "\n".join(lines).encode() + b"\n"
 
 
-class OptionsPipe:
-    """Hidden options in a pipe for one ffmpeg: `-fpre PATH` on its command line, `fds` to pass it, then close."""
+def _quoted(text: str) -> str:
+    """A value for an ffconcat line: single-quoted, a quote inside written as '\\''."""
+    return "'" + text.replace("'", "'\\''") + "'"
 
-    def __init__(self, options: dict[str, str]):
-        text = preset_text(options)
+
+def concat_text(url: str, options: dict[str, str]) -> bytes:
+    """An ffconcat list of one input, `url`, opened with `options`: how an *input* gets options off the
+    command line (ffmpeg reads presets for outputs only). ValueError for a value that cannot be carried."""
+    lines = ["ffconcat version 1.0", f"file {_quoted(url)}"]
+    for key, value in options.items():
+        if "\n" in value or "\r" in value or not key.replace("_", "").isalnum():
+            raise ValueError(f"the input URL's {key} has a line break or is not an option name")
+        lines.append(f"option {key} {_quoted(value)}")
+    return ("\n".join(lines) + "\n").encode()
+
+
+class OptionsPipe:
+    """Hidden options in a pipe for one ffmpeg: `-fpre PATH` on its command line, `fds` to pass it, then close.
+
+    `OptionsPipe(text=concat_text(...))` holds an ffconcat list instead, for `-f concat -i PATH`."""
+
+    def __init__(self, options: dict[str, str] | None = None, *, text: bytes | None = None):
+        text = preset_text(options or {}) if text is None else text
         self.read_fd, write_fd = os.pipe()  # neither end is inherited unless passed
         try:
             if os.write(write_fd, text) != len(text):  # far below a pipe's 64 KiB: one write, never blocks

@@ -15,9 +15,10 @@ from urllib.parse import urlsplit
 
 from ..config import DEFAULT_PORTS, IngestConfig
 from ..redact import register_secret
-from .commands import ingest_argv
+from .commands import hidden_input, ingest_argv
 from .flv import Tag
 from .flvchild import run_flv_child
+from .hidden import OptionsPipe
 from .rtmp_server import RtmpServer, RtmpSession
 from .supervisor import Supervisor
 
@@ -139,6 +140,7 @@ class ChildSource:
     async def run(self) -> None:
         try:
             argv = ingest_argv(self.config, self.event_name, realtime=self.realtime)
+            hidden = hidden_input(self.config)  # the passphrase or key, for a pipe: never on the command line
         except ValueError as e:
             # A bad passphrase will not get better by retrying.
             await self.sink.trouble(str(e))
@@ -148,7 +150,7 @@ class ChildSource:
         attempt = 0
         while True:
             started_at: list[float] = []
-            reason = await self._run_child(argv, started_at)
+            reason = await self._run_child(argv, started_at, hidden)
             if started_at and loop.time() - started_at[0] >= STEADY_S:
                 attempt = 0
             await self.sink.feed_ended(reason)
@@ -156,8 +158,10 @@ class ChildSource:
             attempt += 1
             self.restarts += 1
 
-    async def _run_child(self, argv: list[str], started_at: list[float]) -> str:
-        """One ffmpeg run: its tags to the sink until it ends or stalls; returns why it ended."""
+    async def _run_child(self, argv: list[str], started_at: list[float], hidden: bytes | None = None) -> str:
+        """One ffmpeg run: its tags to the sink until it ends or stalls; returns why it ended.
+
+        With `hidden` (an ffconcat list holding the key), this run reads its input from a fresh pipe of it."""
 
         async def take(tag: Tag) -> None:
             if not started_at:
@@ -167,8 +171,16 @@ class ChildSource:
 
         # A listener may wait for its caller as long as it takes; other sources must start promptly.
         first_tag_s = None if self.config.kind == "srt_listen" else self.first_tag_s
-        return await run_flv_child(self.supervisor, self.name, argv, take, first_tag_s=first_tag_s,
-                                   stall_s=self.stall_s)
+        if hidden is None:
+            return await run_flv_child(self.supervisor, self.name, argv, take, first_tag_s=first_tag_s,
+                                       stall_s=self.stall_s)
+        pipe = OptionsPipe(text=hidden)
+        try:
+            argv = ingest_argv(self.config, self.event_name, realtime=self.realtime, keys_from=pipe.path)
+            return await run_flv_child(self.supervisor, self.name, argv, take, first_tag_s=first_tag_s,
+                                       stall_s=self.stall_s, pass_fds=pipe.fds)
+        finally:
+            pipe.close()
 
 
 Source = RtmpListenSource | ChildSource
