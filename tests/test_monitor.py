@@ -233,3 +233,20 @@ def test_meters_count_only_whole_blocks_so_every_channel_is_there():
     # Two whole blocks: the highest peak of each channel, RMS by energy; -inf (digital silence) is the floor.
     assert peaks == (-6.0, -12.0) and rms[0] == -7.2 and len(rms) == 2
     assert meters.read() is None  # nothing whole since
+
+
+async def test_a_program_that_stops_is_not_called_black():
+    from dataclasses import replace
+
+    bench = Bench(replace(QUICK, black_after_s=4.0))
+    try:
+        await bench.show("color=black:size=320x180:rate=25")
+        bench.monitor.start()
+        await wait_for(lambda: bench.monitor.black.since is not None, 15, "the black picture seen")
+        await bench.feed.stop()  # the ingest is lost: ingest.lost says so, not program.black
+        bench.feed = None
+        await asyncio.sleep(5.0)
+        assert bench.raised() == [] and bench.monitor.black.since is None
+    finally:
+        bench.pids |= {c.pid for c in bench.supervisor.children}
+        await bench.close()
