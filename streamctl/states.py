@@ -29,6 +29,16 @@ class IngestState(StrEnum):
     LOST = "lost"
 
 
+class SwitchState(StrEnum):
+    """The ingest switcher: which source the program carries (restream/switcher.py)."""
+
+    IDLE = "idle"  # nothing on air yet
+    PRIMARY = "primary"
+    BACKUP = "backup"
+    SLATE = "slate"
+    HANDBACK = "handback"  # the source on air stays until the target's next keyframe
+
+
 class SourceState(StrEnum):
     """One audience source's poller."""
 
@@ -75,6 +85,16 @@ INGEST_NEXT: dict[IngestState, frozenset[IngestState]] = {
     # A lost feed comes back (live), or the publisher is gone for good and we listen again (waiting).
     IN.LOST: frozenset({IN.LIVE, IN.WAITING, IN.STOPPED}),
 }
+SW = SwitchState
+SWITCH_NEXT: dict[SwitchState, frozenset[SwitchState]] = {
+    SW.IDLE: frozenset({SW.PRIMARY, SW.BACKUP, SW.HANDBACK}),
+    # A cut to the other input at its latest keyframe; the slate at its first; a handback waits for a keyframe.
+    SW.PRIMARY: frozenset({SW.BACKUP, SW.SLATE, SW.HANDBACK}),
+    SW.BACKUP: frozenset({SW.PRIMARY, SW.SLATE, SW.HANDBACK}),
+    SW.SLATE: frozenset({SW.PRIMARY, SW.BACKUP, SW.HANDBACK}),
+    # The target took the air, or stopped first (back to the state of the source still on air).
+    SW.HANDBACK: frozenset({SW.IDLE, SW.PRIMARY, SW.BACKUP, SW.SLATE, SW.HANDBACK}),
+}
 INGEST_FEEDING = (IN.LIVE, IN.LOST)  # a publisher was there: its probe is shown (as last seen when lost)
 
 SOURCE_NEXT: dict[SourceState, frozenset[SourceState]] = {
@@ -120,6 +140,7 @@ def page_states() -> dict:
         "destination": {s.name.lower(): s.value for s in DestinationState},
         "ingest": {s.name.lower(): s.value for s in IngestState},
         "source": {s.name.lower(): s.value for s in SourceState},
+        "switch": {s.name.lower(): s.value for s in SwitchState},
         "question": {s.name.lower(): s.value for s in QuestionState},
         "groups": {
             "destination_down": list(DESTINATION_DOWN), "destination_running": list(DESTINATION_RUNNING),

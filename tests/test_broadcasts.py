@@ -277,13 +277,12 @@ async def test_platform_saying_no_data_while_we_send_raises_platform_health_and_
             await wait_for(lambda: any(a.resolved for a in alerts_of(console.controller, "platform.health")), 10,
                            "platform.health resolved")
             assert len([a for a in alerts_of(console.controller, "platform.health") if not a.resolved]) == 1
-        # Kept for the report: what the platform said while we were live.
-        from streamctl.broadcasts.records import platform_view
-        from streamctl.store import Store
-        store = Store(tmp_path / "event.db")
-        view = platform_view(store)["yt-qmg"]
-        store.close()
+        # Kept for the report: its destination table has the platform's view beside ours.
+        from streamctl.report.figures import build_report
+        report = build_report(tmp_path / "event.db")
+        view = next(d for d in report["destinations"] if d["name"] == "yt-qmg")["platform_view"]
         assert view["worst"] == "noData" and "videoBitrateLow" in view["issues"] and view["bad_s"] >= 2
+        assert 0 < view["good_share"] < 1
 
 
 async def test_facebook_without_a_master_stream_raises_platform_health(tmp_path):

@@ -187,6 +187,10 @@ async def test_the_console_serves_the_preview_and_the_levels(tmp_path):
         channels = body["probe"]["channels"]  # one meter per channel of the program
         assert status == 200 and channels and len(body["audio"]["peak_db"]) == len(body["audio"]["rms_db"]) == channels
         assert body["monitor"]["state"] == "live" and body["monitor"]["preview_at"]
+        async with client.session.get(f"{console.url}/metrics") as r:
+            metrics = await r.text()
+        assert 'streamctl_program_condition{condition="black"} 0' in metrics
+        assert 'streamctl_program_rms_db{channel="1"} -' in metrics
         moderator = await console.client("mod1")
         async with moderator.session.get(f"{console.url}/api/ingest/preview.jpg") as r:
             assert r.status == 403

@@ -13,10 +13,12 @@ from streamctl.states import (
     INGEST_NEXT,
     QUESTION_TRANSITIONS,
     SOURCE_NEXT,
+    SWITCH_NEXT,
     DestinationState,
     IngestState,
     QuestionState,
     SourceState,
+    SwitchState,
     may_change,
     page_states,
 )
@@ -24,7 +26,7 @@ from streamctl.states import (
 
 def test_every_state_has_its_transitions_and_they_stay_inside_the_machine():
     for table, states in ((DESTINATION_NEXT, DestinationState), (INGEST_NEXT, IngestState),
-                          (SOURCE_NEXT, SourceState)):
+                          (SOURCE_NEXT, SourceState), (SWITCH_NEXT, SwitchState)):
         assert set(table) == set(states)
         assert all(set(targets) <= set(states) for targets in table.values())
     for _action, (sources, target) in QUESTION_TRANSITIONS.items():

@@ -58,15 +58,19 @@ class BroadcastRecords:
 
 
 def platform_view(store: Store, start: float | None = None, end: float | None = None) -> dict[str, dict]:
+    """Per destination, what the platform said of our stream while we were live (see `platform_view_of`)."""
+    return platform_view_of(store.db, start, end)
+
+
+def platform_view_of(db, start: float | None = None, end: float | None = None) -> dict[str, dict]:
     """Per destination, what the platform said of our stream while we were live: for the report.
 
     `samples`, `good_share` (share of samples good/ok), `bad_s` (seconds it said noData/bad, counted from
-    one sample to the next), `worst` status and the configuration `issues` it named.
+    one sample to the next), `worst` status and the configuration `issues` it named. {} without the table.
     """
-    try:
-        rows = store.query("SELECT at, destination, status, issues, we_live FROM platform_health ORDER BY at")
-    except Exception:  # an older database without the table
+    if not db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'platform_health'").fetchone():
         return {}
+    rows = db.execute("SELECT at, destination, status, issues, we_live FROM platform_health ORDER BY at").fetchall()
     out: dict[str, dict] = {}
     last: dict[str, tuple[float, str]] = {}
     order = {"good": 0, "ok": 1, "bad": 2, "noData": 3, "revoked": 4}

@@ -491,6 +491,9 @@ def destination_figures(db: sqlite3.Connection, window: Window) -> tuple[list[di
     for r in db.execute("SELECT name, at, bitrate_kbps FROM destination_health WHERE bitrate_kbps IS NOT NULL"
                         " ORDER BY name, at"):
         health.setdefault(r["name"], []).append((r["at"], r["bitrate_kbps"]))
+    from ..broadcasts.records import platform_view_of
+
+    platform = platform_view_of(db, window.start, window.end)
     out, incidents = [], []
     for name in sorted(set(events) | set(health), key=lambda n: (_platform_rank(_dest_platform(events, n)), n)):
         rows = events.get(name, [])
@@ -519,6 +522,8 @@ def destination_figures(db: sqlite3.Connection, window: Window) -> tuple[list[di
             "bitrate_mean_kbps": round(sum(b for _, b in samples) / len(samples), 1) if samples else None,
             "bitrate_per_minute": _minute_means(samples, window) if samples else [],
             "states": [{"from": iso(a), "to": iso(b), "state": s} for a, b, s in pieces],
+            # What the platform itself said it received while we were live (None: it was not asked).
+            "platform_view": platform.get(name),
         })
     return out, incidents
 

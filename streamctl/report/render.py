@@ -132,9 +132,10 @@ def to_csv(report: dict, lang: str) -> str:
             [[a["id"], a["text"], a["author"], a["source"], t.stamp(a["asked_at"]), t.stamp(a["answered_at"]),
               a["answer_s"], a["answered_by"]] for a in q["answered_list"]])
     section(t("health_section"), [t("destination"), t("platform"), t("time_live") + " (s)", t("share_live"),
-                                  t("reconnects"), t("outages"), t("bitrate") + " (kbit/s)"],
+                                  t("reconnects"), t("outages"), t("bitrate") + " (kbit/s)",
+                                  t("platform_good"), t("platform_bad") + " (s)", t("platform_issues")],
             [[d["name"], d["platform"], d["uptime_s"], d["live_ratio"], d["reconnects"], d["outages"],
-              d["bitrate_mean_kbps"]] for d in report["destinations"]])
+              d["bitrate_mean_kbps"], *_platform_cells(d.get("platform_view"))] for d in report["destinations"]])
     section(t("incidents"), [t("what"), t("name"), t("from"), t("until"), t("duration") + " (s)", t("recovered"),
                              t("error")],
             [[t("kind_" + i["kind"]), i["name"], t.stamp(i["at"]), t.stamp(i["until"]), i["duration_s"],
@@ -184,3 +185,10 @@ def to_pdf(html: str, output: Path) -> None:
             raise ReportError(f"{browser} could not print the PDF (exit {done.returncode}): {' / '.join(tail)}")
         output.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(target, output)
+
+
+def _platform_cells(view: dict | None) -> list:
+    """What the platform said it received (share good, seconds bad, issues), blank where it was not asked."""
+    if not view or not view.get("samples"):
+        return ["", "", ""]
+    return [view["good_share"], view["bad_s"], " ".join(view["issues"])]

@@ -1,6 +1,7 @@
 """The switcher: which input the program carries, primary → backup → slate, switched at keyframes.
 
-States (`SwitchState`), every change through `change_state()`, which publishes `IngestSwitched` and the alerts:
+States (`SwitchState` and its table `SWITCH_NEXT`, in states.py), every change through `change_state()`,
+which publishes `IngestSwitched` and the alerts:
 
 - idle → primary or backup: an input's first feed (the primary first; the backup when the primary is not live).
 - primary/backup → the other input: the one on air is gone (its feed ended, or nothing for `gap_s`) and the
@@ -22,12 +23,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from enum import StrEnum
 from typing import Any
 
 from ..events import Alert, Bus, IngestStateChanged, IngestSwitched
 from ..events import now as wall_clock
-from ..states import IngestState
+from ..states import SWITCH_NEXT, IngestState, SwitchState, may_change
 from .flv import DecoderHeaders, Tag
 from .inputs import BACKUP, PRIMARY, Input, iso
 from .program import Program
@@ -41,14 +41,6 @@ SLATE = "slate"
 # (destinations.Timing.program_idle_s).
 GAP_S = 1.0
 SWITCH_BACK_S = 10.0  # a target with no keyframe by then (audio only?) takes over anyway
-
-
-class SwitchState(StrEnum):
-    IDLE = "idle"  # nothing on air yet
-    PRIMARY = "primary"
-    BACKUP = "backup"
-    SLATE = "slate"
-    HANDBACK = "handback"  # on air: `on_air`; `target` takes over at its next keyframe
 
 
 class SwitchRefused(ValueError):
@@ -113,6 +105,8 @@ class Switcher:
     async def change_state(self, new: SwitchState, on_air: str | None, target: Input | None = None,
                            reason: str = "") -> None:
         old, was_on_air = self.state, self.on_air
+        if not may_change(SWITCH_NEXT, old, new):
+            log.warning("ingest switcher: unexpected change %s -> %s", old, new)
         self.state, self.on_air, self.target = new, on_air, target
         self._handback_at = self._now() if target is not None else None
         if on_air in self.inputs:
