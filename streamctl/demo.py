@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import secrets
 import shlex
 import sys
@@ -16,18 +17,24 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from .accounts.files import write_private
+from .audience.simulated import make_comment
 from .config import load_event
 from .console.accounts import add_user, hash_password
 from .controller import Controller, os_error_in, run_until_signalled
+from .fakes.facebook_live import FakeFacebookLive
+from .fakes.youtube_live import FakeYouTubeLive
 from .restream.rtmp_server import RtmpServer
 from .store import Store
 
 # Stand-ins for the platforms: (destination name, platform preset shown, app path, profile, autostart).
 RECEIVERS = (
-    ("facebook-fanpage", "live", "copy", True),
-    ("youtube-channel-1", "live2", "copy", True),
     ("youtube-channel-2", "live2", "landscape-720p", False),
 )
+# Destinations whose broadcast the demo makes through local fakes of the platforms' APIs, as a real event
+# does: liveBroadcasts/liveStreams and live_videos, OAuth and a Page token, each with its own RTMP ingest.
+BROADCASTS = ("facebook-fanpage", "youtube-channel-1")
+CHATTER_EVERY_S = 4.0  # a comment into each broadcast's own chat this often
 
 DEMO_USERS = (
     ("dieuhanh", "operator", "vi"),
@@ -44,7 +51,7 @@ class DemoLogin:
     password: str
 
 
-def event_text(console_port: int, receivers: dict[str, RtmpServer], database: str) -> str:
+def event_text(console_port: int, receivers: dict[str, RtmpServer], database: str, broadcasts: str = "") -> str:
     """The demo's event file: the same TOML a real event uses, pointed at loopback."""
     lines = [
         "# Written by `streamctl demo`: a rehearsal on this machine only.",
@@ -57,6 +64,7 @@ def event_text(console_port: int, receivers: dict[str, RtmpServer], database: st
         'url = "testsrc"',
         "",
     ]
+    lines.append(broadcasts)
     for name, _app, profile, autostart in RECEIVERS:
         env = "DEMO_KEY_" + name.upper().replace("-", "_")
         lines += [
@@ -122,22 +130,55 @@ def print_banner(url: str, folder: Path, logins: list[DemoLogin], overlay_token:
                               f"{shlex.quote(str(folder / 'report.html'))}"),
     ):
         out.write(f"    {what + ':':<26}{command}\n")
-    out.write("  Stand-in platforms (local RTMP receivers):\n")
+    out.write("  Stand-in platforms (local RTMP receivers; the first two with their broadcast made through a local "
+              "fake of the platform's API: Go live on /operate):\n")
     for name, server in receivers.items():
         out.write(f"    {name:<18} {server.url}/…\n")
     out.write(f"  Event file and database: {folder}\n\n")
     out.flush()
 
 
+def broadcast_tables(folder: Path, youtube: FakeYouTubeLive, facebook: FakeFacebookLive) -> str:
+    """The broadcast destinations of the demo, with credentials files as `streamctl auth` writes them."""
+    write_private(folder / "youtube-channel-1.json", youtube.authorized_user())
+    write_private(folder / "facebook-fanpage.json", {
+        "type": "facebook_page", "page_id": facebook.page_id, "page_name": facebook.page_name,
+        "access_token": facebook.token, "expires_at": 0, "data_access_expires_at": 0, "api_base": facebook.api_base})
+    return "\n".join([
+        "[[destination]]", 'name = "facebook-fanpage"', 'platform = "facebook"', 'broadcast = "create"',
+        'credentials_file = "facebook-fanpage.json"', f'page_id = "{facebook.page_id}"',
+        f'api_base = "{facebook.api_base}"', 'title = "Kỳ họp HĐND tỉnh — phiên chất vấn (diễn tập)"', "",
+        "[[destination]]", 'name = "youtube-channel-1"', 'platform = "youtube"', 'broadcast = "create"',
+        'credentials_file = "youtube-channel-1.json"', f'api_base = "{youtube.url}"',
+        'url = "rtmp://127.0.0.1/live2"  # the fake hands out a plain RTMP ingest', 'privacy = "unlisted"', "",
+    ])
+
+
+async def chatter(youtube: FakeYouTubeLive, facebook: FakeFacebookLive) -> None:
+    """Comments typed into each broadcast's own chat, so its audience source has something to read."""
+    rng = random.Random(8)
+    while True:
+        await asyncio.sleep(CHATTER_EVERY_S)
+        author, text = make_comment(rng)
+        if youtube.chat_id and youtube.video_id:
+            youtube.post_comment(author, text)
+        if facebook.video_id:
+            facebook.post_comment(author, text)
+
+
 async def _demo(port: int, folder: Path) -> None:
     receivers = {name: RtmpServer.receiver(app=app) for name, app, _p, _a in RECEIVERS}
+    youtube, facebook = FakeYouTubeLive(), FakeFacebookLive()
     for server in receivers.values():
         await server.start()
+    await youtube.start()
+    await facebook.start()
     try:
         for name, *_ in RECEIVERS:
             os.environ["DEMO_KEY_" + name.upper().replace("-", "_")] = "demo-" + secrets.token_hex(6)
         path = folder / "demo.toml"
-        path.write_text(event_text(port, receivers, "demo.db"), encoding="utf-8")
+        path.write_text(event_text(port, receivers, "demo.db", broadcast_tables(folder, youtube, facebook)),
+                        encoding="utf-8")
         event = load_event(path)
         store = Store(event.event.database)
         logins = ensure_logins(store)
@@ -147,13 +188,16 @@ async def _demo(port: int, folder: Path) -> None:
         async def announce() -> None:
             await controller.started.wait()
             print_banner(controller.console_url or f"http://127.0.0.1:{port}", folder, logins, overlay_token,
-                         receivers)
+                         {"facebook-fanpage": facebook.ingest, "youtube-channel-1": youtube.ingest, **receivers})
 
         controller.extra_tasks.append(("demo.announce", announce))
+        controller.extra_tasks.append(("demo.chatter", lambda: chatter(youtube, facebook)))
         await run_until_signalled(controller)
     finally:
         for server in receivers.values():
             await server.close()
+        await youtube.stop()
+        await facebook.stop()
 
 
 def run_demo(port: int = 8080, workdir: str | None = None) -> int:

@@ -876,6 +876,9 @@ async def test_demo_runs_a_whole_rehearsal_and_stops_clean(tmp_path):
 
         dests = await eventually(live, 40, "the demo's autostart destinations live")
         assert len(dests) >= 2 and all("****" in d["url"] for d in dests), dests
+        made = {d["name"]: d["broadcast"] for d in dests if d.get("broadcast")}
+        assert set(made) == {"facebook-fanpage", "youtube-channel-1"}, dests  # through the fakes' APIs
+        assert all(b["id"] and b["watch_url"] for b in made.values()), made
 
         async def talking():
             comments = (await client.ok("GET", "/api/comments"))["comments"]

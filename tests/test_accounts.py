@@ -210,6 +210,7 @@ async def test_a_revoked_refresh_token_is_an_alert_that_names_the_fix(tmp_path, 
     alert = alerts[0]
     assert alert.level == "error" and alert.code == "audience.blocked"
     assert "invalid_grant" in alert.message and "streamctl auth youtube" in alert.message
+    assert "streamctl auth youtube" in alert.params["fix"]
     assert str(path) in alert.message
     assert poller.state == "failed"
     assert refresh_token not in alert.message and refresh_token not in json.dumps(alert.params)

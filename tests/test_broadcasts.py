@@ -406,3 +406,13 @@ def test_destination_keys_for_broadcasts_are_checked(tmp_path, write_event):
     dest = load_event(good).destinations[0]
     assert dest.broadcast == "create" and dest.url == "" and dest.backup and dest.backup_url is None
     assert replace(dest, url="rtmp://x/y").url == "rtmp://x/y"
+
+
+async def test_a_page_token_that_expires_within_a_week_is_a_credential_expiring_warning_while_running(tmp_path):
+    async with FakeFacebookLive() as fb:
+        creds = write_creds(tmp_path, {**page_creds(fb), "expires_at": time.time() + 2 * 86400}, "fb.json")
+        async with running_console(tmp_path, tables=facebook_tables(fb, creds), prepare=collect_alerts()) as console:
+            await wait_for(lambda: alerts_of(console.controller, "credential.expiring"), 20, "credential.expiring")
+            alert = alerts_of(console.controller, "credential.expiring")[0]
+            assert alert.level == "warning" and "streamctl auth facebook" in alert.message
+            assert alert.params["platform"] == "facebook" and fb.token not in json.dumps(alert.params)

@@ -344,6 +344,8 @@ class Poller:
     def _fix(self, e: SourceError) -> str:
         """What the operator can do about a blocked source, in words for the log and the alert's params."""
         text = str(e).lower()
+        if "streamctl auth" in text:  # a saved sign-in (credentials_file) that the platform no longer takes
+            return "sign in again with `streamctl auth youtube` (the message names the file) and restart"
         if self.credential_env and any(w in text for w in ("token", "401", "403", "credential", "auth", "190")):
             return (f"replace the token: PUT /api/audience/{self.name}/credential, or set "
                     f"{self.credential_env} and restart")

@@ -240,6 +240,13 @@ def metrics_text(controller) -> str:
     probe = ingest_status.get("probe") or {}
     m.family("ingest_video_kbps", "gauge", "probed video bitrate of the program, kbit/s",
              [({}, probe.get("video_kbps"))])
+    monitor = ingest_status.get("monitor")
+    if monitor is not None:
+        m.family("program_condition", "gauge", "1 while the program is black, frozen or silent past its [monitor] time",
+                 [({"condition": c}, bool(monitor.get(c))) for c in ("black", "frozen", "silent")])
+        audio = ingest_status.get("audio") or {}
+        m.family("program_rms_db", "gauge", "the program's audio RMS level per channel, dBFS",
+                 [({"channel": i + 1}, level) for i, level in enumerate(audio.get("rms_db") or [])])
     m.family("processes", "gauge", "child processes (ffmpeg) running now", [({}, restreamer.processes)])
     m.family("alerts_unacknowledged", "gauge", "stored alerts (not recoveries) no operator has acknowledged",
              [({}, controller.store.unacknowledged_alerts())])

@@ -232,6 +232,12 @@ class Monitor(Output):
     async def report(self) -> None:
         """Every half second: judge the detectors (this is where their configured times are kept)."""
         now = _now()
+        if self._program_idle():
+            # No program at all: ingest.lost says so; what was not yet raised is no longer known.
+            for cond in (self.black, self.frozen, self.silent):
+                if not cond.raised:
+                    cond.since = None
+            return
         if self.state == "live":
             gone = self.meters.block_at is None or now - self.meters.block_at > AUDIO_GONE_S
             if gone:  # pictures but no sound block at all: as silent as it gets
