@@ -167,16 +167,25 @@ async def running_console(tmp: Path, users=USERS, tables: str = "", prepare=None
         prepare(controller)
     for name, role in users:
         add_user(controller.store, name, role, PASSWORD, lang="vi" if role != "official" else "en")
+    console = Console(controller, f"http://{LOOPBACK}:{port}", tmp)
+    async with running(controller):
+        try:
+            yield console
+        finally:
+            for session in console.clients:
+                await session.close()
+
+
+@asynccontextmanager
+async def running(controller: Controller, start_s: float = 15) -> AsyncIterator[Controller]:
+    """Run `controller` until the block ends: wait for its console to listen, then stop it and close its store."""
     stop = asyncio.Event()
     task = asyncio.create_task(controller.run(stop), name="controller")
-    console = Console(controller, f"http://{LOOPBACK}:{port}", tmp)
     try:
-        async with asyncio.timeout(15):
+        async with asyncio.timeout(start_s):
             await controller.started.wait()
-        yield console
+        yield controller
     finally:
-        for session in console.clients:
-            await session.close()
         stop.set()
         async with asyncio.timeout(20):
             await task

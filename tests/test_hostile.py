@@ -26,7 +26,7 @@ from streamctl.controller import Controller
 from streamctl.store import Store
 
 from .conftest import LOOPBACK, free_port
-from .console_harness import PASSWORD, USERS, running_console, write_event
+from .console_harness import PASSWORD, USERS, running, running_console, write_event
 
 # Routes anyone may call; each checks what it needs itself (a signature, an overlay token, a form token).
 PUBLIC = {
@@ -164,17 +164,8 @@ async def console_with(tmp: Path, limits: Limits):
     controller.console_limits = limits
     for name, role in USERS:
         add_user(controller.store, name, role, PASSWORD)
-    stop = asyncio.Event()
-    task = asyncio.create_task(controller.run(stop))
-    try:
-        async with asyncio.timeout(15):
-            await controller.started.wait()
+    async with running(controller):
         yield controller
-    finally:
-        stop.set()
-        async with asyncio.timeout(20):
-            await task
-        controller.store.close()
 
 
 WEBHOOK = """

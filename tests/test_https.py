@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 import ssl
 import subprocess
@@ -19,6 +18,7 @@ from streamctl.console.accounts import add_user
 from streamctl.controller import Controller
 
 from .conftest import LOOPBACK, free_port
+from .console_harness import running
 
 PASSWORD = "correct horse battery"
 PROXY = "127.0.0.2"  # another loopback address: the reverse proxy's; the test client's own is 127.0.0.1
@@ -56,17 +56,8 @@ def event_file(tmp: Path, console: str, listen: str | None = None) -> Path:
 async def console_running(tmp: Path, console: str):
     controller = Controller(load_event(event_file(tmp, console)))
     add_user(controller.store, "op", "operator", PASSWORD)
-    stop = asyncio.Event()
-    task = asyncio.create_task(controller.run(stop))
-    try:
-        async with asyncio.timeout(15):
-            await controller.started.wait()
+    async with running(controller):
         yield controller.console_url
-    finally:
-        stop.set()
-        async with asyncio.timeout(20):
-            await task
-        controller.store.close()
 
 
 def browser(url: str, **kw) -> aiohttp.ClientSession:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import json
@@ -16,6 +15,7 @@ from streamctl.controller import Controller
 from streamctl.events import now
 
 from .conftest import LOOPBACK
+from .console_harness import running
 
 EVENT_NAME = "Kỳ họp HĐND — phiên chất vấn <trực tiếp>"
 
@@ -33,16 +33,8 @@ async def console(write_event, port, tmp_path):
         listen = "{LOOPBACK}:{port}"
     """)
     controller = Controller(load_event(path, need_secrets=False))
-    stop = asyncio.Event()
-    task = asyncio.create_task(controller.run(stop), name="test.controller")
-    try:
-        async with asyncio.timeout(20):
-            await controller.started.wait()
+    async with running(controller, start_s=20):
         yield controller
-    finally:
-        stop.set()
-        async with asyncio.timeout(20):
-            await task
 
 
 async def get(controller: Controller, query: str = "", token: str | None = None) -> tuple[int, str, str]:
