@@ -177,10 +177,14 @@ class RtmpReceiver:
 
     async def start(self) -> RtmpReceiver:
         self._task = asyncio.create_task(self._serve(), name=f"receiver-{self.port}")
-        if self.scheme == "srt":  # UDP: nothing to connect to; give the listener a moment to bind
-            await wait_for(lambda: self.process is not None and _udp_bound(self.port), 5, "the SRT listener")
-        else:
-            await wait_for(lambda: tcp_listening(self.port), 5, f"receiver on port {self.port} to listen")
+        try:
+            if self.scheme == "srt":  # UDP: nothing to connect to; give the listener a moment to bind
+                await wait_for(lambda: self.process is not None and _udp_bound(self.port), 5, "the SRT listener")
+            else:
+                await wait_for(lambda: tcp_listening(self.port), 5, f"receiver on port {self.port} to listen")
+        except BaseException:
+            await self.kill()  # a receiver that never listened must not outlive the test that gave up on it
+            raise
         return self
 
     async def _serve(self) -> None:
