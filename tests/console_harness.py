@@ -141,7 +141,8 @@ def page_data(text: str) -> dict:
     return json.loads(html.unescape(found.group(1))) if found else {}
 
 
-def write_event(tmp: Path, port: int, tables: str = "") -> Path:
+def write_event(tmp: Path, port: int, tables: str = "", listen: str | None = None) -> Path:
+    """A minimal event file: the console on loopback `port` (or at `listen`), then `tables` (TOML)."""
     path = tmp / "event.toml"
     path.write_text(textwrap.dedent(f"""\
         [event]
@@ -150,7 +151,7 @@ def write_event(tmp: Path, port: int, tables: str = "") -> Path:
         database = "event.db"
 
         [console]
-        listen = "{LOOPBACK}:{port}"
+        listen = "{listen or f'{LOOPBACK}:{port}'}"
         """) + textwrap.dedent(tables), encoding="utf-8")
     return path
 

@@ -11,7 +11,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import textwrap
 import time
 
 import aiohttp
@@ -21,7 +20,7 @@ from streamctl.audience.webhook import sign
 from streamctl.events import Alert
 
 from .conftest import LOOPBACK, free_port
-from .console_harness import running_console
+from .console_harness import running_console, write_event
 from .small_disk import fill, small_disk
 
 SECRET = "webhook-secret-for-tests"
@@ -52,14 +51,7 @@ def stored_ids(database) -> set[str]:
 
 async def test_every_acknowledged_webhook_message_survives_sigkill_right_after_the_answer(tmp_path):
     port = free_port()
-    event = tmp_path / "event.toml"
-    event.write_text(textwrap.dedent(f"""\
-        [event]
-        name = "durability"
-        database = "event.db"
-        [console]
-        listen = "{LOOPBACK}:{port}"
-        """) + WEBHOOK_TABLE, encoding="utf-8")
+    event = write_event(tmp_path, port, WEBHOOK_TABLE)
     env = {**os.environ, "STREAMCTL_TEST_HOOK": SECRET}
     with (tmp_path / "run.log").open("wb") as log:
         # Popen, not asyncio's: its child watcher may reap a SIGKILLed child first and report 255.

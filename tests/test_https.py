@@ -6,7 +6,6 @@ import re
 import ssl
 import subprocess
 import sys
-import textwrap
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -17,8 +16,8 @@ from streamctl.config import ConfigError, load_event
 from streamctl.console.accounts import add_user
 from streamctl.controller import Controller
 
-from .conftest import LOOPBACK, free_port
-from .console_harness import running
+from .conftest import free_port
+from .console_harness import running, write_event
 
 PASSWORD = "correct horse battery"
 PROXY = "127.0.0.2"  # another loopback address: the reverse proxy's; the test client's own is 127.0.0.1
@@ -40,16 +39,8 @@ def cert(tmp_path_factory) -> tuple[Path, Path]:
 
 
 def event_file(tmp: Path, console: str, listen: str | None = None) -> Path:
-    path = tmp / "event.toml"
-    path.write_text(textwrap.dedent(f"""\
-        [event]
-        name = "HTTPS"
-        database = "event.db"
-
-        [console]
-        listen = "{listen or f'{LOOPBACK}:{free_port()}'}"
-        """) + textwrap.dedent(console), encoding="utf-8")
-    return path
+    """An event file whose [console] table carries `console`'s keys too."""
+    return write_event(tmp, free_port(), console, listen=listen)
 
 
 @asynccontextmanager
