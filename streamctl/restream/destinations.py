@@ -483,6 +483,10 @@ class Destination(Output):
         if config.backup and type(self) is Destination:
             self.backup = BackupOutput(config, program, bus, supervisor, timing, encoder)
 
+    def with_backup(self) -> list[Destination]:
+        """This output, then its backup output when it has one (a backup output has none of its own)."""
+        return [self] if self.backup is None else [self, self.backup]
+
     @staticmethod
     def name_for(config: DestinationConfig) -> str:
         return config.name

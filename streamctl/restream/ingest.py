@@ -156,13 +156,6 @@ class Ingest:
         inp = self.switcher.inputs.get(on_air) if on_air else None
         return None if inp is not None and inp.state != IngestState.LIVE else on_air
 
-    def slate_status(self) -> dict[str, Any]:
-        return self.switcher.slate_status()
-
-    def probe_facts(self) -> dict[str, Any]:
-        """What the probe has seen of the leading input's current feed."""
-        return self.probe.facts()
-
     async def switch(self, to: str) -> dict[str, Any]:
         """The operator's `POST /api/ingest/switch`; SwitchRefused when `to` cannot go on air now."""
         await self.switcher.switch(to)

@@ -22,7 +22,7 @@ from ..config import MonitorConfig
 from ..events import Alert, Bus, ProgramLevels
 from ..store import iso
 from .commands import MONITOR_FREEZE_S, monitor_argv
-from .destinations import Output, Timing
+from .destinations import Output, Timing, _now
 from .program import Program
 from .supervisor import LOW_PRIORITY, Child, Supervisor
 
@@ -285,7 +285,3 @@ class Monitor(Output):
             "pictures": self.pictures,
             "black": self.black.raised, "frozen": self.frozen.raised, "silent": self.silent.raised,
         }
-
-
-def _now() -> float:
-    return asyncio.get_running_loop().time()

@@ -34,6 +34,7 @@ class ProgramReader:
         self._joined = False  # False until the next keyframe: only then do frames flow
         self._held: list[bytes] | None = None  # from a keyframe, while the audio configuration is awaited
         self._held_from = 0
+        self._held_bytes = 0  # the size of what is held, kept as it grows (this runs for every tag)
         self._closed = False
         self.dropped_bytes = 0
         self.overflows = 0
@@ -79,9 +80,10 @@ class ProgramReader:
                 self._start()
                 self._push(encoded)
                 return
-            self._held, self._held_from = [], ts
+            self._held, self._held_from, self._held_bytes = [], ts, 0
         self._held.append(encoded)
-        too_big = sum(map(len, self._held)) > self.max_bytes // 2
+        self._held_bytes += len(encoded)
+        too_big = self._held_bytes > self.max_bytes // 2
         if self.program.can_join(ts - self._held_from) or too_big:
             held, self._held = self._held, None
             self._start()

@@ -9,6 +9,7 @@ from dataclasses import replace
 from ..config import DestinationConfig, EventFile
 from ..events import Alert, Bus, DestinationRemoved, IngestStateChanged
 from ..redact import register_secret
+from ..states import DestinationState
 from .archive import Archive
 from .destinations import BackupOutput, Destination, Timing
 from .ffmpeg import encoder_for
@@ -63,7 +64,7 @@ class Restreamer:
 
     def outputs(self) -> list[Destination]:
         """Every destination output, each followed by its backup output when it has one."""
-        return [o for d in self._destinations.values() for o in (d, d.backup) if o is not None]
+        return [o for d in self._destinations.values() for o in d.with_backup()]
 
     async def _find_hardware(self) -> None:
         """Once a transcode is configured: look for a working hardware encoder and give it to every transcode."""
@@ -171,41 +172,39 @@ class Restreamer:
         dest = self._destinations[named.config.name]  # a backup output shares its destination's key
         config = replace(dest.config, key=key, key_env=None)
         register_secret(key)
-        for url in (config.publish_url, config.backup_publish_url):
-            register_secret(url)
-        outputs = [o for o in (dest, dest.backup) if o is not None]
-        for output in outputs:
-            output.config = config
-        await asyncio.gather(*(o.restart() for o in outputs if o.state != "stopped"))
+        await self._retarget(dest, config)
         log.info("destination %s has a new key (%s)", dest.name, config.display_url)
         return named.describe()
 
     async def reconfigure(self, name: str, config: DestinationConfig, start: bool = False) -> None:
         """Point a destination (and its backup output) at its broadcast's ingest: a running one restarts on it."""
         dest = self._destinations[self.get(name).config.name]
-        for url in (config.publish_url, config.backup_publish_url):
-            register_secret(url)
-        outputs = [o for o in (dest, dest.backup) if o is not None]
-        running = [o for o in outputs if o.state != "stopped"]
-        for output in outputs:
-            output.config = config
-        if running:
-            await asyncio.gather(*(o.restart() for o in running))
-        elif start and self.running:
-            for output in outputs:
+        if not await self._retarget(dest, config) and start and self.running:
+            for output in dest.with_backup():
                 output.start()
         log.info("destination %s publishes to its broadcast (%s)", dest.name, config.display_url)
+
+    async def _retarget(self, dest: Destination, config: DestinationConfig) -> bool:
+        """Give a destination and its backup output `config`; restart those not stopped. Were any running?"""
+        for url in (config.publish_url, config.backup_publish_url):
+            register_secret(url)
+        outputs = dest.with_backup()
+        running = [o for o in outputs if o.state != DestinationState.STOPPED]
+        for output in outputs:
+            output.config = config
+        await asyncio.gather(*(o.restart() for o in running))
+        return bool(running)
 
     async def start(self, name: str) -> dict:
         """Start a destination and its backup output (or only the backup output named)."""
         dest = self.get(name)
-        await asyncio.gather(*(o.start_now() for o in (dest, dest.backup) if o is not None))
+        await asyncio.gather(*(o.start_now() for o in dest.with_backup()))
         return dest.describe()
 
     async def stop(self, name: str) -> dict:
         """Stop a destination and its backup output (or only the backup output named)."""
         dest = self.get(name)
-        await asyncio.gather(*(o.stop() for o in (dest, dest.backup) if o is not None))
+        await asyncio.gather(*(o.stop() for o in dest.with_backup()))
         return dest.describe()
 
     async def restart(self, name: str) -> dict:
