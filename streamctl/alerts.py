@@ -92,29 +92,27 @@ class AlertDesk:
         """Store the alerts still queued (on shutdown); nobody is listening any more."""
         while not self._sub.queue.empty():
             event = self._sub.get_nowait()
-            message = redact(event.message)
-            if event.resolved:
-                self.store.resolve_alert(event.at, event.code, event.source, message, event.params)
-            else:
-                level = event.level if event.level in LEVELS else "warning"
-                self.store.raise_alert(event.at, level, event.code, event.source, message, event.params)
+            self._store(event, redact(event.message))
 
     async def take(self, event: Alert) -> list[dict]:
         """Store one Alert event: open or count up its alert, or close it with a recovery; publish what changed."""
         message = redact(event.message)
-        if event.resolved:
-            changed = self.store.resolve_alert(event.at, event.code, event.source, message, event.params)
-            if changed:
-                log.info("alert %s for %s resolved: %s", event.code, event.source, message)
-        else:
-            level = event.level if event.level in LEVELS else "warning"
-            alert, new = self.store.raise_alert(event.at, level, event.code, event.source, message, event.params)
-            if new:
-                log.log(logging.ERROR if level == "error" else logging.WARNING, "alert %s for %s: %s",
-                        event.code, event.source, message)
-            changed = [alert]
+        changed, fresh = self._store(event, message)
+        if fresh and event.resolved:
+            log.info("alert %s for %s resolved: %s", event.code, event.source, message)
+        elif fresh:
+            log.log(logging.ERROR if _level(event) == "error" else logging.WARNING, "alert %s for %s: %s",
+                    event.code, event.source, message)
         await self._tell(changed)
         return changed
+
+    def _store(self, event: Alert, message: str) -> tuple[list[dict], bool]:
+        """(the alerts one event changed, whether it opened or closed one rather than counting a repeat)."""
+        if event.resolved:
+            changed = self.store.resolve_alert(event.at, event.code, event.source, message, event.params)
+            return changed, bool(changed)
+        alert, new = self.store.raise_alert(event.at, _level(event), event.code, event.source, message, event.params)
+        return [alert], new
 
     def acknowledge(self, alert_id: int, by: str) -> dict | None:
         """Acknowledge one alert; None when there is no such alert."""
@@ -132,3 +130,8 @@ class AlertDesk:
 
     def alerts(self, lang: str, after: int = 0, limit: int = 200) -> list[dict]:
         return [api_view(a, lang) for a in self.store.alerts(after, limit)]
+
+
+def _level(event: Alert) -> str:
+    """The event's level, or warning when it names none we know."""
+    return event.level if event.level in LEVELS else "warning"

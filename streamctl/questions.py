@@ -141,9 +141,7 @@ class QuestionDesk:
                 self.similar.remove(q["id"])
             else:
                 self.similar.put(q["id"], q["text"])
-        for q in questions:
-            q["similar"] = self.similar.similar(q["id"])
-        return questions
+        return self._with_similar(questions)
 
     def _with_similar(self, questions: list[dict]) -> list[dict]:
         for q in questions:

@@ -462,10 +462,6 @@ class Store:
             rows = self.query("SELECT * FROM (SELECT * FROM alerts ORDER BY id DESC LIMIT ?) ORDER BY id", (limit,))
         return [_alert_dict(r) for r in rows]
 
-    def alert(self, alert_id: int) -> dict | None:
-        row = self.query_one("SELECT * FROM alerts WHERE id = ?", (alert_id,))
-        return _alert_dict(row) if row else None
-
     def acknowledge_alert(self, alert_id: int, by: str) -> dict | None:
         """Mark an alert acknowledged (the first acknowledgement stands); None when there is no such alert."""
         with self.transaction() as db:
