@@ -56,9 +56,6 @@ TABLE_KEYS: dict[str, set[str]] = {
 }
 
 AUDIENCE_COMMON = set(COMMON_OPTIONS)
-# Per audience platform: option -> (required, expected type, help), derived from audience/options.py.
-AUDIENCE_FIELDS: dict[str, dict[str, tuple[bool, type, str]]] = {
-    platform: {o.name: (o.required, o.kind, o.help) for o in options_of(platform)} for platform in PLATFORM_OPTIONS}
 
 
 class ConfigError(Exception):

@@ -9,10 +9,9 @@ from collections.abc import Mapping
 from ..config import AudienceConfig
 from ..events import now
 from .models import Comment, ViewerSample
-from .options import FACEBOOK_API, FacebookOptions
+from .options import FacebookOptions
 from .source import BLOCKED, RATE_LIMITED, TRANSIENT, WAITING, Batch, Http, Reply, SourceError, parse_time, unexpected
 
-DEFAULT_API = FACEBOOK_API
 FIELDS = "id,message,created_time,from{name,id}"
 PAGE = 100
 MAX_PAGES = 100  # a first poll pages back through at most this many pages of history

@@ -3,7 +3,8 @@
 Each platform has a frozen dataclass; every field is made by `option(...)`, which records its kind, whether it
 is required, its choices and its help. config.py validates an `[[audience]]` table key by key from these
 declarations and the README's audience table is tested against them, so a new option is one line here.
-This module imports nothing of the adapters, so config.py can use it without an import circle.
+This module imports nothing of the adapters (only the Graph version from accounts/facebook.py), so config.py
+can use it without an import circle.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ from __future__ import annotations
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
+from ..accounts.facebook import GRAPH_ROOT, GRAPH_VERSION
+
 YOUTUBE_API = "https://www.googleapis.com"
-FACEBOOK_API = "https://graph.facebook.com/v26.0"  # the current Graph version (accounts/facebook.py: GRAPH_VERSION)
+FACEBOOK_API = f"{GRAPH_ROOT}/{GRAPH_VERSION}"  # the Graph version streamctl calls, kept in one place
 TWITCH_API = "https://api.twitch.tv/helix"
 TWITCH_IRC = "wss://irc-ws.chat.twitch.tv:443"
 YOUTUBE_TRANSPORTS = ("stream", "poll")

@@ -11,11 +11,9 @@ import websockets
 from ..config import AudienceConfig
 from ..events import now
 from .models import Comment, ViewerSample
-from .options import TWITCH_API, TWITCH_IRC, TwitchOptions
+from .options import TwitchOptions
 from .source import BLOCKED, RATE_LIMITED, Batch, Http, SourceError, parse_time, stable_id, unexpected
 
-DEFAULT_API = TWITCH_API
-DEFAULT_IRC = TWITCH_IRC
 _UNESCAPE = {":": ";", "s": " ", "\\": "\\", "r": "\r", "n": "\n"}
 # USERNOTICE `msg-id`s by the comment kind they are stored as; the msg-id itself is kept in `extra["notice"]`.
 NOTICE_KINDS = {

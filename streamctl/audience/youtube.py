@@ -16,7 +16,7 @@ from ..config import AudienceConfig
 from ..events import now
 from .jsonarray import ArrayReader
 from .models import Comment, ViewerSample
-from .options import YOUTUBE_API, YOUTUBE_TRANSPORTS, YouTubeOptions
+from .options import YOUTUBE_TRANSPORTS, YouTubeOptions
 from .quota import LIST_COST, VIDEOS_COST
 from .source import (
     BLOCKED,
@@ -35,7 +35,6 @@ from .source import (
 
 log = logging.getLogger(__name__)
 
-DEFAULT_API = YOUTUBE_API
 LIST_PATH = "/youtube/v3/liveChat/messages"
 STREAM_PATH = "/youtube/v3/liveChat/messages/stream"
 TRANSPORTS = YOUTUBE_TRANSPORTS

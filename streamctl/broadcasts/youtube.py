@@ -16,13 +16,14 @@ from typing import Any
 
 import aiohttp
 
+from ..audience.options import YOUTUBE_API
 from ..config import DestinationConfig
 from ..redact import register_secret
 from .client import CREDENTIAL, REFUSED, TRANSIENT, BroadcastError, Signer, call
 
 log = logging.getLogger(__name__)
 
-DEFAULT_API = "https://www.googleapis.com"
+DEFAULT_API = YOUTUBE_API
 LIST_UNITS, WRITE_UNITS = 1, 50
 GONE = ("complete", "revoked")  # a broadcast in these states cannot be streamed to again
 STARTING = ("testStarting", "liveStarting")

@@ -55,9 +55,6 @@ REPORT_VERSION = 1
 HOLD_MIN_S = 300.0
 HOLD_FACTOR = 5.0
 COMMENT_KINDS = ("comment", "paid")
-DOWN_STATES = DESTINATION_DOWN
-SOURCE_DOWN_STATES = SOURCE_DOWN
-SOURCE_END_STATES = SOURCE_END
 REQUIRED_TABLES = {"meta", "comments", "viewers", "questions", "audit", "destination_events",
                    "destination_health", "ingest_events", "source_events"}
 # Platforms in the order a reader expects them; others follow alphabetically.
@@ -507,7 +504,7 @@ def destination_figures(db: sqlite3.Connection, window: Window) -> tuple[list[di
                 been_live, stopped = True, False
             elif state == "stopped":
                 stopped = True
-        outages = _outages("destination", name, [(r["at"], r["new"], r["error"]) for r in rows], DOWN_STATES,
+        outages = _outages("destination", name, [(r["at"], r["new"], r["error"]) for r in rows], DESTINATION_DOWN,
                            ("stopped",), window, up=("live",))
         incidents += outages
         samples = health.get(name, [])
@@ -570,7 +567,7 @@ def source_incidents(db: sqlite3.Connection, window: Window) -> list[dict]:
         by_source.setdefault(r["source"], []).append((r["at"], r["state"], r["error"]))
     out = []
     for name, changes in sorted(by_source.items()):
-        out += _outages("source", name, changes, SOURCE_DOWN_STATES, SOURCE_END_STATES, window)
+        out += _outages("source", name, changes, SOURCE_DOWN, SOURCE_END, window)
     return out
 
 
